@@ -1,0 +1,331 @@
+"""The offline engine: runs the Pulumi program for a stack under the SDK's mock engine, no CLI.
+
+It records every resource the program registers (type, name, parent, provider and region, inputs
+with secrets masked, the options that matter for safety) and the stack outputs, as a `Plan`.
+The unit tests, `scripts/plan.py` and pull-request previews all use this one engine.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+from google.protobuf import json_format
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+MOCK_ACCOUNT = "123456789012"
+
+# Signatures of the SDK's wire format (pulumi/runtime/rpc.py).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SIG_SECRET = "1b47061264138c4ac30d75fd1eb44270"
+_SIG_RESOURCE = "5cf8f73096256a8f31e491e813e4eb8e"
+_SIG_ASSET = "c44067f5952c0a294b673a41bacd8c17"
+_SIG_ARCHIVE = "0def7320c3a5731c473e5ecbe6d01bc7"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+# --------------------------------------------------------------------------------------------
+# Stack files
+
+
+@dataclass(frozen=True)
+class StackInput:
+    """A stack's name and config as the engine would hand it to the program."""
+
+    project: str
+    stack: str
+    config: dict[str, str]  # full key -> value as the SDK stores it (objects as JSON)
+    secret_keys: tuple[str, ...] = ()
+
+
+class StackFileError(Exception):
+    """A stack file that cannot be read at all (not YAML, no config mapping)."""
+
+
+def project_name() -> str:
+    return yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["name"]
+
+
+def stack_name_of(path: Path) -> str:
+    name = path.name
+    if not (name.startswith("Pulumi.") and name.endswith((".yaml", ".yml"))) or name.count(".") < 2:
+        raise StackFileError(f"{path}: a stack file is named Pulumi.<stack>.yaml")
+    return name[len("Pulumi."):].rsplit(".", 1)[0]
+
+
+def read_stack_file(path: Path | str) -> StackInput:
+    """Read Pulumi.<stack>.yaml. Encrypted (`secure:`) values cannot be decrypted offline: they
+    become the placeholder "[secret]" and stay secret keys, as the real engine would keep them."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise StackFileError(f"{path}: cannot read the stack file: {error}") from None
+    config = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path}: `config:` must be a mapping of keys to values")
+    values: dict[str, str] = {}
+    secret_keys = []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key] = SECRET
+            secret_keys.append(key)
+        else:
+            values[key] = _config_value(value)
+    return StackInput(project_name(), stack_name_of(path), values, tuple(sorted(secret_keys)))
+
+
+def _config_value(value: Any) -> str:
+    # Pulumi hands every config value to the program as a string; objects and lists as JSON.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+
+
+@dataclass
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: Optional[str]  # parent URN; None for children of the stack
+    provider: Optional[str]  # "<provider name> (<region>)", "default", or None for components
+    custom: bool
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+
+    def to_json(self, parents: dict[str, "PlannedResource"]) -> dict:
+        parent = parents.get(self.parent or "")
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": f"{parent.type}::{parent.name}" if parent else None,
+            "provider": self.provider,
+            "inputs": self.inputs,
+            "options": self.options,
+        }
+
+
+@dataclass
+class Plan:
+    stack: str
+    project: str
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def ordered(self) -> list[PlannedResource]:
+        """Resources as a tree walk, siblings by type and name: stable whatever the registration order."""
+        children: dict[Optional[str], list[PlannedResource]] = {}
+        urns = {r.urn for r in self.resources}
+        for resource in self.resources:
+            parent = resource.parent if resource.parent in urns else None
+            children.setdefault(parent, []).append(resource)
+        ordered: list[PlannedResource] = []
+
+        def walk(parent: Optional[str]) -> None:
+            # Providers first: a reader sees the region before the resources that use it.
+            siblings = children.get(parent, [])
+            for child in sorted(siblings, key=lambda r: (not r.type.startswith("pulumi:providers:"), r.type, r.name)):
+                ordered.append(child)
+                walk(child.urn)
+
+        walk(None)
+        return ordered
+
+    def to_json(self) -> dict:
+        by_urn = {r.urn: r for r in self.resources}
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "resources": [r.to_json(by_urn) for r in self.ordered()],
+            "outputs": self.outputs,
+        }
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.ordered() if r.type == type_token]
+
+
+# --------------------------------------------------------------------------------------------
+# Mock engine
+
+
+def _plain(value: Any) -> Any:
+    """Wire-format value -> plain JSON value, secrets masked, unknowns and references named."""
+    if isinstance(value, dict):
+        signature = value.get(_SIG_KEY)
+        if signature == _SIG_SECRET:
+            return SECRET
+        if signature == _SIG_RESOURCE:
+            return value.get("urn")
+        if signature in (_SIG_ASSET, _SIG_ARCHIVE):
+            kind = "asset" if signature == _SIG_ASSET else "archive"
+            detail = value.get("path") or value.get("uri") or ("text" if "text" in value else "")
+            if "assets" in value:
+                detail = ", ".join(sorted(value["assets"]))
+            return f"[{kind} {detail}]"
+        return {key: _plain(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    return value
+
+
+def _fake_arn(type_token: str, name: str, region: str) -> str:
+    service = type_token.split(":")[1].split("/")[0]
+    return f"arn:aws:{service}:{region}:{MOCK_ACCOUNT}:{name}"
+
+
+# Per-type outputs the program reads that the mock would not otherwise have (extended as
+# components start reading more). Each gets (name, inputs, region) and returns extra state.
+FAKE_OUTPUTS: dict[str, Callable[[str, dict, str], dict]] = {}
+
+# Provider functions the program calls: token -> result.
+FAKE_CALLS: dict[str, Callable[[dict], dict]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
+        "accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
+        "id": MOCK_ACCOUNT, "userId": "PLAN",
+    },
+}
+
+
+def _make_engine(recorder: "Recorder"):
+    from pulumi.runtime import mocks
+
+    class RecordingMocks(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs):
+            region = recorder.provider_regions.get(args.provider or "", "mock-region")
+            if args.typ.startswith("pulumi:providers:"):
+                region = args.inputs.get("region", region)
+            state = dict(args.inputs)
+            if args.typ.startswith("aws:"):
+                state.setdefault("arn", _fake_arn(args.typ, args.name, region))
+            fake = FAKE_OUTPUTS.get(args.typ)
+            if fake is not None:
+                state.update(fake(args.name, args.inputs, region))
+            return f"{args.name}-id", state
+
+        def call(self, args: mocks.MockCallArgs):
+            fake = FAKE_CALLS.get(args.token)
+            recorder.calls.append(args.token)
+            return fake(args.args) if fake else {}
+
+    class RecordingMonitor(mocks.MockMonitor):
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                recorder.record(request, response)
+            return response
+
+        def RegisterResourceOutputs(self, request):
+            if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+                recorder.outputs = _plain(json_format.MessageToDict(request.outputs))
+            return super().RegisterResourceOutputs(request)
+
+    return RecordingMocks(), RecordingMonitor
+
+
+class Recorder:
+    """Collects what the program registers during one run."""
+
+    def __init__(self) -> None:
+        self.resources: list[PlannedResource] = []
+        self.outputs: dict[str, Any] = {}
+        self.calls: list[str] = []
+        self.provider_regions: dict[str, str] = {}  # provider reference -> region
+        self._provider_names: dict[str, str] = {}
+
+    def record(self, request, response) -> None:
+        inputs = _plain(json_format.MessageToDict(request.object))
+        custom = bool(request.custom)
+        if request.type.startswith("pulumi:providers:"):
+            reference = f"{response.urn}::{response.id}"
+            self.provider_regions[reference] = inputs.get("region", "")
+            self._provider_names[reference] = request.name
+        provider = None
+        if custom and not request.type.startswith("pulumi:providers:"):
+            if request.provider:
+                name = self._provider_names.get(request.provider, request.provider)
+                provider = f"{name} ({self.provider_regions.get(request.provider, '?')})"
+            else:
+                provider = "default"
+        self.resources.append(PlannedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            provider=provider,
+            custom=custom,
+            inputs=inputs,
+            options={
+                "protect": bool(request.protect),
+                "retain_on_delete": bool(request.retainOnDelete),
+                "ignore_changes": sorted(request.ignoreChanges),
+                "delete_before_replace": bool(request.deleteBeforeReplace),
+                "replace_on_changes": sorted(request.replaceOnChanges),
+            },
+        ))
+
+
+def _default_program() -> Any:
+    from components.program import build
+
+    return build()
+
+
+def run_program(
+    stack: StackInput,
+    program: Callable[[], Any] = _default_program,
+    recorder: Optional[Recorder] = None,
+    preview: bool = True,
+) -> Plan:
+    """Run `program` for `stack` under mocks and return its plan.
+
+    Each run gets a fresh context, so runs in one process do not see each other's settings,
+    config or root stack. Exceptions from the program (ConfigError among them) propagate.
+    """
+    recorder = recorder if recorder is not None else Recorder()
+    contextvars.Context().run(_run, stack, program, recorder, preview)
+    plan = Plan(stack=stack.stack, project=stack.project, resources=recorder.resources,
+                outputs=recorder.outputs)
+    return plan
+
+
+def _run(stack: StackInput, program: Callable[[], Any], recorder: Recorder, preview: bool) -> None:
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.stack import run_in_stack
+    from pulumi.runtime.sync_await import _sync_await
+    from google.protobuf import empty_pb2
+
+    fake_mocks, monitor_class = _make_engine(recorder)
+    monitor = monitor_class(fake_mocks)
+    settings.configure(mocks.MockSettings(
+        monitor=monitor,
+        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+        engine=mocks.MockEngine(logging.getLogger("daktela.plan")),
+        project=stack.project,
+        stack=stack.stack,
+        dry_run=preview,
+        organization="organization",
+        callbacks=None,
+    ))
+    runtime_config.set_all_config(dict(stack.config), list(stack.secret_keys))
+    _sync_await(run_in_stack(program))

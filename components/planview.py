@@ -1,0 +1,191 @@
+"""Reading a plan as people do: a text rendering, and the diff of two plans for pull requests.
+
+Both work on the plan's JSON form (`Plan.to_json()`), so a base plan saved by another checkout
+(`scripts/plan.py --json > base.json`) diffs against the current one without any cloud access.
+Inputs that are JSON documents in a string (a DynamoDB item, an IAM policy) are read as
+documents, so a change shows as `inputs.item.price.N`, not as one long changed string.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+MAX_VALUE_WIDTH = 120
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            document = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(document, (dict, list)):
+            return document
+    return value
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": [1]}} -> {"a.b[0]": 1}; JSON-document strings are expanded too."""
+    value = _decoded(value)
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            out.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value:
+        out = {}
+        for index, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}[{index}]"))
+        return out
+    return {prefix: value}
+
+
+def show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= MAX_VALUE_WIDTH else text[: MAX_VALUE_WIDTH - 3] + "..."
+
+
+def _options_line(options: dict) -> str:
+    parts = []
+    for key in ("protect", "retain_on_delete", "delete_before_replace"):
+        if options.get(key):
+            parts.append(key)
+    for key in ("ignore_changes", "replace_on_changes"):
+        if options.get(key):
+            parts.append(f"{key}=[{', '.join(options[key])}]")
+    return ", ".join(parts)
+
+
+def render_text(plan: dict) -> str:
+    """The whole plan, one block per resource, indented under its parent."""
+    resources = plan["resources"]
+    depth: dict[str, int] = {}
+    lines = [
+        f"Stack {plan['stack']} (project {plan['project']}): {len(resources)} resources",
+        "",
+    ]
+    for resource in resources:
+        level = depth.get(resource["parent"] or "", -1) + 1
+        depth[f"{resource['type']}::{resource['name']}"] = level
+        pad = "  " * level
+        lines.append(f"{pad}{resource['type']}  {resource['name']}")
+        if resource["provider"]:
+            lines.append(f"{pad}    provider: {resource['provider']}")
+        options = _options_line(resource["options"])
+        if options:
+            lines.append(f"{pad}    options:  {options}")
+        for path, value in flatten(resource["inputs"]).items():
+            if path:
+                lines.append(f"{pad}    {path}: {show(value)}")
+    lines += ["", "Outputs:"]
+    lines += [f"  {path}: {show(value)}" for path, value in flatten(plan["outputs"]).items() if path]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Change:
+    path: str
+    before: Any
+    after: Any
+    ignored: bool = False  # the resource ignores changes to this input: the live value stays
+
+
+@dataclass
+class ResourceDiff:
+    urn: str
+    type: str
+    name: str
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class PlanDiff:
+    stack: str
+    added: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
+    changed: list[ResourceDiff] = field(default_factory=list)
+    outputs: list[Change] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.outputs)
+
+    def to_json(self) -> dict:
+        def change(c: Change) -> dict:
+            return {"path": c.path, "before": c.before, "after": c.after, "ignored": c.ignored}
+
+        return {
+            "stack": self.stack,
+            "added": [{"urn": r["urn"], "type": r["type"], "name": r["name"]} for r in self.added],
+            "removed": [{"urn": r["urn"], "type": r["type"], "name": r["name"]} for r in self.removed],
+            "changed": [
+                {"urn": d.urn, "type": d.type, "name": d.name, "changes": [change(c) for c in d.changes]}
+                for d in self.changed
+            ],
+            "outputs": [change(c) for c in self.outputs],
+        }
+
+
+_MISSING = object()
+
+
+def _changes(before: dict, after: dict, prefix: str, ignored_roots: Optional[set[str]] = None) -> list[Change]:
+    old, new = flatten(before), flatten(after)
+    changes = []
+    for path in sorted(set(old) | set(new), key=lambda p: (p.split(".")[0], p)):
+        a, b = old.get(path, _MISSING), new.get(path, _MISSING)
+        if a == b:
+            continue
+        root = path.split(".")[0].split("[")[0]
+        changes.append(Change(
+            path=f"{prefix}.{path}" if path else prefix,
+            before=None if a is _MISSING else a,
+            after=None if b is _MISSING else b,
+            ignored=bool(ignored_roots) and root in (ignored_roots or set()),
+        ))
+    return changes
+
+
+def diff_plans(base: dict, head: dict) -> PlanDiff:
+    """What changes from `base` to `head`, resources keyed by URN."""
+    before = {r["urn"]: r for r in base["resources"]}
+    after = {r["urn"]: r for r in head["resources"]}
+    result = PlanDiff(stack=head["stack"])
+    result.added = [r for urn, r in after.items() if urn not in before]
+    result.removed = [r for urn, r in before.items() if urn not in after]
+    for urn, new in after.items():
+        old = before.get(urn)
+        if old is None:
+            continue
+        ignored = set(new["options"].get("ignore_changes", []))
+        changes = _changes(old["inputs"], new["inputs"], "inputs", ignored)
+        changes += _changes(old["options"], new["options"], "options")
+        if old.get("provider") != new.get("provider"):
+            changes.append(Change("provider", old.get("provider"), new.get("provider")))
+        if old.get("parent") != new.get("parent"):
+            changes.append(Change("parent", old.get("parent"), new.get("parent")))
+        if changes:
+            result.changed.append(ResourceDiff(urn, new["type"], new["name"], changes))
+    result.outputs = _changes(base.get("outputs", {}), head.get("outputs", {}), "outputs")
+    return result
+
+
+def render_diff(diff: PlanDiff) -> str:
+    counts = f"{len(diff.added)} to add, {len(diff.changed)} to change, {len(diff.removed)} to remove"
+    lines = [f"Stack {diff.stack}: {counts}" if not diff.empty else f"Stack {diff.stack}: no changes"]
+    for resource in diff.added:
+        lines.append(f"+ {resource['type']}  {resource['name']}")
+    for resource in diff.removed:
+        lines.append(f"- {resource['type']}  {resource['name']}")
+    for resource in diff.changed:
+        lines.append(f"~ {resource.type}  {resource.name}")
+        for change in resource.changes:
+            note = "  (ignored: ignore_changes keeps the live value)" if change.ignored else ""
+            lines.append(f"    {change.path}: {show(change.before)} -> {show(change.after)}{note}")
+    if diff.outputs:
+        lines.append("~ outputs")
+        for change in diff.outputs:
+            lines.append(f"    {change.path}: {show(change.before)} -> {show(change.after)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,33 @@
+"""The Pulumi program: read the stack config, build the installation, export what people read."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.config import StackConfig, load_stack_config
+from components.fees import fee_records
+from components.installation import CloudInstallation, OnPremInstallation
+
+
+def build() -> StackConfig:
+    """Run the program; raises ConfigError (before any resource is registered) on bad config."""
+    stack = load_stack_config()
+    installation = stack.installation
+    component = CloudInstallation if installation.hosting == "cloud" else OnPremInstallation
+    component(stack)
+
+    pulumi.export("installation", {
+        "id": installation.id,
+        "customer": installation.customer,
+        "hosting": installation.hosting,
+    })
+    pulumi.export("fees", [
+        {"code": r.fee.code, "kind": r.fee.kind.value, "price": str(r.price), "currency": r.currency}
+        for r in fee_records(installation)
+    ])
+    pulumi.export("backup", {
+        "times": [f"{t:%H:%M}" for t in installation.backup_times],
+        "timezone": installation.backup.timezone,
+        "max_age_hours": installation.backup_max_age_hours,
+    })
+    return stack
