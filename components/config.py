@@ -600,8 +600,12 @@ def _message(item: dict, loc: tuple) -> str:
         return f"{given!r} is not valid here: {_describe(loc)}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"must be a mapping of settings, got {given!r}"
+    if kind == "too_short":
+        count = item["ctx"]["min_length"]
+        return f"needs at least {count} entr{'y' if count == 1 else 'ies'}: {_describe(loc)}"
     text = item["msg"].replace("Input should be", "must be")
-    return f"{text}, got {given!r}"
+    description = _describe(loc)
+    return f"{text}, got {given!r}" + (f" ({description})" if description else "")
 
 
 def _field_at(loc: tuple):

@@ -1,0 +1,126 @@
+"""Shared test harness: the example stacks as editable dicts, a mocks runner, a moto server, golden files.
+
+The mock engine itself is components/offline.py (the same one scripts/plan.py uses): it records
+every registration (type, name, parent, provider, inputs, options) and fakes the per-type outputs
+the program reads.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+
+from components.config import SECRET_KEYS
+from components.offline import Plan, Recorder, StackInput, project_name, run_program
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = {"cloud": REPO / "Pulumi.example-cloud.yaml", "on-premise": REPO / "Pulumi.example-onprem.yaml"}
+IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/* from the current output instead of comparing")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def example_installation(hosting: str) -> dict[str, Any]:
+    """The example stack's `daktela:installation` as a fresh dict to mutate."""
+    document = yaml.safe_load(EXAMPLES[hosting].read_text())
+    return copy.deepcopy(document["config"]["daktela:installation"])
+
+
+def secret_values(hosting: str) -> dict[str, str]:
+    return {s.full_key: f"s3cr3t-{s.key}" for s in SECRET_KEYS if hosting in s.hostings}
+
+
+def stack_input(
+    installation: Any,
+    secrets: Optional[dict[str, str]] = None,
+    plain: Optional[dict[str, str]] = None,
+    stack: str = "test",
+) -> StackInput:
+    """A stack as the engine hands it over: the installation object as JSON, secrets marked secret."""
+    hosting = installation.get("hosting", "cloud") if isinstance(installation, dict) else "cloud"
+    secrets = secret_values(hosting) if secrets is None else secrets
+    config = {"daktela:installation": json.dumps(installation, default=str)}
+    config.update(secrets)
+    config.update(plain or {})
+    return StackInput(project_name(), stack, config, tuple(sorted(secrets)))
+
+
+def plan_of(installation: Any, **kwargs: Any) -> Plan:
+    return run_program(stack_input(installation, **kwargs))
+
+
+def run_recorded(stack: StackInput) -> tuple[Optional[Exception], Recorder]:
+    """Run the program; return (the exception it raised or None, what it registered)."""
+    recorder = Recorder()
+    try:
+        run_program(stack, recorder=recorder)
+    except Exception as error:  # noqa: BLE001  (the test inspects it)
+        return error, recorder
+    return None, recorder
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory) -> str:
+    """A real S3/DynamoDB API: a moto server on a loopback port, stopped after the session."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto server did not start (CI={IN_CI}); log:\n{log.read_text()}")
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, moto_endpoint) -> dict[str, str]:
+    """Fake credentials for the moto server, in this process and for scripts it starts."""
+    values = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-central-1",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **values}

@@ -1,0 +1,113 @@
+"""Fee catalogue and ledger: which records for which hosting, one-off written once, all retained."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.config import parse_installation
+from components.fees import CATALOGUE, FeeKind, fee_records
+from components.planview import diff_plans
+from tests.conftest import example_installation, plan_of
+
+TABLE_ITEM = "aws:dynamodb/tableItem:TableItem"
+
+
+def _ledger_records(plan) -> dict[str, dict]:
+    return {json.loads(r.inputs["item"])["fee_code"]["S"]: r for r in plan.of_type(TABLE_ITEM)}
+
+
+def test_catalogue_codes_and_kinds_are_the_vendors():
+    kinds = {fee.code: fee.kind for fee in CATALOGUE}
+    assert kinds == {
+        "9.03": FeeKind.MONTHLY,
+        "9.03-storage": FeeKind.PER_GB_MONTHLY,
+        "9.04": FeeKind.MONTHLY,
+        "6.21": FeeKind.ONE_OFF,
+    }
+
+
+def test_cloud_records_9_03_and_storage_only():
+    records = fee_records(parse_installation(example_installation("cloud")))
+    assert [r.fee.code for r in records] == ["9.03", "9.03-storage"]
+
+
+def test_on_premise_records_9_03_9_04_6_21_and_storage():
+    records = fee_records(parse_installation(example_installation("on-premise")))
+    assert [r.fee.code for r in records] == ["9.03", "9.03-storage", "9.04", "6.21"]
+
+
+def test_prices_come_from_the_contract_not_the_code():
+    installation = example_installation("on-premise")
+    installation["contract"]["prices"].update(
+        installation_monthly=111.11, on_premise_monthly=222.22, on_premise_setup=333.33,
+        storage_per_gb=0.44,
+    )
+    installation["contract"]["currency"] = "CZK"
+    items = {c: json.loads(r.inputs["item"]) for c, r in _ledger_records(plan_of(installation)).items()}
+    assert {c: i["price"]["N"] for c, i in items.items()} == {
+        "9.03": "111.11", "9.03-storage": "0.44", "9.04": "222.22", "6.21": "333.33",
+    }
+    assert {i["currency"]["S"] for i in items.values()} == {"CZK"}
+    assert items["9.03-storage"]["included_gb"]["N"] == "100"
+
+
+@pytest.mark.parametrize("hosting,codes", [
+    ("cloud", {"9.03", "9.03-storage"}),
+    ("on-premise", {"9.03", "9.03-storage", "9.04", "6.21"}),
+])
+def test_ledger_items_are_keyed_by_installation_and_code_and_retained(hosting, codes):
+    installation = example_installation(hosting)
+    records = _ledger_records(plan_of(installation))
+    assert set(records) == codes
+    for code, resource in records.items():
+        item = json.loads(resource.inputs["item"])
+        assert resource.inputs["tableName"] == installation["ledger"]["table"]
+        assert (resource.inputs["hashKey"], resource.inputs["rangeKey"]) == ("installation_id", "fee_code")
+        assert item["installation_id"]["S"] == installation["id"]
+        assert item["effective_from"]["S"] == "2026-12-01"  # the contract date, never "now"
+        assert resource.options["retain_on_delete"] is True, f"{code} must survive pulumi destroy"
+        assert resource.provider == f"{installation['id']}-fees-ledger-region (eu-central-1)"
+
+
+def test_one_off_fee_ignores_every_later_change_and_monthly_fees_follow_the_contract():
+    records = _ledger_records(plan_of(example_installation("on-premise")))
+    assert records["6.21"].options["ignore_changes"] == ["hashKey", "item", "rangeKey", "tableName"]
+    for code in ("9.03", "9.03-storage", "9.04"):
+        assert records[code].options["ignore_changes"] == []
+
+
+def test_changed_setup_price_never_rewrites_the_one_off_record():
+    base = example_installation("on-premise")
+    changed = example_installation("on-premise")
+    changed["contract"]["prices"]["on_premise_setup"] = 2000
+    changed["contract"]["prices"]["installation_monthly"] = 500
+    diff = diff_plans(plan_of(base).to_json(), plan_of(changed).to_json())
+    changes = {(d.name, c.path): c for d in diff.changed for c in d.changes}
+    one_off = changes[("acme-onprem-fees-6.21", "inputs.item.price.N")]
+    monthly = changes[("acme-onprem-fees-9.03", "inputs.item.price.N")]
+    assert (one_off.before, one_off.after, one_off.ignored) == ("1500.00", "2000.00", True)
+    assert (monthly.before, monthly.after, monthly.ignored) == ("450.00", "500.00", False)
+    assert not diff.added and not diff.removed  # no second 6.21 record, no replacement
+
+
+def test_one_off_fee_appears_exactly_once():
+    plan = plan_of(example_installation("on-premise"))
+    one_offs = [r for r in plan.of_type(TABLE_ITEM)
+                if json.loads(r.inputs["item"])["kind"]["S"] == FeeKind.ONE_OFF.value]
+    assert len(one_offs) == 1
+
+
+def test_unchanged_stack_plans_identically():
+    first = plan_of(example_installation("on-premise")).to_json()
+    second = plan_of(example_installation("on-premise")).to_json()
+    assert first == second
+    assert diff_plans(first, second).empty
+
+
+def test_every_aws_resource_has_an_explicit_regional_provider():
+    for hosting in ("cloud", "on-premise"):
+        for resource in plan_of(example_installation(hosting)).resources:
+            if resource.type.startswith("aws:"):
+                assert resource.provider not in (None, "default"), resource.urn

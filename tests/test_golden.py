@@ -1,0 +1,37 @@
+"""Golden plans of the example stacks: a change to what they register shows up here as a diff.
+
+A renamed or re-parented resource changes its URN and would be replaced on a live installation,
+so an unexpected golden diff is a bug until proven otherwise. Refresh deliberately:
+    .venv/bin/python -m pytest tests/test_golden.py --update-golden
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.offline import read_stack_file, run_program
+from components.planview import render_text
+from tests.conftest import EXAMPLES, REPO
+
+GOLDEN = REPO / "tests" / "golden"
+
+
+@pytest.mark.parametrize("hosting", sorted(EXAMPLES))
+def test_example_plan_matches_golden(hosting, update_golden):
+    plan = run_program(read_stack_file(EXAMPLES[hosting])).to_json()
+    stack = plan["stack"]
+    outputs = {
+        GOLDEN / f"{stack}.plan.txt": render_text(plan),
+        GOLDEN / f"{stack}.plan.json": json.dumps(plan, indent=2, sort_keys=True) + "\n",
+    }
+    for path, text in outputs.items():
+        if update_golden:
+            path.write_text(text)
+            continue
+        assert path.exists(), f"{path.name} is missing; create it with --update-golden"
+        assert text == path.read_text(), (
+            f"{path.name} differs from the program's plan; if the change is intended, "
+            "refresh with --update-golden and review the diff"
+        )
