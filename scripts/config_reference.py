@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""Print the config reference (markdown) generated from the config model, or refresh the README's copy.
+
+    scripts/config_reference.py            # print it
+    scripts/config_reference.py --write    # replace the block between the README's markers
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import _repo
+
+from components.config import config_reference
+
+START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+README = _repo.REPO_ROOT / "README.md"
+
+
+def readme_with_reference(text: str) -> str:
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{config_reference()}{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the README's reference block")
+    args = parser.parse_args(argv)
+    if args.write:
+        README.write_text(readme_with_reference(README.read_text()))
+    else:
+        sys.stdout.write(config_reference())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
