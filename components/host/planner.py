@@ -174,8 +174,10 @@ def _foreign(facts: HostFacts, state: _DriveState, disk: BlockDevice, reasons: l
     content = describe_content(facts, disk)
     if any(m.target == drive.mount_point for n in disk.walk() for m in facts.mounts_of(n.path)):
         reasons.append(
-            f"drive {drive.role} ({drive.identity}): {disk.path} is mounted at {drive.mount_point} but "
-            "was not prepared by the toolkit; unmount it first"
+            f"drive {drive.role} ({drive.identity}): {disk.path} is mounted at {drive.mount_point} and "
+            f"holds {'; '.join(content) or 'data'}, not the {drive.filesystem} filesystem the toolkit "
+            "makes. The toolkit never reformats a mounted drive: unmount it, and consent with "
+            "allow_wipe only if its content may be destroyed"
         )
         return
     if not drive.allow_wipe:
