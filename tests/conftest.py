@@ -124,3 +124,21 @@ def aws_env(monkeypatch, moto_endpoint) -> dict[str, str]:
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return {**os.environ, **values}
+
+
+@pytest.fixture
+def test_host(tmp_path):
+    """A throwaway customer host (tests/hosttest.py), torn down after the test."""
+    from tests.hosttest import ThrowawayHost, missing_prerequisites
+
+    missing = missing_prerequisites()
+    if missing:
+        message = f"the throwaway test host needs {', '.join(missing)}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    host = ThrowawayHost(tmp_path / "host").start()
+    try:
+        yield host
+    finally:
+        host.stop()
