@@ -280,6 +280,7 @@ class Recorder:
                 "ignore_changes": sorted(request.ignoreChanges),
                 "delete_before_replace": bool(request.deleteBeforeReplace),
                 "replace_on_changes": sorted(request.replaceOnChanges),
+                "additional_secret_outputs": sorted(request.additionalSecretOutputs),
             },
         ))
 

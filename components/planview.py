@@ -52,7 +52,7 @@ def _options_line(options: dict) -> str:
     for key in ("protect", "retain_on_delete", "delete_before_replace"):
         if options.get(key):
             parts.append(key)
-    for key in ("ignore_changes", "replace_on_changes"):
+    for key in ("ignore_changes", "replace_on_changes", "additional_secret_outputs"):
         if options.get(key):
             parts.append(f"{key}=[{', '.join(options[key])}]")
     return ", ".join(parts)

@@ -1,0 +1,143 @@
+"""PreparedHost: the on-premise host's drives as a Pulumi resource (a dynamic provider over components/host).
+
+- `diff` compares the desired inputs with the recorded ones and never reaches the host, so a
+  preview (and a pull-request preview far from customer networks) changes and needs nothing.
+- `create` / `update` plan, apply and verify on the host (components/host/prepare.py).
+- `read` (pulumi refresh) re-reads the host's facts: drift shows as changed `host` outputs.
+- `delete` never touches drives, filesystems, data, fstab lines or mounts: it removes only the
+  state file the toolkit wrote, and says what it left in place.
+The SSH private key is a secret input and stays a secret output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+# Inputs whose change means another host: replace rather than update.
+HOST_IDENTITY_INPUTS = ("address", "port")
+# Inputs that change how the toolkit reaches the host, not what the host should look like.
+ACCESS_INPUTS = ("ssh_private_key", "user", "host_key_fingerprint", "known_hosts_file")
+LEFT_IN_PLACE = ("the drives, their partitions, filesystems and data, the /etc/fstab lines and the "
+                 "mounts were left in place; remove them by hand if the host is decommissioned")
+
+
+def _access(props: dict[str, Any]):
+    from components.host.ssh import HostAccess
+
+    return HostAccess(
+        address=props["address"], port=int(props["port"]), user=props["user"],
+        private_key=props["ssh_private_key"], host_key_fingerprint=props.get("host_key_fingerprint"),
+        known_hosts_file=props.get("known_hosts_file"),
+    )
+
+
+def _layout(props: dict[str, Any]):
+    from components.host.layout import DesiredLayout
+
+    return DesiredLayout.from_dict(props["layout"])
+
+
+def host_summary(facts: Any, layout: Any) -> dict[str, Any]:
+    """What the resource records about the host: enough to see drift on refresh, nothing secret."""
+    from components.host.planner import PlanRefused, plan, resolve_drive
+
+    drives = {}
+    for drive in layout.drives:
+        disk, _ = resolve_drive(facts, drive.identity)
+        mounted = [m.source for m in facts.mounts_at(drive.mount_point)]
+        drives[drive.role] = {
+            "device": disk.path if disk else None,
+            "mounted_from": mounted[0] if mounted else None,
+            "filesystem_uuid": drive.filesystem_uuid,
+            "mount_point": drive.mount_point,
+        }
+    try:
+        pending = [str(step) for step in plan(facts, layout)]
+    except PlanRefused as refused:
+        pending = [f"refused: {reason}" for reason in refused.reasons]
+    return {"os": facts.os_name, "drives": drives, "pending_steps": pending}
+
+
+class PreparedHostProvider(ResourceProvider):
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        keys = sorted(set(olds) | set(news))
+        changed = [k for k in keys if not k.startswith("__") and k != "host" and olds.get(k) != news.get(k)]
+        replaces = [k for k in changed if k in HOST_IDENTITY_INPUTS]
+        # A new key or fingerprint alone changes nothing on the host; it is recorded all the same.
+        return DiffResult(changes=bool(changed), replaces=replaces, stables=[],
+                          delete_before_replace=False)
+
+    def _prepare(self, props: dict[str, Any]) -> dict[str, Any]:
+        from components.host.prepare import prepare
+        from components.host.ssh import Connection
+
+        layout = _layout(props)
+        with Connection(_access(props)) as connection:
+            result = prepare(connection, layout, progress=lambda line: pulumi.log.info(line))
+        return {**props, "host": host_summary(result.facts, layout)}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['address']}:{props['port']}", outs=self._prepare(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._prepare(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        from components.host.facts import gather
+        from components.host.ssh import Connection
+
+        layout = _layout(props)
+        with Connection(_access(props)) as connection:
+            facts = gather(connection, layout.paths())
+        return ReadResult(id_=id_, outs={**props, "host": host_summary(facts, layout)})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        from components.host.facts import STATE_FILE
+        from components.host.ssh import Connection, HostError
+
+        try:
+            with Connection(_access(props)) as connection:
+                connection.run(f"rm -f {STATE_FILE}")
+        except HostError as error:
+            raise HostError(
+                f"{error}. Nothing on the host was changed. If the host is gone for good, drop this "
+                "resource from the stack with `pulumi state delete <urn>`"
+            ) from None
+        pulumi.log.info(f"{props['address']}: removed {STATE_FILE}; {LEFT_IN_PLACE}")
+
+
+class PreparedHost(Resource, module="onprem", name="PreparedHost"):
+    """The customer's host with its operational and archive drives prepared."""
+
+    host: pulumi.Output[dict]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        address: str,
+        port: int,
+        user: str,
+        ssh_private_key: pulumi.Input[str],
+        layout: dict[str, Any],
+        host_key_fingerprint: Optional[str] = None,
+        known_hosts_file: Optional[str] = None,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        props = {
+            "address": address,
+            "port": port,
+            "user": user,
+            "ssh_private_key": pulumi.Output.secret(ssh_private_key),
+            "host_key_fingerprint": host_key_fingerprint,
+            "known_hosts_file": known_hosts_file,
+            "layout": layout,
+            "host": None,
+        }
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["ssh_private_key"])
+        )
+        super().__init__(PreparedHostProvider(), name, props, opts)
