@@ -137,7 +137,8 @@ class HostFacts:
         return self.init == "systemd"
 
     def disks(self) -> list[BlockDevice]:
-        return [d for d in self.devices if d.type in ("disk", "loop") and d.size > 0]
+        return [d for d in self.devices
+                if (d.type in ("disk", "loop") or d.type.startswith("raid")) and d.size > 0]
 
     def mounts_at(self, target: str) -> list[Mount]:
         return [m for m in self.mounts if m.target == target]

@@ -109,6 +109,7 @@ class Connection:
     def __init__(self, access: HostAccess, on_new_host_key: Optional[Callable[[str], None]] = None):
         self.access = access
         self.commands_run = 0  # round trips, for progress reports and benchmarks
+        self.host_key_fingerprint = ""  # as seen on this connection
         self._transport = self._open(on_new_host_key)
 
     # -- connecting -------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class Connection:
 
     def _check_host_key(self, key: paramiko.PKey, on_new_host_key: Optional[Callable[[str], None]]) -> None:
         access = self.access
-        seen = fingerprint(key)
+        seen = self.host_key_fingerprint = fingerprint(key)
         if access.host_key_fingerprint is not None:
             if seen != access.host_key_fingerprint:
                 raise HostKeyError(

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Prepare an on-premise host's operational and archive drives over SSH, safely.
+
+    scripts/prepare_host.py Pulumi.acme.yaml --key ~/.ssh/acme_ed25519 --dry-run
+    scripts/prepare_host.py Pulumi.acme.yaml --key ~/.ssh/acme_ed25519
+
+Reads the host, prints a preflight report (host key, OS, each drive with size, model, serial,
+what it holds and what redundancy the host shows), then the plan. Without --dry-run it applies the
+plan step by step and verifies the result. A plan that erases a drive (only possible when the
+stack's allow_wipe names that drive) is applied only with --yes or after typing the drive's identity.
+
+Exit codes: 0 prepared or nothing to do, 1 refused (nothing was changed), 2 bad arguments or stack
+config, 3 cannot connect or the host key is not the expected one, 4 a step or the verification
+failed (re-run to continue from where it stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+
+import _repo  # noqa: F401  (repo root on sys.path)
+
+import yaml
+
+from components.config import ConfigError, parse_installation
+from components.host.facts import gather
+from components.host.layout import layout_from_config
+from components.host.planner import PlanRefused, plan
+from components.host.prepare import StalePlan, StepFailed, VerifyFailed, apply
+from components.host.report import preflight_lines
+from components.host.ssh import Connection, HostAccess, HostError
+from components.host.steps import WipeSignatures
+
+
+def _fail(code: int, message: str) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack_file", help="the installation's Pulumi.<stack>.yaml")
+    parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument("--yes", action="store_true", help="apply without asking, erasing drives too "
+                        "when the stack's allow_wipe consents")
+    parser.add_argument("--accept-new-host-key", action="store_true",
+                        help="connect to a host whose key is not pinned yet, printing its fingerprint")
+    args = parser.parse_args(argv)
+
+    try:
+        document = yaml.safe_load(open(args.stack_file, encoding="utf-8")) or {}
+        installation = parse_installation((document.get("config") or {}).get("daktela:installation"))
+    except (OSError, yaml.YAMLError) as error:
+        return _fail(2, f"{args.stack_file}: cannot read: {error}")
+    except ConfigError as error:
+        return _fail(2, f"{args.stack_file}: {error}")
+    if installation.on_premise is None:
+        return _fail(2, f"{args.stack_file}: hosting is {installation.hosting!r}; only on-premise hosts are prepared")
+    try:
+        mode = os.stat(args.key).st_mode
+        key_text = open(args.key, encoding="utf-8").read()
+    except OSError as error:
+        return _fail(2, f"--key {args.key}: {error}")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return _fail(2, f"--key {args.key} is readable by others; chmod 600 it first")
+
+    host = installation.on_premise.host
+    access = HostAccess(host.address, host.port, host.user, key_text, host.host_key_fingerprint,
+                        host.known_hosts_file, accept_new_host_key=args.accept_new_host_key)
+    layout = layout_from_config(installation.on_premise)
+
+    def new_key(seen: str) -> None:
+        print(f"accepting the host's key {seen} as asked; pin it in "
+              "installation.on_premise.host.host_key_fingerprint")
+
+    try:
+        with Connection(access, on_new_host_key=new_key) as connection:
+            facts = gather(connection, layout.paths())
+            print("\n".join(preflight_lines(facts, layout, access.name, connection.host_key_fingerprint)))
+            try:
+                steps = plan(facts, layout)
+            except PlanRefused as refused:
+                return _fail(1, f"\n{access.name}: the host cannot be prepared as configured; nothing was "
+                                f"changed:\n{refused}")
+            if not steps:
+                print("\nplan: nothing to do, the host is prepared")
+                return 0
+            print(f"\nplan: {len(steps)} step(s)")
+            for number, step in enumerate(steps, 1):
+                print(f"  {number}. {step}")
+            if args.dry_run:
+                print("dry run: nothing was changed")
+                return 0
+            wipes = [s for s in steps if isinstance(s, WipeSignatures)]
+            if wipes and not args.yes:
+                if not sys.stdin.isatty():
+                    return _fail(1, "the plan erases a drive; re-run with --yes to confirm. Nothing was changed")
+                for wipe in wipes:
+                    typed = input(f"type {wipe.identity} to erase it: ").strip()
+                    if typed != wipe.identity:
+                        return _fail(1, "not confirmed; nothing was changed")
+            apply(connection, layout, facts, steps, progress=print)
+            print(f"{access.name}: prepared and verified")
+            return 0
+    except StalePlan as error:
+        return _fail(1, str(error))
+    except (StepFailed, VerifyFailed) as error:
+        return _fail(4, f"{error}\nRe-run to continue: the plan starts from what is already done.")
+    except HostError as error:  # cannot connect, host key refused, connection lost before apply
+        return _fail(3, str(error))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
