@@ -210,6 +210,8 @@ class Connection:
             if stdin is not None:
                 channel.sendall(stdin)
             channel.shutdown_write()
+            # Read both streams until the channel's EOF: sshd may report the exit status before
+            # the last output has arrived, so the status alone never ends the loop.
             while True:
                 if channel.recv_ready():
                     out += channel.recv(65536)
@@ -217,19 +219,17 @@ class Connection:
                 if channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
                     continue
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    # Drain what arrived with the exit status.
-                    while channel.recv_ready():
-                        out += channel.recv(65536)
-                    while channel.recv_stderr_ready():
-                        err += channel.recv_stderr(65536)
+                if channel.eof_received or channel.closed:
                     break
-                if channel.closed and not channel.exit_status_ready():
-                    raise HostError(f"{self.access.name}: the connection closed during a command")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise CommandError(f"{self.access.name}: command ran past {timeout:.0f}s: {_short(script)}")
                 select.select([channel], [], [], min(remaining, 1.0))
+            while not channel.status_event.wait(0.2):
+                if not self._transport.is_active():
+                    raise HostError(f"{self.access.name}: the connection closed during a command")
+                if time.monotonic() > deadline:
+                    raise CommandError(f"{self.access.name}: no exit status for: {_short(script)}")
             exit_code = channel.recv_exit_status()
         except (paramiko.SSHException, OSError, EOFError) as error:
             raise HostError(f"{self.access.name}: the connection failed during a command: {error}") from None
