@@ -248,21 +248,25 @@ class Connection:
 
     def upload(self, path: str, content: bytes, mode: int = 0o644, owner: str = "root:root") -> None:
         """Write a file atomically: a temp file in the same directory, synced, then renamed."""
-        directory = str(Path(path).parent)
-        script = (
-            "set -eu\n"
-            f"mkdir -p {shlex.quote(directory)}\n"
-            f"tmp=$(mktemp {shlex.quote(directory)}/.daktela-upload.XXXXXX)\n"
-            "trap 'rm -f \"$tmp\"' EXIT\n"
-            'cat > "$tmp"\n'
-            f'chmod {mode:o} "$tmp"\n'
-            f'chown {shlex.quote(owner)} "$tmp"\n'
-            'sync "$tmp"\n'
-            f'mv -f "$tmp" {shlex.quote(path)}\n'
-            "trap - EXIT\n"
-            f"sync {shlex.quote(directory)}\n"
-        )
-        self.run(script, stdin=content)
+        self.run(atomic_write_script(path, mode, owner), stdin=content)
+
+
+def atomic_write_script(path: str, mode: int = 0o644, owner: str = "root:root") -> str:
+    """Shell that writes its stdin to `path` atomically (temp file beside it, fsync, rename)."""
+    directory = str(Path(path).parent)
+    return (
+        "set -eu\n"
+        f"mkdir -p {shlex.quote(directory)}\n"
+        f"tmp=$(mktemp {shlex.quote(directory)}/.daktela-upload.XXXXXX)\n"
+        "trap 'rm -f \"$tmp\"' EXIT\n"
+        'cat > "$tmp"\n'
+        f'chmod {mode:o} "$tmp"\n'
+        f'chown {shlex.quote(owner)} "$tmp"\n'
+        'sync "$tmp"\n'
+        f'mv -f "$tmp" {shlex.quote(path)}\n'
+        "trap - EXIT\n"
+        f"sync {shlex.quote(directory)}\n"
+    )
 
 
 def _short(script: str) -> str:

@@ -11,6 +11,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
+from components.host.ssh import atomic_write_script
+
 # Linux filesystem data partition type (GPT).
 LINUX_DATA_PARTITION = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 
@@ -220,13 +222,4 @@ class RecordState(Step):
         return self.content.encode()
 
     def script(self) -> str:
-        directory = self.path.rsplit("/", 1)[0]
-        return (
-            "set -eu\n"
-            f"mkdir -p {q(directory)}\n"
-            f"tmp=$(mktemp {q(directory)}/.state.XXXXXX)\n"
-            'trap \'rm -f "$tmp"\' EXIT\n'
-            'cat > "$tmp"; chmod 644 "$tmp"; sync "$tmp"\n'
-            f'mv -f "$tmp" {q(self.path)}\n'
-            "trap - EXIT\n"
-        )
+        return atomic_write_script(self.path)
