@@ -299,6 +299,15 @@ class CloudSettings(_Model):
     )
     rtp_ports: RtpPorts = Field(default_factory=RtpPorts, description="RTP media port range (UDP)")
     volumes_gb: VolumeSizes = Field(default_factory=VolumeSizes, description="EBS size per data class")
+    backup_retention_days: int = Field(
+        default=35, ge=7, le=3650,
+        description="days each backup is kept (AWS Backup recovery points, database dumps)",
+    )
+    vault_lock_days: Optional[int] = Field(
+        default=None, ge=1, le=36500,
+        description="lock the AWS Backup vaults: no recovery point can be deleted before this many "
+                    "days (none by default; a lock cannot be removed after its grace period)",
+    )
 
 
 class Host(_Model):
@@ -384,7 +393,9 @@ DEFAULT_BACKUP_TIMES: dict[str, tuple[time, ...]] = {
     "on-premise": (time(1, 0), time(13, 0)),
 }
 CLOUD_BACKUP_TECHNOLOGIES = ("block-level", "database dump", "file-level")
-MIN_MINUTES_BETWEEN_BACKUPS = 60
+# Cloud runs need room between them: AWS Backup's start window alone is 60 minutes, and each
+# technology's window ends where the next one starts (components/schedule.py).
+MIN_MINUTES_BETWEEN_BACKUPS = {"cloud": 120, "on-premise": 60}
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,6 +492,13 @@ def _cross_field_problems(inst: Installation) -> list[Problem]:
             add(section, f"applies only when hosting is {hosting!r}; remove it or change hosting")
 
     if inst.cloud is not None:
+        lock = inst.cloud.vault_lock_days
+        if lock is not None and lock > inst.cloud.backup_retention_days:
+            add("cloud.vault_lock_days", (
+                f"{lock} days is longer than cloud.backup_retention_days "
+                f"({inst.cloud.backup_retention_days}); recovery points could never expire. "
+                "Lock for at most the retention"
+            ))
         ports = inst.cloud.rtp_ports
         if ports.first > ports.last:
             add("cloud.rtp_ports.last", f"{ports.last} is below rtp_ports.first ({ports.first})")
@@ -519,11 +537,12 @@ def _backup_problems(inst: Installation) -> list[Problem]:
         for earlier in range(index):
             gap = abs(minute - minutes[earlier])
             gap = min(gap, 24 * 60 - gap)
-            if gap < MIN_MINUTES_BETWEEN_BACKUPS:
+            minimum = MIN_MINUTES_BETWEEN_BACKUPS[inst.hosting]
+            if gap < minimum:
                 same = "is the same time as" if gap == 0 else f"is only {gap} minutes from"
                 problems.append(Problem(f"{path}[{index}]", (
                     f'"{times[index]:%H:%M}" {same} times[{earlier}]; backups must run at '
-                    f"different times, at least {MIN_MINUTES_BETWEEN_BACKUPS} minutes apart"
+                    f"different times, at least {minimum} minutes apart"
                 )))
     return problems
 

@@ -1,8 +1,8 @@
 """The two kinds of installation, each a component that owns everything one customer's stack makes.
 
-Built so far: the fee ledger (both), and the prepared host with its drives (on-premise). Compute,
-storage, backups and freshness alarms (cloud) and the on-premise backups join these components as
-their issues land; type tokens and names stay fixed so that additions never re-parent a resource.
+Cloud: compute, a volume per data class, three backup technologies at three times, freshness and
+storage alarms, fees. On-premise: the prepared host with its drives, fees; its backups join the
+component as their issue lands. Type tokens and names stay fixed: a rename would replace resources.
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from typing import Optional
 
 import pulumi
 
+import pulumi_aws as aws
+
+from components.cloud.base import kms_key, metrics_namespace, regional_provider
+from components.cloud.block_backup import BlockBackup
+from components.cloud.buckets import BackupBucket
+from components.cloud.instance import BackupTargets, CloudHost
+from components.cloud.watch import FreshnessWatch, storage_alarm
 from components.config import StackConfig
+from components.freshness import BLOCK, DATABASE, FILES, Target, Watch
 from components.fees import FeeLedger
 from components.host.layout import layout_from_config
 from components.prepared_host import PreparedHost
@@ -27,13 +35,85 @@ class _Installation(pulumi.ComponentResource):
         self.fee_ledger = FeeLedger(
             f"{installation.id}-fees", installation, opts=pulumi.ResourceOptions(parent=self)
         )
-        self.register_outputs({"installation_id": installation.id, "hosting": installation.hosting})
+
+    def _outputs(self) -> dict:
+        return {"installation_id": self.installation.id, "hosting": self.installation.hosting}
 
 
 class CloudInstallation(_Installation):
     """A Daktela CC installation in Daktela Cloud (AWS)."""
 
     type_token = "daktela:cloud:CloudInstallation"
+
+    def __init__(self, stack: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(stack, opts)
+        installation = self.installation
+        cloud = installation.cloud
+        assert cloud is not None  # the config model requires it for cloud hosting
+        name, regions = installation.id, installation.regions
+        primary = regional_provider(f"{name}-primary", regions.primary, installation, self)
+        secondary = regional_provider(f"{name}-secondary", regions.secondary, installation, self)
+        primary_key = kms_key(f"{name}-key-primary", f"Daktela CC {name}: volumes, dumps, vault", primary, self)
+        secondary_key = kms_key(f"{name}-key-secondary", f"Daktela CC {name}: restic, vault copies", secondary, self)
+        ops_topic = self._topic(f"{name}-ops", installation.notifications.ops, primary)
+        billing_topic = self._topic(f"{name}-billing", installation.notifications.billing, primary)
+
+        dump_prefix, restic_prefix = f"dumps/{name}/", f"restic/{name}/"
+        dumps = BackupBucket(
+            f"{name}-db-dumps", kms_key=primary_key, provider=primary, expire_prefix=dump_prefix,
+            expire_after_days=cloud.backup_retention_days, opts=pulumi.ResourceOptions(parent=self),
+        )
+        restic = BackupBucket(f"{name}-restic", kms_key=secondary_key, provider=secondary,
+                              opts=pulumi.ResourceOptions(parent=self))
+        self.host = CloudHost(
+            f"{name}-host", installation=installation, secrets=stack.secrets, provider=primary,
+            kms_key=primary_key,
+            backups=BackupTargets(dumps.bucket, dump_prefix, restic.bucket, restic_prefix,
+                                  regions.secondary, (primary_key, secondary_key)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.block_backup = BlockBackup(
+            f"{name}-block-backup", installation=installation, primary=primary, secondary=secondary,
+            primary_key=primary_key, secondary_key=secondary_key, opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.freshness_targets = pulumi.Output.all(
+            self.block_backup.vault.name, dumps.bucket.bucket, restic.bucket.bucket,
+        ).apply(lambda names: freshness_watch(installation, *names).to_json())
+        self.watch = FreshnessWatch(
+            f"{name}-freshness", installation=installation, watch=self.freshness_targets,
+            vault_arn=self.block_backup.vault.arn, bucket_arns=[dumps.bucket.arn, restic.bucket.arn],
+            prefixes=[dump_prefix, restic_prefix], ops_topic=ops_topic, provider=primary,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.storage_alarm = storage_alarm(f"{name}-storage-above-included", installation, billing_topic,
+                                           primary, self)
+        self.register_outputs({**self._outputs(), "instance_id": self.host.instance.id,
+                               "freshness_targets": self.freshness_targets})
+
+    def _topic(self, name: str, addresses: list[str], provider) -> aws.sns.Topic:
+        topic = aws.sns.Topic(name, name=f"daktela-{name}", opts=pulumi.ResourceOptions(parent=self, provider=provider))
+        for index, address in enumerate(addresses):
+            aws.sns.TopicSubscription(
+                f"{name}-{index}", topic=topic.arn, protocol="email", endpoint=address,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+        return topic
+
+
+def freshness_watch(installation, vault: str, dump_bucket: str, restic_bucket: str) -> Watch:
+    """What the freshness checker looks at for this installation (the Lambda's and the script's input)."""
+    regions = installation.regions
+    return Watch(
+        installation_id=installation.id,
+        namespace=metrics_namespace(installation),
+        metrics_region=regions.primary,
+        limit_hours=float(installation.backup_max_age_hours),
+        targets=(
+            Target(BLOCK, regions.primary, vault=vault),
+            Target(DATABASE, regions.primary, bucket=dump_bucket, prefix=f"dumps/{installation.id}/", suffix=".sql.gz"),
+            Target(FILES, regions.secondary, bucket=restic_bucket, prefix=f"restic/{installation.id}/snapshots/"),
+        ),
+    )
 
 
 class OnPremInstallation(_Installation):
@@ -57,3 +137,4 @@ class OnPremInstallation(_Installation):
             layout=layout_from_config(settings).to_dict(),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.register_outputs(self._outputs())

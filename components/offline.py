@@ -8,6 +8,7 @@ The unit tests, `scripts/plan.py` and pull-request previews all use this one eng
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -193,15 +194,41 @@ def _fake_arn(type_token: str, name: str, region: str) -> str:
     return f"arn:aws:{service}:{region}:{MOCK_ACCOUNT}:{name}"
 
 
+def _fake_id(prefix: str, name: str) -> str:
+    return f"{prefix}-0{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
 # Per-type outputs the program reads that the mock would not otherwise have (extended as
 # components start reading more). Each gets (name, inputs, region) and returns extra state.
-FAKE_OUTPUTS: dict[str, Callable[[str, dict, str], dict]] = {}
+FAKE_OUTPUTS: dict[str, Callable[[str, dict, str], dict]] = {
+    "aws:s3/bucket:Bucket": lambda name, inputs, region: {
+        "bucket": inputs.get("bucket", f"{name}-id"), "arn": f"arn:aws:s3:::{inputs.get('bucket', f'{name}-id')}"},
+    "aws:kms/key:Key": lambda name, inputs, region: {"keyId": _fake_id("key", name)},
+    "aws:backup/vault:Vault": lambda name, inputs, region: {
+        "arn": f"arn:aws:backup:{region}:{MOCK_ACCOUNT}:backup-vault:{inputs.get('name', name)}"},
+    "aws:ssm/parameter:Parameter": lambda name, inputs, region: {
+        "arn": f"arn:aws:ssm:{region}:{MOCK_ACCOUNT}:parameter{inputs.get('name', '/' + name)}"},
+    "aws:iam/role:Role": lambda name, inputs, region: {
+        "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/{name}", "name": inputs.get("name", name)},
+    "aws:cloudwatch/logGroup:LogGroup": lambda name, inputs, region: {
+        "arn": f"arn:aws:logs:{region}:{MOCK_ACCOUNT}:log-group:{inputs.get('name', name)}"},
+}
+
+# Resource types whose mock id looks like the real thing (volume ids appear in user data).
+FAKE_IDS: dict[str, str] = {"aws:ebs/volume:Volume": "vol", "aws:ec2/instance:Instance": "i",
+                            "aws:ec2/securityGroup:SecurityGroup": "sg"}
 
 # Provider functions the program calls: token -> result.
 FAKE_CALLS: dict[str, Callable[[dict], dict]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
         "accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
         "id": MOCK_ACCOUNT, "userId": "PLAN",
+    },
+    "aws:ec2/getSubnet:getSubnet": lambda args: {
+        "id": args.get("id"), "availabilityZone": "mock-az-1a", "vpcId": "vpc-0mock0000000000001",
+    },
+    "aws:ec2/getAmi:getAmi": lambda args: {
+        "id": "ami-0mockdebian12000", "name": "debian-12-amd64-20260101-0000", "architecture": "x86_64",
     },
 }
 
@@ -217,14 +244,16 @@ def _make_engine(recorder: "Recorder"):
             state = dict(args.inputs)
             if args.typ.startswith("aws:"):
                 state.setdefault("arn", _fake_arn(args.typ, args.name, region))
+                state.setdefault("name", args.name)
             fake = FAKE_OUTPUTS.get(args.typ)
             if fake is not None:
                 state.update(fake(args.name, args.inputs, region))
-            return f"{args.name}-id", state
+            prefix = FAKE_IDS.get(args.typ)
+            return (_fake_id(prefix, args.name) if prefix else f"{args.name}-id"), state
 
         def call(self, args: mocks.MockCallArgs):
             fake = FAKE_CALLS.get(args.token)
-            recorder.calls.append(args.token)
+            recorder.calls.append((args.token, args.args))
             return fake(args.args) if fake else {}
 
     class RecordingMonitor(mocks.MockMonitor):
@@ -248,7 +277,7 @@ class Recorder:
     def __init__(self) -> None:
         self.resources: list[PlannedResource] = []
         self.outputs: dict[str, Any] = {}
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, dict]] = []  # provider functions called: (token, arguments)
         self.provider_regions: dict[str, str] = {}  # provider reference -> region
         self._provider_names: dict[str, str] = {}
 

@@ -27,8 +27,11 @@ def _decoded(value: Any) -> Any:
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": [1]}} -> {"a.b[0]": 1}; JSON-document strings are expanded too."""
+    """{"a": {"b": [1]}} -> {"a.b[0]": 1}; JSON-document strings are expanded too, and long
+    multi-line strings (user data, scripts) line by line as "path:<line>"."""
     value = _decoded(value)
+    if isinstance(value, str) and "\n" in value and len(value) > MAX_VALUE_WIDTH:
+        return {f"{prefix}:{number}": line for number, line in enumerate(value.splitlines(), 1)}
     if isinstance(value, dict) and value:
         out: dict[str, Any] = {}
         for key in sorted(value):
@@ -138,7 +141,7 @@ def _changes(before: dict, after: dict, prefix: str, ignored_roots: Optional[set
         a, b = old.get(path, _MISSING), new.get(path, _MISSING)
         if a == b:
             continue
-        root = path.split(".")[0].split("[")[0]
+        root = path.split(".")[0].split("[")[0].split(":")[0]
         changes.append(Change(
             path=f"{prefix}.{path}" if path else prefix,
             before=None if a is _MISSING else a,

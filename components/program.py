@@ -14,7 +14,7 @@ def build() -> StackConfig:
     stack = load_stack_config()
     installation = stack.installation
     component = CloudInstallation if installation.hosting == "cloud" else OnPremInstallation
-    component(stack)
+    built = component(stack)
 
     pulumi.export("installation", {
         "id": installation.id,
@@ -30,4 +30,8 @@ def build() -> StackConfig:
         "timezone": installation.backup.timezone,
         "max_age_hours": installation.backup_max_age_hours,
     })
+    if isinstance(built, CloudInstallation):
+        pulumi.export("instance_id", built.host.instance.id)
+        # The backup status script reads this: `pulumi stack output freshness_targets`.
+        pulumi.export("freshness_targets", built.freshness_targets)
     return stack

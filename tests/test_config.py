@@ -68,7 +68,11 @@ BAD_CONFIGS = [
     ("cloud-same-time", C, {"backup.times": ["02:00", "02:00", "18:00"]},
      "installation.backup.times[1]", "is the same time as times[0]"),
     ("times-too-close", C, {"backup.times": ["02:00", "02:30", "18:00"]},
-     "installation.backup.times[1]", "is only 30 minutes from times[0]"),
+     "installation.backup.times[1]", "is only 30 minutes from times[0]; backups must run at different times, at least 120"),
+    ("cloud-times-need-two-hours", C, {"backup.times": ["02:00", "03:30", "18:00"]},
+     "installation.backup.times[1]", "is only 90 minutes from times[0]; backups must run at different times, at least 120"),
+    ("vault-lock-beyond-retention", C, {"cloud.vault_lock_days": 60, "cloud.backup_retention_days": 35},
+     "installation.cloud.vault_lock_days", "longer than cloud.backup_retention_days (35)"),
     ("onprem-once-a-day", O, {"backup.times": ["01:00"]},
      "installation.backup.times", "at least twice a day"),
     ("cloud-timezone", C, {"backup.timezone": "Europe/Prague"},
@@ -229,6 +233,12 @@ def test_defaults_fill_what_a_minimal_config_leaves_out():
     assert parsed.on_premise.archive_after_days == 90
     assert parsed.on_premise.drives.mount_point("archive") == "/srv/daktela-archive"
     assert parsed.database.engine == "mariadb"
+
+
+def test_on_premise_times_may_be_an_hour_apart():
+    installation = example_installation(O)
+    installation["backup"]["times"] = ["01:00", "02:00"]
+    assert parse_installation(installation).backup_times == [time(1), time(2)]
 
 
 def test_cloud_defaults_to_three_distinct_utc_times():

@@ -1,0 +1,58 @@
+"""Shared pieces of the cloud installation: regional providers with tags, keys, policy documents."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import Installation
+
+INSTALLATION_TAG = "daktela-installation"
+DATA_CLASS_TAG = "daktela-data-class"
+
+
+def metrics_namespace(installation: Installation) -> str:
+    """Each installation publishes into a namespace of its own, so its role can be scoped to it."""
+    return f"Daktela/{installation.id}"
+
+
+def regional_provider(name: str, region: str, installation: Installation, parent: pulumi.Resource) -> aws.Provider:
+    return aws.Provider(
+        name,
+        region=region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags={
+            INSTALLATION_TAG: installation.id,
+            "daktela-managed-by": "daktela-installation-toolkit",
+        }),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def kms_key(name: str, description: str, provider: aws.Provider, parent: pulumi.Resource) -> aws.kms.Key:
+    return aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
+
+
+def policy_document(statements: list[dict[str, Any]]) -> str:
+    """An IAM policy document with stable key order (deterministic inputs)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+def assume_role_policy(service: str) -> str:
+    return policy_document([{
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }])
+
+
+def child(parent: pulumi.Resource, provider: Optional[aws.Provider] = None, **extra: Any) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, provider=provider, **extra)

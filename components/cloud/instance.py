@@ -1,0 +1,337 @@
+"""The instance: Debian 12 EC2 with a volume per data class, a contact-centre security group, a
+least-privilege role, its secrets in SSM, and cloud-init that mounts volumes and installs the
+database-dump, restic and metering timers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cloud.base import DATA_CLASS_TAG, assume_role_policy, child, metrics_namespace, policy_document
+from components.config import Installation
+from components.schedule import DATABASE, FILES, slot
+from components.templates import render
+
+DEBIAN_OWNER = "136693071363"  # Debian's AWS account: the official Debian cloud images
+DEBIAN_12_NAME = "debian-12-amd64-*"
+DATA_ROOT = "/srv/daktela"
+ATTACHMENTS_METRIC = "AttachmentsUsedGB"
+
+
+@dataclass(frozen=True)
+class DataClass:
+    name: str
+    device_name: str  # what the EC2 API wants; the instance finds volumes by id, not by this
+    counted: bool  # counted toward the storage above the included GB
+
+
+# Comments and email attachments are the only data counted toward 9.03's storage.
+DATA_CLASSES = (
+    DataClass("application", "/dev/sdf", False),
+    DataClass("database", "/dev/sdg", False),
+    DataClass("attachments", "/dev/sdh", True),
+    DataClass("recordings", "/dev/sdi", False),
+)
+
+
+def mount_point(data_class: str) -> str:
+    return f"{DATA_ROOT}/{data_class}"
+
+
+@dataclass(frozen=True)
+class BackupTargets:
+    """Where the instance's own backup jobs write (created by the installation before the instance)."""
+
+    dump_bucket: aws.s3.Bucket
+    dump_prefix: str
+    restic_bucket: aws.s3.Bucket
+    restic_prefix: str
+    restic_region: str
+    keys: tuple[aws.kms.Key, ...]
+
+
+class CloudHost(pulumi.ComponentResource):
+    instance: aws.ec2.Instance
+    volumes: dict[str, aws.ebs.Volume]
+    role: aws.iam.Role
+    security_group: aws.ec2.SecurityGroup
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        installation: Installation,
+        secrets: dict[str, Any],
+        provider: aws.Provider,
+        kms_key: aws.kms.Key,
+        backups: BackupTargets,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("daktela:cloud:CloudHost", name, None, opts)
+        cloud = installation.cloud
+        assert cloud is not None
+        region = installation.regions.primary
+        invoke = pulumi.InvokeOptions(provider=provider)
+        subnet = aws.ec2.get_subnet_output(id=cloud.subnet_id, opts=invoke)
+        ami = aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=[DEBIAN_OWNER],
+            filters=[
+                aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_12_NAME]),
+                aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+                aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+            ],
+            opts=invoke,
+        )
+
+        self.security_group = self._security_group(name, installation, subnet.vpc_id, provider)
+
+        parameters = {
+            key: aws.ssm.Parameter(
+                f"{name}-{slug}",
+                name=f"/daktela/{installation.id}/{slug}",
+                type="SecureString",
+                key_id=kms_key.arn,
+                value=secrets[key],
+                description=description,
+                opts=child(self, provider),
+            )
+            for key, slug, description in (
+                ("databasePassword", "database-password", "password of the database backup user"),
+                ("backupRepositoryPassword", "restic-password", "password of the restic repository"),
+            )
+        }
+
+        self.role = aws.iam.Role(
+            f"{name}-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
+            description=f"Daktela CC {installation.id}: instance role", opts=child(self, provider),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm-core", role=self.role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            opts=child(self, provider),
+        )
+        self.policy = aws.iam.RolePolicy(
+            f"{name}-least-privilege", role=self.role.id,
+            policy=pulumi.Output.all(
+                dump=backups.dump_bucket.arn, restic=backups.restic_bucket.arn,
+                parameters=[p.arn for p in parameters.values()], keys=[k.arn for k in backups.keys],
+            ).apply(lambda arns: instance_policy(installation, backups, arns)),
+            opts=child(self, provider),
+        )
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.role.name, opts=child(self, provider))
+
+        self.volumes = {
+            data_class.name: aws.ebs.Volume(
+                f"{name}-{data_class.name}",
+                availability_zone=subnet.availability_zone,
+                size=getattr(cloud.volumes_gb, data_class.name),
+                type="gp3",
+                encrypted=True,
+                kms_key_id=kms_key.arn,
+                tags={DATA_CLASS_TAG: data_class.name, "Name": f"{installation.id}-{data_class.name}",
+                      "daktela-counted-storage": "yes" if data_class.counted else "no"},
+                # Customer data: destroying it takes an explicit `pulumi state unprotect`.
+                opts=child(self, provider, protect=True),
+            )
+            for data_class in DATA_CLASSES
+        }
+
+        user_data = pulumi.Output.all(
+            volume_ids={k: v.id for k, v in self.volumes.items()},
+            dump_bucket=backups.dump_bucket.bucket,
+            restic_bucket=backups.restic_bucket.bucket,
+            parameter_names={k: p.name for k, p in parameters.items()},
+        ).apply(lambda values: cloud_init(installation, backups, values))
+
+        self.instance = aws.ec2.Instance(
+            name,
+            ami=ami.id,
+            instance_type=cloud.instance_type,
+            subnet_id=cloud.subnet_id,
+            vpc_security_group_ids=[self.security_group.id],
+            iam_instance_profile=profile.name,
+            user_data=user_data,
+            disable_api_termination=True,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_endpoint="enabled"),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_size=20, volume_type="gp3", encrypted=True, kms_key_id=kms_key.arn,
+            ),
+            tags={"Name": f"daktela-{installation.id}"},
+            # A newer Debian image or changed user data must not replace (or stop) a live contact
+            # centre: they apply to new instances; see the README.
+            opts=child(self, provider, ignore_changes=["ami", "userData"]),
+        )
+        for data_class in DATA_CLASSES:
+            aws.ec2.VolumeAttachment(
+                f"{name}-{data_class.name}-attachment",
+                device_name=data_class.device_name,
+                volume_id=self.volumes[data_class.name].id,
+                instance_id=self.instance.id,
+                opts=child(self, provider),
+            )
+        self.register_outputs({"instance_id": self.instance.id})
+
+    def _security_group(self, name: str, installation: Installation, vpc_id: pulumi.Input[str],
+                        provider: aws.Provider) -> aws.ec2.SecurityGroup:
+        cloud = installation.cloud
+        assert cloud is not None
+        anywhere = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+        ingress = [
+            aws.ec2.SecurityGroupIngressArgs(description="HTTPS", protocol="tcp", from_port=443, to_port=443, **anywhere),
+            aws.ec2.SecurityGroupIngressArgs(description="SIP (TCP, TLS)", protocol="tcp", from_port=5060, to_port=5061, **anywhere),
+            aws.ec2.SecurityGroupIngressArgs(description="SIP (UDP)", protocol="udp", from_port=5060, to_port=5061, **anywhere),
+            aws.ec2.SecurityGroupIngressArgs(
+                description="RTP media", protocol="udp",
+                from_port=cloud.rtp_ports.first, to_port=cloud.rtp_ports.last, **anywhere),
+        ]
+        if cloud.admin_cidrs:
+            ingress.append(aws.ec2.SecurityGroupIngressArgs(
+                description="SSH from admin networks", protocol="tcp", from_port=22, to_port=22,
+                cidr_blocks=sorted(c for c in cloud.admin_cidrs if ":" not in c),
+                ipv6_cidr_blocks=sorted(c for c in cloud.admin_cidrs if ":" in c),
+            ))
+        return aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description=f"Daktela CC {installation.id}: contact centre traffic",
+            vpc_id=vpc_id,
+            ingress=ingress,
+            egress=[aws.ec2.SecurityGroupEgressArgs(description="all outbound", protocol="-1",
+                                                    from_port=0, to_port=0, **anywhere)],
+            opts=child(self, provider),
+        )
+
+
+def instance_policy(installation: Installation, backups: BackupTargets, arns: dict[str, Any]) -> str:
+    """The instance's own permissions: nothing with a wildcard action, resources this installation's."""
+    dump, restic = arns["dump"], arns["restic"]
+    return policy_document([
+        {
+            "Sid": "PublishOwnMetrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",  # PutMetricData has no resource ARN; the namespace condition scopes it
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metrics_namespace(installation)}},
+        },
+        {
+            "Sid": "WriteDatabaseDumps",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": [f"{dump}/{backups.dump_prefix}*"],
+        },
+        {
+            "Sid": "FinishDatabaseDumps",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:DeleteObject"],
+            "Resource": [f"{dump}/{backups.dump_prefix}*.partial"],
+        },
+        {
+            "Sid": "ResticRepository",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": [f"{restic}/{backups.restic_prefix}*"],
+        },
+        {
+            "Sid": "ResticLocks",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject"],
+            "Resource": [f"{restic}/{backups.restic_prefix}locks/*"],
+        },
+        {
+            "Sid": "ListOwnPrefixes",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [dump, restic],
+            "Condition": {"StringLike": {"s3:prefix": [f"{backups.dump_prefix}*", f"{backups.restic_prefix}*"]}},
+        },
+        {
+            "Sid": "LocateBuckets",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketLocation"],
+            "Resource": [dump, restic],
+        },
+        {
+            "Sid": "ReadOwnSecrets",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": sorted(arns["parameters"]),
+        },
+        {
+            "Sid": "UseOwnKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": sorted(arns["keys"]),
+        },
+    ])
+
+
+def _systemd_job(name: str, description: str, exec_start: str, calendars: list[str],
+                 requires: list[str], runtime_max_seconds: Optional[int]) -> list[dict[str, str]]:
+    service = render("systemd-backup.service.j2", description=description, exec_start=exec_start,
+                     requires_mounts=requires, runtime_max_seconds=runtime_max_seconds)
+    timer = render("systemd-backup.timer.j2", description=f"{description} (schedule)",
+                   calendars=calendars, unit=f"{name}.service")
+    return [
+        {"path": f"/etc/systemd/system/{name}.service", "mode": "0644", "content": service},
+        {"path": f"/etc/systemd/system/{name}.timer", "mode": "0644", "content": timer},
+    ]
+
+
+def job_files(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> list[dict[str, str]]:
+    """Every file cloud-init writes: scripts and systemd units (no secrets in any of them)."""
+    region = installation.regions.primary
+    database = installation.database
+    dump_slot, files_slot = slot(installation, DATABASE), slot(installation, FILES)
+    scripts = {
+        "daktela-volumes": render(
+            "cloud/daktela-volumes.sh.j2", installation_id=installation.id,
+            volumes=[{"volume_id": values["volume_ids"][dc.name], "mount_point": mount_point(dc.name),
+                      "label": f"dk-{dc.name}"} for dc in DATA_CLASSES],
+            directories=[{"path": mount_point("database"), "mode": "0700"}],
+        ),
+        "daktela-db-dump": render(
+            "cloud/daktela-db-dump.sh.j2", installation_id=installation.id, region=region,
+            bucket=values["dump_bucket"], prefix=backups.dump_prefix,
+            password_parameter=values["parameter_names"]["databasePassword"],
+            user=database.user, database=database.name,
+            dump_command="mariadb-dump" if database.engine == "mariadb" else "mysqldump",
+        ),
+        "daktela-restic-backup": render(
+            "cloud/daktela-restic-backup.sh.j2", installation_id=installation.id,
+            region=backups.restic_region, parameter_region=region, bucket=values["restic_bucket"],
+            prefix=backups.restic_prefix,
+            password_parameter=values["parameter_names"]["backupRepositoryPassword"],
+            paths=[mount_point("application"), mount_point("attachments"), mount_point("recordings")],
+        ),
+        "daktela-attachments-meter": render(
+            "cloud/daktela-attachments-meter.sh.j2", installation_id=installation.id, region=region,
+            mount_point=mount_point("attachments"), namespace=metrics_namespace(installation),
+            metric=ATTACHMENTS_METRIC,
+        ),
+    }
+    files = [{"path": f"/usr/local/sbin/{n}", "mode": "0755", "content": c} for n, c in scripts.items()]
+    files += _systemd_job(
+        "daktela-db-dump", f"Daktela {installation.id}: database dump to S3 (database-level backup)",
+        "/usr/local/sbin/daktela-db-dump", [dump_slot.systemd_calendar()], [mount_point("database")],
+        dump_slot.window_minutes * 60)
+    files += _systemd_job(
+        "daktela-restic-backup", f"Daktela {installation.id}: restic to S3 (file-level backup)",
+        "/usr/local/sbin/daktela-restic-backup", [files_slot.systemd_calendar()],
+        [mount_point("application"), mount_point("attachments"), mount_point("recordings")],
+        files_slot.window_minutes * 60)
+    files += _systemd_job(
+        "daktela-attachments-meter", f"Daktela {installation.id}: attachments storage metering",
+        "/usr/local/sbin/daktela-attachments-meter", ["hourly"], [mount_point("attachments")], None)
+    return files
+
+
+TIMERS = ("daktela-db-dump.timer", "daktela-restic-backup.timer", "daktela-attachments-meter.timer")
+PACKAGES = ("awscli", "restic", "mariadb-client", "gzip")
+
+
+def cloud_init(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> str:
+    return render("cloud/cloud-init.yaml.j2", installation_id=installation.id, packages=PACKAGES,
+                  files=job_files(installation, backups, values), timers=TIMERS)

@@ -1,0 +1,145 @@
+"""Watching the promises: per-technology backup freshness alarms fed by the checker Lambda, and the
+storage alarm that tells billing when comments and email attachments pass the included GB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import freshness
+from components.cloud.base import assume_role_policy, child, metrics_namespace, policy_document
+from components.cloud.instance import ATTACHMENTS_METRIC
+from components.config import Installation
+
+CHECKER_SOURCE = Path(freshness.__file__)
+CHECK_EVERY = "rate(15 minutes)"
+ALARM_PERIOD_SECONDS = 3600
+
+
+class FreshnessWatch(pulumi.ComponentResource):
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    checker: aws.lambda_.Function
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        installation: Installation,
+        watch: pulumi.Output[str],  # freshness.Watch as JSON
+        vault_arn: pulumi.Input[str],
+        bucket_arns: list[pulumi.Input[str]],
+        prefixes: list[str],
+        ops_topic: aws.sns.Topic,
+        provider: aws.Provider,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("daktela:cloud:FreshnessWatch", name, None, opts)
+        function_name = f"daktela-{installation.id}-backup-freshness"
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=30,
+            opts=child(self, provider),
+        )
+        role = aws.iam.Role(
+            f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            description=f"Daktela CC {installation.id}: backup freshness checker",
+            opts=child(self, provider),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-least-privilege", role=role.id,
+            policy=pulumi.Output.all(log_group.arn, vault_arn, *bucket_arns).apply(
+                lambda arns: checker_policy(installation, arns[0], arns[1], arns[2:], prefixes)),
+            opts=child(self, provider),
+        )
+        self.checker = aws.lambda_.Function(
+            f"{name}-checker",
+            name=function_name,
+            runtime="python3.12",
+            handler="freshness.handler",
+            role=role.arn,
+            timeout=60,
+            memory_size=128,
+            code=pulumi.AssetArchive({"freshness.py": pulumi.FileAsset(str(CHECKER_SOURCE))}),
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables={freshness.TARGETS_VARIABLE: watch}),
+            opts=child(self, provider, depends_on=[log_group]),
+        )
+        schedule = aws.cloudwatch.EventRule(
+            f"{name}-schedule", schedule_expression=CHECK_EVERY,
+            description=f"Daktela CC {installation.id}: check backup freshness",
+            opts=child(self, provider),
+        )
+        aws.cloudwatch.EventTarget(f"{name}-target", rule=schedule.name, arn=self.checker.arn,
+                                   opts=child(self, provider))
+        aws.lambda_.Permission(
+            f"{name}-invoke", action="lambda:InvokeFunction", function=self.checker.name,
+            principal="events.amazonaws.com", source_arn=schedule.arn, opts=child(self, provider),
+        )
+        limit = installation.backup_max_age_hours
+        self.alarms = {
+            technology: aws.cloudwatch.MetricAlarm(
+                f"{name}-{technology}",
+                name=f"daktela-{installation.id}-{technology}-backup-stale",
+                alarm_description=(
+                    f"Daktela CC {installation.id}: the newest {technology} backup is older than "
+                    f"{limit} h (24 h + {installation.backup.reserve_hours} h reserve), or its age "
+                    "is not being reported (a dead checker alarms too)"
+                ),
+                namespace=metrics_namespace(installation),
+                metric_name=freshness.AGE_METRIC,
+                dimensions={"Installation": installation.id, "Technology": technology},
+                statistic="Maximum",
+                period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=1,
+                threshold=limit,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="breaching",
+                alarm_actions=[ops_topic.arn],
+                ok_actions=[ops_topic.arn],
+                opts=child(self, provider),
+            )
+            for technology in freshness.TECHNOLOGIES
+        }
+        self.register_outputs({"alarms": [a.name for a in self.alarms.values()]})
+
+
+def checker_policy(installation: Installation, log_group: str, vault: str, buckets: list[str],
+                   prefixes: list[str]) -> str:
+    return policy_document([
+        {"Sid": "WriteOwnLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [f"{log_group}:*"]},
+        {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
+         "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": [vault]},
+        {"Sid": "ListOwnBackupObjects", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": sorted(buckets),
+         "Condition": {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}},
+        {"Sid": "PublishOwnMetrics", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"],
+         "Resource": "*",  # PutMetricData has no resource ARN; the namespace condition scopes it
+         "Condition": {"StringEquals": {"cloudwatch:namespace": metrics_namespace(installation)}}},
+    ])
+
+
+def storage_alarm(name: str, installation: Installation, billing_topic: aws.sns.Topic,
+                  provider: aws.Provider, parent: pulumi.Resource) -> aws.cloudwatch.MetricAlarm:
+    included = installation.contract.included_storage_gb
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        name=f"daktela-{installation.id}-storage-above-included",
+        alarm_description=(
+            f"Daktela CC {installation.id}: comments and email attachments use more than the "
+            f"{included} GB included in 9.03; storage above it is billed per GB"
+        ),
+        namespace=metrics_namespace(installation),
+        metric_name=ATTACHMENTS_METRIC,
+        dimensions={"Installation": installation.id},
+        statistic="Maximum",
+        period=ALARM_PERIOD_SECONDS,
+        evaluation_periods=1,
+        threshold=included,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="missing",
+        alarm_actions=[billing_topic.arn],
+        ok_actions=[billing_topic.arn],
+        opts=child(parent, provider),
+    )

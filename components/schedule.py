@@ -1,0 +1,56 @@
+"""Backup schedule maths, one place for all: which technology runs when, its window, its calendar.
+
+A cloud installation runs three technologies a day, each at its own time (config
+`backup.times`, in the order of TECHNOLOGIES). Each technology's window runs from its start to the
+next technology's start, so no two overlap: AWS Backup's start and completion windows, and the
+runtime limit of the instance's timers, are both cut from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+
+from components.config import Installation
+from components.freshness import BLOCK, DATABASE, FILES, TECHNOLOGIES
+
+__all__ = ["BLOCK", "DATABASE", "FILES", "TECHNOLOGIES", "Slot", "cloud_slots", "slot"]
+AWS_BACKUP_START_WINDOW_MINUTES = 60  # AWS Backup's minimum
+
+
+@dataclass(frozen=True)
+class Slot:
+    technology: str
+    start: time
+    window_minutes: int  # until the next technology starts
+
+    @property
+    def start_minute(self) -> int:
+        return self.start.hour * 60 + self.start.minute
+
+    def aws_cron(self) -> str:
+        """AWS schedule expression (UTC) for a daily run at `start`."""
+        return f"cron({self.start.minute} {self.start.hour} ? * * *)"
+
+    def systemd_calendar(self, timezone: str = "UTC") -> str:
+        return f"*-*-* {self.start:%H:%M}:00 {timezone}"
+
+
+def _windows(starts: list[time]) -> list[int]:
+    minutes = [t.hour * 60 + t.minute for t in starts]
+    windows = []
+    for minute in minutes:
+        later = [(other - minute) % (24 * 60) for other in minutes if other != minute]
+        windows.append(min(later) if later else 24 * 60)
+    return windows
+
+
+def cloud_slots(installation: Installation) -> list[Slot]:
+    """The three technologies with their start times and windows."""
+    starts = installation.backup_times
+    return [Slot(tech, start, window) for tech, start, window in zip(TECHNOLOGIES, starts, _windows(starts))]
+
+
+def slot(installation: Installation, technology: str) -> Slot:
+    return next(s for s in cloud_slots(installation) if s.technology == technology)
+

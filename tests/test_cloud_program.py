@@ -1,0 +1,251 @@
+"""The cloud installation under mocks: every promise of the catalogue read off the plan."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES
+from tests.conftest import example_installation, plan_of, run_recorded, stack_input
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return plan_of(example_installation("cloud"))
+
+
+def one(plan, type_token, name_suffix=""):
+    found = [r for r in plan.of_type(type_token) if r.name.endswith(name_suffix)]
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def user_data(plan) -> dict:
+    return yaml.safe_load(one(plan, "aws:ec2/instance:Instance").inputs["userData"])
+
+
+def written(plan, path) -> str:
+    return next(f["content"] for f in user_data(plan)["write_files"] if f["path"] == path)
+
+
+def minutes(hhmm: str) -> int:
+    hours, mins = hhmm.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+def test_three_technologies_run_at_the_three_configured_times(plan):
+    backup_plan = one(plan, "aws:backup/plan:Plan")
+    assert backup_plan.inputs["rules"][0]["schedule"] == "cron(0 2 ? * * *)"
+    assert backup_plan.inputs["rules"][0]["scheduleExpressionTimezone"] == "Etc/UTC"
+    assert "OnCalendar=*-*-* 10:00:00 UTC" in written(plan, "/etc/systemd/system/daktela-db-dump.timer")
+    assert "OnCalendar=*-*-* 18:00:00 UTC" in written(plan, "/etc/systemd/system/daktela-restic-backup.timer")
+    assert "--single-transaction" in written(plan, "/usr/local/sbin/daktela-db-dump")
+    assert "restic backup" in written(plan, "/usr/local/sbin/daktela-restic-backup")
+
+
+def test_configured_times_move_every_technology():
+    installation = example_installation("cloud")
+    installation["backup"]["times"] = ["23:15", "07:45", "15:30"]
+    changed = plan_of(installation)
+    assert one(changed, "aws:backup/plan:Plan").inputs["rules"][0]["schedule"] == "cron(15 23 ? * * *)"
+    assert "OnCalendar=*-*-* 07:45:00 UTC" in written(changed, "/etc/systemd/system/daktela-db-dump.timer")
+    assert "OnCalendar=*-*-* 15:30:00 UTC" in written(changed, "/etc/systemd/system/daktela-restic-backup.timer")
+
+
+def test_no_technology_window_overlaps_the_next(plan):
+    rule = one(plan, "aws:backup/plan:Plan").inputs["rules"][0]
+    starts = [minutes(t) for t in ("02:00", "10:00", "18:00")]
+    assert rule["startWindow"] == AWS_BACKUP_START_WINDOW_MINUTES
+    assert rule["startWindow"] + rule["completionWindow"] <= (starts[1] - starts[0])
+    for unit, gap in (("daktela-db-dump", starts[2] - starts[1]), ("daktela-restic-backup", 24 * 60 - starts[2] + starts[0])):
+        runtime = re.search(r"RuntimeMaxSec=(\d+)", written(plan, f"/etc/systemd/system/{unit}.service"))
+        assert runtime and int(runtime.group(1)) <= gap * 60, unit
+
+
+def test_copies_and_file_backups_live_in_the_second_region(plan):
+    rule = one(plan, "aws:backup/plan:Plan").inputs["rules"][0]
+    assert rule["copyActions"][0]["destinationVaultArn"].startswith("arn:aws:backup:eu-west-1:")
+    assert one(plan, "aws:backup/vault:Vault", "copy-vault").provider.endswith("(eu-west-1)")
+    assert one(plan, "aws:backup/vault:Vault", "block-backup-vault").provider.endswith("(eu-central-1)")
+    assert one(plan, "aws:s3/bucket:Bucket", "restic").provider.endswith("(eu-west-1)")
+    assert "s3:s3.eu-west-1.amazonaws.com/" in written(plan, "/usr/local/sbin/daktela-restic-backup")
+    assert one(plan, "aws:s3/bucket:Bucket", "db-dumps").provider.endswith("(eu-central-1)")
+
+
+def test_block_level_selects_this_installations_volumes_by_tag(plan):
+    selection = one(plan, "aws:backup/selection:Selection")
+    assert selection.inputs["resources"] == ["arn:aws:ec2:*:*:volume/*"]
+    assert selection.inputs["conditions"][0]["stringEquals"] == [
+        {"key": "aws:ResourceTag/daktela-installation", "value": "acme-cloud"}]
+    vault = one(plan, "aws:backup/vault:Vault", "block-backup-vault")
+    assert vault.inputs["kmsKeyArn"].startswith("arn:aws:kms:eu-central-1:")
+    assert plan.of_type("aws:backup/vaultLockConfiguration:VaultLockConfiguration") == []
+
+
+def test_vault_lock_is_optional():
+    installation = example_installation("cloud")
+    installation["cloud"]["vault_lock_days"] = 14
+    locks = plan_of(installation).of_type("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    assert [lock.inputs["minRetentionDays"] for lock in locks] == [14, 14]
+
+
+def test_one_freshness_alarm_per_technology_at_24h_plus_reserve_missing_data_breaching(plan):
+    alarms = {r.inputs["dimensions"].get("Technology"): r for r in plan.of_type(ALARM)
+              if r.inputs["metricName"] == "BackupAgeHours"}
+    assert set(alarms) == {"block-level", "database-dump", "file-level"}
+    ops_topic = "arn:aws:sns:eu-central-1:123456789012:acme-cloud-ops"
+    for alarm in alarms.values():
+        assert alarm.inputs["threshold"] == 24 + 4
+        assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+        assert alarm.inputs["treatMissingData"] == "breaching"
+        assert alarm.inputs["namespace"] == "Daktela/acme-cloud"
+        assert alarm.inputs["alarmActions"] == [ops_topic]
+
+
+def test_reserve_from_config_moves_the_thresholds():
+    installation = example_installation("cloud")
+    installation["backup"]["reserve_hours"] = 7
+    thresholds = {r.inputs["threshold"] for r in plan_of(installation).of_type(ALARM)
+                  if r.inputs["metricName"] == "BackupAgeHours"}
+    assert thresholds == {31}
+
+
+def test_ops_addresses_are_subscribed(plan):
+    endpoints = {r.inputs["endpoint"]: r.inputs["topic"] for r in plan.of_type("aws:sns/topicSubscription:TopicSubscription")}
+    assert endpoints["ops@example.com"].endswith(":acme-cloud-ops")
+    assert endpoints["billing@example.com"].endswith(":acme-cloud-billing")
+
+
+def test_checker_lambda_is_this_repos_code_on_a_schedule(plan):
+    function = one(plan, "aws:lambda/function:Function")
+    assert function.inputs["code"] == "[archive freshness.py]"
+    assert function.inputs["handler"] == "freshness.handler"
+    watch = json.loads(function.inputs["environment"]["variables"]["DAKTELA_FRESHNESS_TARGETS"])
+    assert watch["limit_hours"] == 28
+    assert [t["technology"] for t in watch["targets"]] == ["block-level", "database-dump", "file-level"]
+    assert watch["targets"][2]["region"] == "eu-west-1"
+    assert one(plan, "aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "rate(15 minutes)"
+    assert json.loads(plan.outputs["freshness_targets"]) == watch
+
+
+def test_a_volume_per_data_class_encrypted_tagged_and_protected(plan):
+    volumes = {r.inputs["tags"]["daktela-data-class"]: r for r in plan.of_type("aws:ebs/volume:Volume")}
+    assert set(volumes) == {"application", "database", "attachments", "recordings"}
+    for data_class, volume in volumes.items():
+        assert volume.inputs["encrypted"] is True and volume.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+        assert volume.options["protect"] is True
+        assert volume.inputs["tags"]["daktela-counted-storage"] == ("yes" if data_class == "attachments" else "no")
+    assert volumes["attachments"].inputs["size"] >= 100
+    assert len(plan.of_type("aws:ec2/volumeAttachment:VolumeAttachment")) == 4
+
+
+def test_cloud_init_mounts_by_volume_id(plan):
+    script = written(plan, "/usr/local/sbin/daktela-volumes")
+    for volume in plan.of_type("aws:ebs/volume:Volume"):
+        volume_id = volume.urn and next(
+            a.inputs["volumeId"] for a in plan.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+            if a.name == f"{volume.name}-attachment")
+        mount = f"/srv/daktela/{volume.inputs['tags']['daktela-data-class']}"
+        assert f"mount_volume {volume_id} {mount} " in script
+    assert "/dev/xvd" not in script and "nvme-Amazon_Elastic_Block_Store_" in script
+
+
+def test_storage_metering_counts_attachments_only_and_tells_billing(plan):
+    meter = written(plan, "/usr/local/sbin/daktela-attachments-meter")
+    assert "df --output=used -B1 /srv/daktela/attachments" in meter
+    for other in ("recordings", "database", "application"):
+        assert other not in meter.split("comments and email attachments")[1].split("set -euo")[1]
+    alarm = one(plan, ALARM, "storage-above-included")
+    assert alarm.inputs["metricName"] == "AttachmentsUsedGB" and alarm.inputs["threshold"] == 100
+    assert alarm.inputs["alarmActions"] == ["arn:aws:sns:eu-central-1:123456789012:acme-cloud-billing"]
+
+
+def test_included_storage_from_contract_sets_the_storage_threshold():
+    installation = example_installation("cloud")
+    installation["contract"]["included_storage_gb"] = 150
+    assert one(plan_of(installation), ALARM, "storage-above-included").inputs["threshold"] == 150
+
+
+def _policy_statements(resource) -> list[dict]:
+    return json.loads(resource.inputs["policy"])["Statement"]
+
+
+@pytest.mark.parametrize("policy_suffix", ["host-least-privilege", "freshness-least-privilege"])
+def test_policies_are_least_privilege(plan, policy_suffix):
+    statements = _policy_statements(one(plan, "aws:iam/rolePolicy:RolePolicy", policy_suffix))
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), statement
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if resources == ["*"]:
+            # Only PutMetricData, which has no resource ARN, and only into our own namespace.
+            assert actions == ["cloudwatch:PutMetricData"]
+            assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"] == "Daktela/acme-cloud"
+        else:
+            for resource in resources:
+                assert "acme-cloud" in resource, resource
+    s3_writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    for statement in s3_writes:
+        assert all("/dumps/acme-cloud/" in r or "/restic/acme-cloud/" in r for r in statement["Resource"])
+
+
+def test_security_group_opens_contact_centre_ports_and_no_ssh_by_default():
+    installation = example_installation("cloud")
+    installation["cloud"]["admin_cidrs"] = []
+    group = one(plan_of(installation), "aws:ec2/securityGroup:SecurityGroup")
+    ports = {(rule["protocol"], rule["fromPort"], rule["toPort"]) for rule in group.inputs["ingress"]}
+    assert ports == {("tcp", 443, 443), ("tcp", 5060, 5061), ("udp", 5060, 5061), ("udp", 10000, 20000)}
+
+
+def test_ssh_only_from_admin_networks(plan):
+    group = one(plan, "aws:ec2/securityGroup:SecurityGroup")
+    ssh = [rule for rule in group.inputs["ingress"] if rule["fromPort"] == 22]
+    assert len(ssh) == 1 and ssh[0]["cidrBlocks"] == ["203.0.113.0/28"]
+
+
+def test_debian_12_image_by_lookup_and_never_replaced_by_a_newer_one():
+    stack = stack_input(example_installation("cloud"))
+    error, recorder = run_recorded(stack)
+    assert error is None
+    [(token, args)] = [(t, a) for t, a in recorder.calls if t == "aws:ec2/getAmi:getAmi"]
+    assert args["owners"] == ["136693071363"] and args["mostRecent"] is True
+    assert {"name": "name", "values": ["debian-12-amd64-*"]} in args["filters"]
+    instance = next(r for r in recorder.resources if r.type == "aws:ec2/instance:Instance")
+    assert instance.inputs["ami"] == "ami-0mockdebian12000"
+    assert "ami" in instance.options["ignore_changes"]
+    assert instance.inputs["metadataOptions"]["httpTokens"] == "required"
+
+
+def test_secrets_go_to_ssm_never_into_user_data(plan):
+    text = json.dumps(plan.to_json())
+    assert "s3cr3t-" not in text
+    parameters = {r.inputs["name"]: r for r in plan.of_type("aws:ssm/parameter:Parameter")}
+    assert set(parameters) == {"/daktela/acme-cloud/database-password", "/daktela/acme-cloud/restic-password"}
+    assert all(p.inputs["value"] == "[secret]" and p.inputs["type"] == "SecureString" for p in parameters.values())
+
+
+@pytest.mark.parametrize("suffix", ["db-dumps", "restic"])
+def test_backup_buckets_are_private_encrypted_versioned_tls_only_with_lifecycle(plan, suffix):
+    prefix = f"acme-cloud-{suffix}"
+    assert one(plan, "aws:s3/bucketVersioning:BucketVersioning", f"{prefix}-versioning").inputs[
+        "versioningConfiguration"]["status"] == "Enabled"
+    encryption = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", f"{prefix}-encryption")
+    assert encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    block = one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{prefix}-public-access")
+    assert all(block.inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    policy = _policy_statements(one(plan, "aws:s3/bucketPolicy:BucketPolicy", f"{prefix}-tls-only"))
+    assert policy[0]["Effect"] == "Deny" and policy[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{prefix}-lifecycle").inputs["rules"]
+    assert rules[0]["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+    assert rules[0]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+    assert one(plan, "aws:s3/bucket:Bucket", prefix).options["retain_on_delete"] is True
+
+
+def test_cloud_fees_are_recorded(plan):
+    codes = sorted(json.loads(r.inputs["item"])["fee_code"]["S"] for r in plan.of_type("aws:dynamodb/tableItem:TableItem"))
+    assert codes == ["9.03", "9.03-storage"]
