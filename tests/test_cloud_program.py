@@ -63,7 +63,7 @@ def test_no_technology_window_overlaps_the_next(plan):
     assert rule["startWindow"] == AWS_BACKUP_START_WINDOW_MINUTES
     assert rule["startWindow"] + rule["completionWindow"] <= (starts[1] - starts[0])
     for unit, gap in (("daktela-db-dump", starts[2] - starts[1]), ("daktela-restic-backup", 24 * 60 - starts[2] + starts[0])):
-        runtime = re.search(r"RuntimeMaxSec=(\d+)", written(plan, f"/etc/systemd/system/{unit}.service"))
+        runtime = re.search(r"TimeoutStartSec=(\d+)", written(plan, f"/etc/systemd/system/{unit}.service"))
         assert runtime and int(runtime.group(1)) <= gap * 60, unit
 
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Backup status of a cloud installation: each technology's newest backup, its age and the verdict.
+
+    pulumi stack output freshness_targets > /tmp/acme.json
+    scripts/backup_status.py --targets /tmp/acme.json
+
+The same check the installation's Lambda runs every 15 minutes (components/freshness.py), for a
+person: a table, exit code 0 when every technology is fresh, 1 when any is stale, missing or could
+not be read, 2 on bad input. AWS credentials come from the usual places.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+
+import _repo  # noqa: F401  (repo root on sys.path)
+
+from components.freshness import Watch, boto3_clients, check, format_table, publish
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", required=True,
+                        help="file with the stack output freshness_targets (JSON), or - for stdin")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--publish", action="store_true", help="also publish the ages as metrics")
+    parser.add_argument("--as-of", help="judge ages as of this ISO time instead of now (what-if)")
+    parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
+    args = parser.parse_args(argv)
+
+    try:
+        text = sys.stdin.read() if args.targets == "-" else open(args.targets, encoding="utf-8").read()
+        watch = Watch.from_json(text)
+        now = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"--targets {args.targets}: not the freshness_targets stack output ({error})", file=sys.stderr)
+        return 2
+    clients = boto3_clients(args.endpoint_url)
+    findings = check(watch, clients, now)
+    if args.publish:
+        publish(watch, findings, clients)
+    if args.json:
+        print(json.dumps([{
+            "technology": f.technology, "status": f.status, "age_hours": f.age_hours,
+            "limit_hours": f.limit_hours, "newest": f.newest.isoformat() if f.newest else None,
+            "error": f.error,
+        } for f in findings], indent=2))
+    else:
+        sys.stdout.write(format_table(watch, findings))
+    return 0 if all(f.ok for f in findings) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

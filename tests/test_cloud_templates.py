@@ -1,0 +1,148 @@
+"""The rendered cloud files checked by the tools that run them: cloud-init's schema, systemd's own
+verifier and calendar, bash and shellcheck; and the volume script run for real on loop devices."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.cloud.instance import PACKAGES, TIMERS
+from components.templates import render
+from tests.conftest import IN_CI, example_installation, plan_of
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{tool} is not installed (.ci/run installs it)")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def user_data() -> str:
+    plan = plan_of(example_installation("cloud"))
+    return next(r for r in plan.resources if r.type == "aws:ec2/instance:Instance").inputs["userData"]
+
+
+@pytest.fixture(scope="module")
+def files(user_data) -> dict[str, dict]:
+    return {f["path"]: f for f in yaml.safe_load(user_data)["write_files"]}
+
+
+def test_cloud_init_schema_accepts_the_user_data(user_data, tmp_path):
+    need("cloud-init")
+    path = tmp_path / "user-data"
+    path.write_text(user_data)
+    result = subprocess.run(["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
+
+
+def test_cloud_init_schema_would_catch_a_broken_file(tmp_path):
+    need("cloud-init")
+    path = tmp_path / "user-data"
+    path.write_text("#cloud-config\npackages: restic\nwrite_files:\n  - path: /x\n    permissions: 755\n")
+    result = subprocess.run(["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True)
+    assert result.returncode != 0
+
+
+def test_user_data_installs_packages_writes_files_and_enables_timers(user_data, files):
+    document = yaml.safe_load(user_data)
+    assert user_data.startswith("#cloud-config\n")
+    assert document["packages"] == list(PACKAGES)
+    assert document["runcmd"][0] == ["/usr/local/sbin/daktela-volumes"]
+    assert document["runcmd"][-1] == ["systemctl", "enable", "--now", *TIMERS]
+    for timer in TIMERS:
+        assert f"/etc/systemd/system/{timer}" in files
+    assert all(f["content"].endswith("\n") for f in files.values())
+
+
+def test_systemd_units_pass_systemd_analyze_verify(files, tmp_path):
+    need("systemd-analyze")
+    root = tmp_path / "root"
+    shutil.copytree("/lib/systemd/system", root / "lib" / "systemd" / "system", symlinks=True)
+    units = []
+    for path, entry in files.items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(entry["content"])
+        target.chmod(int(entry["permissions"], 8))
+        if path.startswith("/etc/systemd/system/"):
+            units.append(Path(path).name)
+    assert len(units) == 6
+    result = subprocess.run(["systemd-analyze", "verify", f"--root={root}", *units],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr  # not even a warning
+
+
+@pytest.mark.parametrize("timer,expected", [
+    ("daktela-db-dump.timer", "10:00:00 UTC"),
+    ("daktela-restic-backup.timer", "18:00:00 UTC"),
+])
+def test_timers_fire_at_the_configured_times(files, timer, expected):
+    need("systemd-analyze")
+    calendar = re.search(r"^OnCalendar=(.+)$", files[f"/etc/systemd/system/{timer}"]["content"], re.M).group(1)
+    result = subprocess.run(["systemd-analyze", "calendar", "--iterations=3", calendar],
+                            capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
+    assert result.returncode == 0, result.stderr
+    elapses = re.findall(r"(?:Next elapse|Iter\. #\d): \w+ (\S+ \S+ \S+)", result.stdout)
+    assert len(elapses) == 3 and all(e.endswith(expected) for e in elapses), result.stdout
+
+
+def test_scripts_parse_and_pass_shellcheck(files, tmp_path):
+    need("shellcheck")
+    scripts = {p: f for p, f in files.items() if p.startswith("/usr/local/sbin/")}
+    assert len(scripts) == 4
+    for path, entry in scripts.items():
+        script = tmp_path / Path(path).name
+        script.write_text(entry["content"])
+        syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert syntax.returncode == 0, f"{path}: {syntax.stderr}"
+        lint = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
+        assert lint.returncode == 0, f"{path}:\n{lint.stdout}"
+
+
+def test_volume_script_formats_once_mounts_by_uuid_and_is_idempotent(test_host, tmp_path):
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    volumes = []
+    for volume_id, role in (("vol-0aaa1111bbbb2222c", "operational"), ("vol-0ddd3333eeee4444f", "archive")):
+        (by_id / f"nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}").symlink_to(
+            test_host.drives[role].device)
+        volumes.append({"volume_id": volume_id, "mount_point": test_host.mount_point(role), "label": f"dk-{role}"})
+    database_dir = f"{test_host.mount_point('operational')}/database"
+    script = tmp_path / "daktela-volumes"
+    script.write_text(render("cloud/daktela-volumes.sh.j2", installation_id="test", volumes=volumes,
+                             directories=[{"path": database_dir, "mode": "0700"}]))
+    script.chmod(0o755)
+    run = f"DAKTELA_BY_ID_DIR={by_id} {script}"
+
+    first = test_host.run(run)
+    assert first.returncode == 0, first.stderr
+    fstab = test_host.fstab()
+    for volume, role in zip(volumes, ("operational", "archive")):
+        device = test_host.drives[role].device
+        uuid = test_host.run(f"blkid -p -o value -s UUID {device}").stdout.strip()
+        assert f"UUID={uuid} {volume['mount_point']} ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2" in fstab
+        assert test_host.run(f"findmnt -n -o SOURCE --mountpoint {volume['mount_point']}").stdout.strip() == device
+    assert test_host.run(f"stat -c %a {database_dir}").stdout.strip() == "700"
+    test_host.run(f"echo call-data > {test_host.mount_point('operational')}/keep.txt")
+
+    # A reboot: mounts gone, the script runs again; nothing is formatted, fstab is unchanged.
+    for role in ("operational", "archive"):
+        test_host.run(f"umount {test_host.mount_point(role)}")
+    second = test_host.run(run)
+    assert second.returncode == 0, second.stderr
+    assert test_host.fstab() == fstab
+    assert test_host.run(f"cat {test_host.mount_point('operational')}/keep.txt").stdout == "call-data\n"
+    third = test_host.run(run)  # and again while mounted
+    assert third.returncode == 0 and test_host.fstab() == fstab

@@ -1,0 +1,160 @@
+"""The freshness checker against a real S3 and CloudWatch API (moto server on loopback).
+
+AWS Backup recovery points cannot be made on moto (it has vaults but no recovery points), so the
+block-level lookup runs against botocore's Stubber, which checks requests and responses against the
+real AWS Backup API model.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from components.freshness import (
+    AGE_METRIC, BLOCK, DATABASE, FILES, TARGETS_VARIABLE, Target, Watch, boto3_clients, check, handler, publish,
+)
+from tests.conftest import REPO
+
+REGION, SECOND = "eu-central-1", "eu-west-1"
+LIMIT = 28.0
+
+
+@pytest.fixture
+def buckets(aws_env, moto_endpoint):
+    suffix = uuid.uuid4().hex[:8]
+    dumps = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)
+    restic = boto3.client("s3", region_name=SECOND, endpoint_url=moto_endpoint)
+    dumps.create_bucket(Bucket=f"dumps-{suffix}", CreateBucketConfiguration={"LocationConstraint": REGION})
+    restic.create_bucket(Bucket=f"restic-{suffix}", CreateBucketConfiguration={"LocationConstraint": SECOND})
+    return f"dumps-{suffix}", f"restic-{suffix}", dumps, restic
+
+
+def s3_watch(dump_bucket: str, restic_bucket: str, installation: str = "acme") -> Watch:
+    return Watch(installation, f"Daktela/{installation}", REGION, LIMIT, (
+        Target(DATABASE, REGION, bucket=dump_bucket, prefix=f"dumps/{installation}/", suffix=".sql.gz"),
+        Target(FILES, SECOND, bucket=restic_bucket, prefix=f"restic/{installation}/snapshots/"),
+    ))
+
+
+def test_fresh_stale_and_missing_backups_per_technology(buckets, moto_endpoint):
+    dump_bucket, restic_bucket, dumps, restic = buckets
+    watch = s3_watch(dump_bucket, restic_bucket)
+    clients = boto3_clients(moto_endpoint)
+
+    missing = check(watch, clients)
+    assert [(f.technology, f.status) for f in missing] == [(DATABASE, "missing"), (FILES, "missing")]
+
+    # An unfinished dump and another installation's dump never count.
+    dumps.put_object(Bucket=dump_bucket, Key="dumps/acme/20261125T100000Z.sql.gz.partial", Body=b"x")
+    dumps.put_object(Bucket=dump_bucket, Key="dumps/other/20261125T100000Z.sql.gz", Body=b"x")
+    assert check(watch, clients)[0].status == "missing"
+
+    dumps.put_object(Bucket=dump_bucket, Key="dumps/acme/20261125T100000Z.sql.gz", Body=b"dump")
+    restic.put_object(Bucket=restic_bucket, Key="restic/acme/snapshots/" + "a" * 64, Body=b"{}")
+    now = datetime.now(timezone.utc)
+    fresh = check(watch, clients, now)
+    assert [f.status for f in fresh] == ["fresh", "fresh"]
+    assert all(0 <= f.age_hours < 0.1 for f in fresh)
+
+    stale = check(watch, clients, now + timedelta(hours=LIMIT + 0.5))
+    assert [f.status for f in stale] == ["stale", "stale"]
+    assert all(LIMIT < f.age_hours < LIMIT + 0.7 for f in stale)
+    at_limit = check(watch, clients, fresh[0].newest + timedelta(hours=LIMIT))
+    assert at_limit[0].status == "fresh"  # "at most 24 h + reserve": the limit itself is still fine
+
+
+def test_block_level_uses_the_newest_completed_recovery_point():
+    backup = boto3.client("backup", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    newest_completed = datetime(2026, 11, 25, 2, 30, tzinfo=timezone.utc)
+    with Stubber(backup) as stub:
+        stub.add_response("list_recovery_points_by_backup_vault", {
+            "RecoveryPoints": [
+                {"RecoveryPointArn": "arn:aws:ec2:eu-central-1::snapshot/snap-1", "Status": "COMPLETED",
+                 "CreationDate": newest_completed - timedelta(days=1)},
+                {"RecoveryPointArn": "arn:aws:ec2:eu-central-1::snapshot/snap-2", "Status": "COMPLETED",
+                 "CreationDate": newest_completed},
+                {"RecoveryPointArn": "arn:aws:ec2:eu-central-1::snapshot/snap-3", "Status": "PARTIAL",
+                 "CreationDate": newest_completed + timedelta(hours=8)},
+            ],
+        }, {"BackupVaultName": "daktela-acme"})
+        watch = Watch("acme", "Daktela/acme", REGION, LIMIT, (Target(BLOCK, REGION, vault="daktela-acme"),))
+        [finding] = check(watch, lambda service, region: backup, newest_completed + timedelta(hours=30))
+    assert finding.newest == newest_completed
+    assert finding.age_hours == 30.0 and finding.status == "stale"
+
+
+def test_an_unreadable_target_is_unknown_not_fresh(aws_env, moto_endpoint):
+    watch = s3_watch("no-such-bucket-" + uuid.uuid4().hex[:6], "no-such-either")
+    findings = check(watch, boto3_clients(moto_endpoint))
+    assert {f.status for f in findings} == {"unknown"}
+    assert "NoSuchBucket" in findings[0].error
+
+
+def test_publish_sends_ages_and_leaves_missing_ones_to_the_alarm(buckets, moto_endpoint):
+    dump_bucket, restic_bucket, dumps, _ = buckets
+    installation = "pub-" + uuid.uuid4().hex[:6]
+    dumps.put_object(Bucket=dump_bucket, Key=f"dumps/{installation}/x.sql.gz", Body=b"dump")
+    watch = s3_watch(dump_bucket, restic_bucket, installation)
+    clients = boto3_clients(moto_endpoint)
+    assert publish(watch, check(watch, clients), clients) == 1  # the restic age is missing: not sent
+    metrics = clients("cloudwatch", REGION).list_metrics(Namespace=f"Daktela/{installation}")["Metrics"]
+    assert [(m["MetricName"], {d["Name"]: d["Value"] for d in m["Dimensions"]}) for m in metrics] == [
+        (AGE_METRIC, {"Installation": installation, "Technology": DATABASE})]
+
+
+def test_lambda_handler_checks_and_publishes(buckets, moto_endpoint, monkeypatch):
+    dump_bucket, restic_bucket, dumps, restic = buckets
+    installation = "lambda-" + uuid.uuid4().hex[:6]
+    dumps.put_object(Bucket=dump_bucket, Key=f"dumps/{installation}/x.sql.gz", Body=b"dump")
+    restic.put_object(Bucket=restic_bucket, Key=f"restic/{installation}/snapshots/abc", Body=b"{}")
+    monkeypatch.setenv(TARGETS_VARIABLE, s3_watch(dump_bucket, restic_bucket, installation).to_json())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    result = handler({}, None)
+    assert {t: r["status"] for t, r in result.items()} == {DATABASE: "fresh", FILES: "fresh"}
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION, endpoint_url=moto_endpoint)
+    assert len(cloudwatch.list_metrics(Namespace=f"Daktela/{installation}")["Metrics"]) == 2
+
+
+def run_status(aws_env, *args):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "backup_status.py"), *args],
+                          capture_output=True, text=True, env=aws_env, timeout=60)
+
+
+def test_backup_status_script_table_and_exit_codes(buckets, aws_env, moto_endpoint, tmp_path):
+    dump_bucket, restic_bucket, dumps, restic = buckets
+    targets = tmp_path / "targets.json"
+    targets.write_text(s3_watch(dump_bucket, restic_bucket).to_json())
+    common = ["--targets", str(targets), "--endpoint-url", moto_endpoint]
+
+    missing = run_status(aws_env, *common)
+    assert missing.returncode == 1
+    assert missing.stdout.splitlines()[0] == "Backups of acme:"
+    assert "database-dump" in missing.stdout and "missing" in missing.stdout
+
+    dumps.put_object(Bucket=dump_bucket, Key="dumps/acme/x.sql.gz", Body=b"dump")
+    restic.put_object(Bucket=restic_bucket, Key="restic/acme/snapshots/abc", Body=b"{}")
+    fresh = run_status(aws_env, *common)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert fresh.stdout.count(" fresh") == 2
+
+    later = (datetime.now(timezone.utc) + timedelta(hours=40)).isoformat()
+    stale = run_status(aws_env, *common, "--as-of", later, "--json")
+    assert stale.returncode == 1
+    assert [r["status"] for r in json.loads(stale.stdout)] == ["stale", "stale"]
+
+    assert run_status(aws_env, "--targets", str(tmp_path / "nope.json")).returncode == 2
+
+
+def test_the_stack_output_is_what_the_script_reads():
+    from tests.conftest import example_installation, plan_of
+
+    output = plan_of(example_installation("cloud")).outputs["freshness_targets"]
+    watch = Watch.from_json(output)
+    assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [BLOCK, DATABASE, FILES]
