@@ -355,6 +355,16 @@ class OnPremSettings(_Model):
         default=90, ge=1, le=3650,
         description="attachments and recordings older than this move to the archive drive",
     )
+    backup_lock_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="days every backup object stays locked (S3 Object Lock, governance mode) in "
+                    "both locations; old versions expire after it",
+    )
+    backup_window_minutes: int = Field(
+        default=120, ge=15, le=720,
+        description="how long one backup run (both locations) may take; the connectivity check "
+                    "requires a run to fit in it with a margin",
+    )
 
 
 class Installation(_Model):

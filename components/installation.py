@@ -13,13 +13,13 @@ import pulumi
 
 import pulumi_aws as aws
 
-from components.cloud.base import kms_key, metrics_namespace, regional_provider
+from components.cloud.base import kms_key, metrics_namespace, notification_topic, regional_provider
 from components.cloud.block_backup import BlockBackup
 from components.cloud.buckets import BackupBucket
 from components.cloud.instance import BackupTargets, CloudHost
-from components.cloud.watch import FreshnessWatch, storage_alarm
+from components.cloud.watch import FreshnessWatch, list_objects_statement, storage_alarm
 from components.config import StackConfig
-from components.freshness import BLOCK, DATABASE, FILES, Target, Watch
+from components.freshness import BLOCK, DATABASE, FILES, TECHNOLOGIES, Target, Watch
 from components.fees import FeeLedger
 from components.host.layout import layout_from_config
 from components.prepared_host import PreparedHost
@@ -55,8 +55,8 @@ class CloudInstallation(_Installation):
         secondary = regional_provider(f"{name}-secondary", regions.secondary, installation, self)
         primary_key = kms_key(f"{name}-key-primary", f"Daktela CC {name}: volumes, dumps, vault", primary, self)
         secondary_key = kms_key(f"{name}-key-secondary", f"Daktela CC {name}: restic, vault copies", secondary, self)
-        ops_topic = self._topic(f"{name}-ops", installation.notifications.ops, primary)
-        billing_topic = self._topic(f"{name}-billing", installation.notifications.billing, primary)
+        ops_topic = notification_topic(f"{name}-ops", installation.notifications.ops, primary, self)
+        billing_topic = notification_topic(f"{name}-billing", installation.notifications.billing, primary, self)
 
         dump_prefix, restic_prefix = f"dumps/{name}/", f"restic/{name}/"
         dumps = BackupBucket(
@@ -79,25 +79,21 @@ class CloudInstallation(_Installation):
         self.freshness_targets = pulumi.Output.all(
             self.block_backup.vault.name, dumps.bucket.bucket, restic.bucket.bucket,
         ).apply(lambda names: freshness_watch(installation, *names).to_json())
+        read_statements = pulumi.Output.all(self.block_backup.vault.arn, dumps.bucket.arn, restic.bucket.arn).apply(
+            lambda arns: [
+                {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
+                 "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": [arns[0]]},
+                list_objects_statement(arns[1:], [dump_prefix, restic_prefix]),
+            ])
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation=installation, watch=self.freshness_targets,
-            vault_arn=self.block_backup.vault.arn, bucket_arns=[dumps.bucket.arn, restic.bucket.arn],
-            prefixes=[dump_prefix, restic_prefix], ops_topic=ops_topic, provider=primary,
-            opts=pulumi.ResourceOptions(parent=self),
+            read_statements=read_statements, technologies=TECHNOLOGIES, ops_topic=ops_topic,
+            provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.storage_alarm = storage_alarm(f"{name}-storage-above-included", installation, billing_topic,
                                            primary, self)
         self.register_outputs({**self._outputs(), "instance_id": self.host.instance.id,
                                "freshness_targets": self.freshness_targets})
-
-    def _topic(self, name: str, addresses: list[str], provider) -> aws.sns.Topic:
-        topic = aws.sns.Topic(name, name=f"daktela-{name}", opts=pulumi.ResourceOptions(parent=self, provider=provider))
-        for index, address in enumerate(addresses):
-            aws.sns.TopicSubscription(
-                f"{name}-{index}", topic=topic.arn, protocol="email", endpoint=address,
-                opts=pulumi.ResourceOptions(parent=self, provider=provider),
-            )
-        return topic
 
 
 def freshness_watch(installation, vault: str, dump_bucket: str, restic_bucket: str) -> Watch:

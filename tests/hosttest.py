@@ -2,7 +2,8 @@
 
 - The namespace gets a private copy of /etc bind-mounted over /etc, so /etc/fstab, the fstab
   backups, the toolkit's state file, the test user (key-only, passwordless sudo) and the sudoers
-  rule exist only there: the machine's own /etc and fstab are never touched.
+  rule exist only there: the machine's own /etc and fstab are never touched. /usr/local and
+  /var/lib are overlays whose writes land in the temp directory, and /run is a fresh tmpfs.
 - Its drives are loop devices over sparse files in the test's temp directory.
 - Mounts made over SSH happen inside the namespace and die with it.
 - `stop()` ends every process whose mount namespace is the host's (a lingering SSH session would
@@ -139,10 +140,21 @@ LogLevel VERBOSE
             self.drives[role] = Drive(role, backing, size, device)
 
     def _start_sshd(self) -> None:
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+        # Private views of what the toolkit writes outside /etc: overlays over /usr/local and
+        # /var/lib (writes land in the temp directory), a fresh /run.
+        overlays = []
+        for directory in ("/usr/local", "/var/lib"):
+            layer = self.root / "overlay" / directory.strip("/").replace("/", "-")
+            (layer / "upper").mkdir(parents=True)
+            (layer / "work").mkdir()
+            overlays.append(f"mount -t overlay overlay -o lowerdir={directory},upperdir={layer / 'upper'},"
+                            f"workdir={layer / 'work'} {directory}\n")
         script = (
             "set -e\n"
             f"mount --bind {self.root / 'etc'} /etc\n"
+            + "".join(overlays)
+            + "mount -t tmpfs -o mode=0755 tmpfs /run\n"
+            "mkdir -m 0755 /run/sshd\n"  # sshd's privilege separation directory
             f"exec /usr/sbin/sshd -D -e -f {self.root / 'sshd_config'}\n"
         )
         log = open(self.root / "sshd.log", "wb")

@@ -56,3 +56,14 @@ def assume_role_policy(service: str) -> str:
 
 def child(parent: pulumi.Resource, provider: Optional[aws.Provider] = None, **extra: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, provider=provider, **extra)
+
+
+def notification_topic(name: str, addresses: list[str], provider: aws.Provider, parent: pulumi.Resource) -> aws.sns.Topic:
+    """An SNS topic with an e-mail subscription per address (each confirms once by e-mail)."""
+    topic = aws.sns.Topic(name, name=f"daktela-{name}", opts=pulumi.ResourceOptions(parent=parent, provider=provider))
+    for index, address in enumerate(addresses):
+        aws.sns.TopicSubscription(
+            f"{name}-{index}", topic=topic.arn, protocol="email", endpoint=address,
+            opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+        )
+    return topic

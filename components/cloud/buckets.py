@@ -1,4 +1,5 @@
-"""A backup bucket: versioned, KMS-encrypted, private, TLS-only, old versions and stale uploads expire."""
+"""A backup bucket: versioned, encrypted, private, TLS-only, old versions and stale uploads expire,
+optionally with S3 Object Lock."""
 
 from __future__ import annotations
 
@@ -20,15 +21,23 @@ class BackupBucket(pulumi.ComponentResource):
         self,
         name: str,
         *,
-        kms_key: aws.kms.Key,
+        kms_key: Optional[aws.kms.Key],
         provider: aws.Provider,
         expire_prefix: Optional[str] = None,
         expire_after_days: Optional[int] = None,
+        object_lock_days: Optional[int] = None,
+        noncurrent_days: int = NONCURRENT_VERSION_DAYS,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
+        """`kms_key` None encrypts with S3-managed keys; `object_lock_days` locks every object
+        version in governance mode for that long (old versions then expire `noncurrent_days` after
+        they stop being current)."""
         super().__init__("daktela:cloud:BackupBucket", name, None, opts)
         # Backups outlive the stack: destroying it leaves the bucket and its objects.
-        self.bucket = aws.s3.Bucket(name, force_destroy=False, opts=child(self, provider, retain_on_delete=True))
+        self.bucket = aws.s3.Bucket(
+            name, force_destroy=False, object_lock_enabled=True if object_lock_days else None,
+            opts=child(self, provider, retain_on_delete=True),
+        )
         bucket_id = self.bucket.id
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership", bucket=bucket_id,
@@ -46,16 +55,30 @@ class BackupBucket(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=child(self, provider),
         )
+        encryption = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms", kms_master_key_id=kms_key.arn,
+        ) if kms_key is not None else aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="AES256",
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption", bucket=bucket_id,
             rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms", kms_master_key_id=kms_key.arn,
-                ),
-                bucket_key_enabled=True,
+                apply_server_side_encryption_by_default=encryption,
+                bucket_key_enabled=True if kms_key is not None else None,
             )],
             opts=child(self, provider),
         )
+        if object_lock_days:
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-object-lock", bucket=bucket_id,
+                object_lock_enabled="Enabled",
+                rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                    default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                        mode="GOVERNANCE", days=object_lock_days,
+                    ),
+                ),
+                opts=child(self, provider),
+            )
         aws.s3.BucketPolicy(
             f"{name}-tls-only", bucket=bucket_id,
             policy=self.bucket.arn.apply(lambda arn: policy_document([{
@@ -74,7 +97,7 @@ class BackupBucket(pulumi.ComponentResource):
                 status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
                 noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=NONCURRENT_VERSION_DAYS),
+                    noncurrent_days=noncurrent_days),
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS),
             ),

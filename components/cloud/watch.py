@@ -29,9 +29,8 @@ class FreshnessWatch(pulumi.ComponentResource):
         *,
         installation: Installation,
         watch: pulumi.Output[str],  # freshness.Watch as JSON
-        vault_arn: pulumi.Input[str],
-        bucket_arns: list[pulumi.Input[str]],
-        prefixes: list[str],
+        read_statements: pulumi.Output[list],  # IAM statements that let the checker see the backups
+        technologies: tuple[str, ...],  # one alarm each (the Technology dimension)
         ops_topic: aws.sns.Topic,
         provider: aws.Provider,
         opts: Optional[pulumi.ResourceOptions] = None,
@@ -49,8 +48,8 @@ class FreshnessWatch(pulumi.ComponentResource):
         )
         aws.iam.RolePolicy(
             f"{name}-least-privilege", role=role.id,
-            policy=pulumi.Output.all(log_group.arn, vault_arn, *bucket_arns).apply(
-                lambda arns: checker_policy(installation, arns[0], arns[1], arns[2:], prefixes)),
+            policy=pulumi.Output.all(log_group.arn, read_statements).apply(
+                lambda values: checker_policy(installation, values[0], values[1])),
             opts=child(self, provider),
         )
         self.checker = aws.lambda_.Function(
@@ -99,25 +98,27 @@ class FreshnessWatch(pulumi.ComponentResource):
                 ok_actions=[ops_topic.arn],
                 opts=child(self, provider),
             )
-            for technology in freshness.TECHNOLOGIES
+            for technology in technologies
         }
         self.register_outputs({"alarms": [a.name for a in self.alarms.values()]})
 
 
-def checker_policy(installation: Installation, log_group: str, vault: str, buckets: list[str],
-                   prefixes: list[str]) -> str:
+def checker_policy(installation: Installation, log_group: str, read_statements: list[dict]) -> str:
     return policy_document([
         {"Sid": "WriteOwnLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [f"{log_group}:*"]},
-        {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
-         "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": [vault]},
-        {"Sid": "ListOwnBackupObjects", "Effect": "Allow", "Action": ["s3:ListBucket"],
-         "Resource": sorted(buckets),
-         "Condition": {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}},
+        *read_statements,
         {"Sid": "PublishOwnMetrics", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"],
          "Resource": "*",  # PutMetricData has no resource ARN; the namespace condition scopes it
          "Condition": {"StringEquals": {"cloudwatch:namespace": metrics_namespace(installation)}}},
     ])
+
+
+def list_objects_statement(bucket_arns: list[str], prefixes: list[str]) -> dict:
+    """Let the checker list backup objects under these prefixes, and nothing else of the buckets."""
+    return {"Sid": "ListOwnBackupObjects", "Effect": "Allow", "Action": ["s3:ListBucket"],
+            "Resource": sorted(bucket_arns),
+            "Condition": {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}}
 
 
 def storage_alarm(name: str, installation: Installation, billing_topic: aws.sns.Topic,

@@ -1,0 +1,162 @@
+"""The on-premise backup and archival jobs: the files the toolkit installs on the host.
+
+- `daktela-backup` (timer, twice a day or more): database dump onto the operational drive, then
+  restic of the operational drive, recordings excluded, into location 1 and right after into
+  location 2; status per location locally and in the cloud.
+- `daktela-backup-check` (weekly): `restic check --read-data-subset` per location.
+- `daktela-archive` (daily): moves attachments and recordings older than `archive_after_days` to
+  the archive drive without any chance of loss.
+The archive drive, call recordings and the virtualisation level are never backed up.
+Secrets live only in /etc/daktela-toolkit/backup.env (0600, root), written at apply time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from components.templates import TEMPLATES, render
+
+ENV_FILE = "/etc/daktela-toolkit/backup.env"
+ARCHIVE_CONFIG = "/etc/daktela-toolkit/archive.json"
+DUMP_RELATIVE = "database-dumps/daktela.sql.gz"
+CHECK_CALENDAR = "Sun *-*-* 05:00:00"
+ARCHIVE_CALENDAR = "*-*-* 03:30:00"
+READ_DATA_SUBSET = "10%"
+TIMERS = ("daktela-backup.timer", "daktela-backup-check.timer", "daktela-archive.timer")
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    path: str
+    mode: int
+    content: str
+    secret: bool = False  # never shown, never part of a digest that travels in plain inputs
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BackupLocation:
+    region: str
+    bucket: str
+    endpoint: str = ""  # S3 endpoint; empty means AWS in `region` (tests use a loopback server)
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint.rstrip("/") or f"https://s3.{self.region}.amazonaws.com"
+
+    def repository(self, installation_id: str) -> str:
+        return f"s3:{self.base_url}/{self.bucket}/restic/{installation_id}"
+
+    def status_url(self, installation_id: str, number: int) -> str:
+        return f"{self.base_url}/{self.bucket}/status/{installation_id}/location-{number}.json"
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    installation_id: str
+    operational_mount: str
+    archive_mount: str
+    archive_filesystem_uuid: str
+    times: tuple[str, ...]  # HH:MM in `timezone`
+    timezone: str
+    window_minutes: int
+    archive_after_days: int
+    database_engine: str
+    database_name: str
+    database_user: str
+    locations: tuple[BackupLocation, ...]
+
+    @property
+    def dump_file(self) -> str:
+        return f"{self.operational_mount}/{DUMP_RELATIVE}"
+
+    @property
+    def excludes(self) -> tuple[str, ...]:
+        # Recordings are never backed up, even on the operational drive.
+        return (f"{self.operational_mount}/recordings",)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BackupJob":
+        values = dict(data)
+        values["times"] = tuple(values["times"])
+        values["locations"] = tuple(BackupLocation(**l) for l in values["locations"])
+        return cls(**values)
+
+
+def _unit(name: str, description: str, exec_start: str, requires: list[str], calendars: list[str],
+          timeout_seconds: Optional[int]) -> list[ManagedFile]:
+    service = render("systemd-backup.service.j2", description=description, exec_start=exec_start,
+                     requires_mounts=requires, runtime_max_seconds=timeout_seconds)
+    timer = render("systemd-backup.timer.j2", description=f"{description} (schedule)",
+                   calendars=calendars, unit=f"{name}.service")
+    return [ManagedFile(f"/etc/systemd/system/{name}.service", 0o644, service),
+            ManagedFile(f"/etc/systemd/system/{name}.timer", 0o644, timer)]
+
+
+def job_files(job: BackupJob) -> list[ManagedFile]:
+    """Every non-secret file of the jobs, rendered."""
+    locations = [
+        {"repository": location.repository(job.installation_id), "region": location.region,
+         "status_url": location.status_url(job.installation_id, number)}
+        for number, location in enumerate(job.locations, 1)
+    ]
+    dump_command = "mariadb-dump" if job.database_engine == "mariadb" else "mysqldump"
+    backup = render(
+        "onprem/daktela-backup.sh.j2", installation_id=job.installation_id,
+        operational_mount=job.operational_mount, dump_file=job.dump_file, dump_command=dump_command,
+        database_user=job.database_user, database_name=job.database_name,
+        excludes=job.excludes, locations=locations,
+    )
+    check = render("onprem/daktela-backup-check.sh.j2", installation_id=job.installation_id,
+                   locations=locations, read_data_subset=READ_DATA_SUBSET)
+    archive_config = json.dumps({
+        "operational_mount": job.operational_mount, "archive_mount": job.archive_mount,
+        "archive_filesystem_uuid": job.archive_filesystem_uuid,
+        "directories": ["attachments", "recordings"], "archive_after_days": job.archive_after_days,
+    }, indent=2, sort_keys=True) + "\n"
+    files = [
+        ManagedFile("/usr/local/sbin/daktela-backup", 0o755, backup),
+        ManagedFile("/usr/local/sbin/daktela-backup-check", 0o755, check),
+        ManagedFile("/usr/local/sbin/daktela-archive", 0o755, (TEMPLATES / "onprem" / "daktela-archive.py").read_text()),
+        ManagedFile(ARCHIVE_CONFIG, 0o644, archive_config),
+    ]
+    files += _unit("daktela-backup", f"Daktela {job.installation_id}: operational drive to two cloud locations",
+                   "/usr/local/sbin/daktela-backup", [job.operational_mount],
+                   [f"*-*-* {t}:00 {job.timezone}" for t in job.times], job.window_minutes * 60)
+    files += _unit("daktela-backup-check", f"Daktela {job.installation_id}: weekly backup repository check",
+                   "/usr/local/sbin/daktela-backup-check", [job.operational_mount],
+                   [f"{CHECK_CALENDAR} {job.timezone}"], None)
+    files += _unit("daktela-archive", f"Daktela {job.installation_id}: move old files to the archive drive",
+                   "/usr/local/sbin/daktela-archive", [job.operational_mount, job.archive_mount],
+                   [f"{ARCHIVE_CALENDAR} {job.timezone}"], None)
+    return files
+
+
+def env_file(access_key_id: str, secret_access_key: str, restic_password: str, database_password: str) -> ManagedFile:
+    """The job's secrets: root-only, never in user data, plan output or logs."""
+    def quote(value: str) -> str:
+        return "'" + value.replace("'", "'\\''") + "'"
+
+    content = "".join(f"{key}={quote(value)}\n" for key, value in (
+        ("AWS_ACCESS_KEY_ID", access_key_id), ("AWS_SECRET_ACCESS_KEY", secret_access_key),
+        ("RESTIC_PASSWORD", restic_password), ("DAKTELA_DATABASE_PASSWORD", database_password),
+    ))
+    return ManagedFile(ENV_FILE, 0o600, content, secret=True)
+
+
+def files_digest(files: list[ManagedFile]) -> str:
+    """One digest of the non-secret files, so a template change shows in a plan's diff."""
+    digest = hashlib.sha256()
+    for managed in sorted(files, key=lambda f: f.path):
+        if not managed.secret:
+            digest.update(f"{managed.path}\0{managed.mode:o}\0{managed.sha256}\n".encode())
+    return digest.hexdigest()

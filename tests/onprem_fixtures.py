@@ -1,0 +1,94 @@
+"""Helpers for the on-premise backup tests: a prepared test host with a populated operational
+drive, two S3 locations on the moto server, the job installed with the toolkit's own uploader."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import boto3
+
+from components.host.backup_job import BackupJob, BackupLocation, env_file, job_files
+from components.host.layout import DesiredDrive, DesiredLayout
+from components.host.prepare import prepare
+from components.host.ssh import Connection
+
+REGIONS = ("eu-central-1", "eu-west-1")
+RESTIC_PASSWORD = "test-restic-password"
+DUMP_STUB = "#!/bin/sh\n# stands in for mariadb-dump on the test host\necho '-- dump of daktela'\necho 'CREATE TABLE calls (id INT);'\n"
+
+
+def layout_for(host) -> DesiredLayout:
+    return DesiredLayout(tuple(
+        DesiredDrive(role, d.identity, d.size_bytes, "ext4" if role == "operational" else "xfs",
+                     host.mount_point(role), False)
+        for role, d in host.drives.items()
+    ))
+
+
+def make_buckets(endpoint: str) -> list[str]:
+    names = []
+    for region in REGIONS:
+        name = f"loc-{region}-{uuid.uuid4().hex[:8]}"
+        s3 = boto3.client("s3", region_name=region, endpoint_url=endpoint)
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
+                         ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
+        })
+        names.append(name)
+    return names
+
+
+def backup_job(host, buckets: list[str], endpoints: list[str], archive_uuid: str,
+               times=("01:00", "13:00"), timezone="Europe/Prague") -> BackupJob:
+    return BackupJob(
+        installation_id="acme-onprem", operational_mount=host.mount_point("operational"),
+        archive_mount=host.mount_point("archive"), archive_filesystem_uuid=archive_uuid,
+        times=tuple(times), timezone=timezone, window_minutes=120, archive_after_days=90,
+        database_engine="mariadb", database_name="daktela", database_user="daktela_backup",
+        locations=tuple(BackupLocation(region, bucket, endpoint)
+                        for region, bucket, endpoint in zip(REGIONS, buckets, endpoints)),
+    )
+
+
+def install(host, job: BackupJob) -> None:
+    files = job_files(job) + [env_file("testing", "testing", RESTIC_PASSWORD, "db-password")]
+    with Connection(host.access()) as connection:
+        for managed in files:
+            connection.upload(managed.path, managed.content.encode(), mode=managed.mode)
+        connection.upload("/usr/local/sbin/mariadb-dump", DUMP_STUB.encode(), mode=0o755)
+
+
+def prepared_with_data(host) -> dict[str, str]:
+    """Prepare the drives and put data on them; returns {path relative to operational: sha256}."""
+    with Connection(host.access()) as connection:
+        prepare(connection, layout_for(host))
+    operational, archive = host.mount_point("operational"), host.mount_point("archive")
+    staging = host.root / "staging"  # written here, copied in from inside the host's namespace
+    files = {
+        "application/index.php": os.urandom(2000),
+        "application/config/app.ini": b"[app]\nname=acme\n",
+        "attachments/2026/11/offer.pdf": os.urandom(300_000),
+        "attachments/2026/11/comment.txt": "Příliš žluťoučký kůň".encode(),
+        "database/ibdata1": os.urandom(100_000),
+        "recordings/2026/11/call-0001.wav": os.urandom(200_000),
+    }
+    for relative, content in files.items():
+        path = staging / "operational" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    (staging / "archive" / "recordings").mkdir(parents=True)
+    (staging / "archive" / "recordings" / "2025-old-call.wav").write_bytes(os.urandom(1000))
+    copied = host.run(f"cp -a {staging}/operational/. {operational}/ && cp -a {staging}/archive/. {archive}/")
+    assert copied.returncode == 0, copied.stderr
+    return {relative: hashlib.sha256(content).hexdigest() for relative, content in files.items()}
+
+
+def restic(repository: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["restic", "-r", repository, *args], capture_output=True, text=True, timeout=300,
+                          env={**env, "RESTIC_PASSWORD": RESTIC_PASSWORD})
