@@ -11,8 +11,6 @@ from typing import Optional
 
 import pulumi
 
-import pulumi_aws as aws
-
 from components.cloud.base import kms_key, metrics_namespace, notification_topic, regional_provider
 from components.cloud.block_backup import BlockBackup
 from components.cloud.buckets import BackupBucket
@@ -21,7 +19,9 @@ from components.cloud.watch import FreshnessWatch, list_objects_statement, stora
 from components.config import StackConfig
 from components.freshness import BLOCK, DATABASE, FILES, TECHNOLOGIES, Target, Watch
 from components.fees import FeeLedger
+from components.host.backup_job import BackupJob, BackupLocation, files_digest, job_files
 from components.host.layout import layout_from_config
+from components.offsite import OffsiteBackupTarget
 from components.prepared_host import PreparedHost
 
 
@@ -113,24 +113,88 @@ def freshness_watch(installation, vault: str, dump_bucket: str, restic_bucket: s
 
 
 class OnPremInstallation(_Installation):
-    """A Daktela CC installation on the customer's own server, prepared over SSH."""
+    """A Daktela CC installation on the customer's own server, prepared over SSH, backed up twice
+    a day into two cloud locations."""
 
     type_token = "daktela:onprem:OnPremInstallation"
 
     def __init__(self, stack: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(stack, opts)
-        settings = self.installation.on_premise
+        installation = self.installation
+        settings = installation.on_premise
         assert settings is not None  # the config model requires it for on-premise hosting
+        name = installation.id
+        self.offsite = OffsiteBackupTarget(f"{name}-offsite", installation, opts=pulumi.ResourceOptions(parent=self))
+        layout = layout_from_config(settings)
+        bucket_names = [b.bucket.bucket for b in self.offsite.buckets]
+        job = pulumi.Output.all(*bucket_names).apply(lambda names: onprem_backup_job(installation, layout, names))
+        secrets = pulumi.Output.all(
+            self.offsite.access_key.id, self.offsite.access_key.secret,
+            stack.secrets["backupRepositoryPassword"], stack.secrets["databasePassword"],
+        ).apply(lambda values: dict(zip(
+            ("access_key_id", "secret_access_key", "restic_password", "database_password"), values)))
         host = settings.host
         self.prepared_host = PreparedHost(
-            f"{self.installation.id}-host",
+            f"{name}-host",
             address=host.address,
             port=host.port,
             user=host.user,
             ssh_private_key=stack.secrets["hostSshPrivateKey"],
             host_key_fingerprint=host.host_key_fingerprint,
             known_hosts_file=host.known_hosts_file,
-            layout=layout_from_config(settings).to_dict(),
+            layout=layout.to_dict(),
+            backup_job=job.apply(lambda j: j.to_dict()),
+            backup_secrets=secrets,
+            files_digest=job.apply(lambda j: files_digest(job_files(j))),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs(self._outputs())
+
+        primary = self.offsite.providers[0]
+        ops_topic = notification_topic(f"{name}-ops", installation.notifications.ops, primary, self)
+        self.freshness_targets = pulumi.Output.all(*bucket_names).apply(
+            lambda names: onprem_freshness_watch(installation, names).to_json())
+        read_statements = pulumi.Output.all(*[b.bucket.arn for b in self.offsite.buckets]).apply(
+            lambda arns: [list_objects_statement(list(arns), [self.offsite.prefixes.repository])])
+        self.watch = FreshnessWatch(
+            f"{name}-freshness", installation=installation, watch=self.freshness_targets,
+            read_statements=read_statements, technologies=LOCATIONS, ops_topic=ops_topic,
+            provider=primary, opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({**self._outputs(), "freshness_targets": self.freshness_targets})
+
+
+LOCATIONS = ("location-1", "location-2")
+
+
+def onprem_backup_job(installation, layout, bucket_names) -> BackupJob:
+    settings = installation.on_premise
+    regions = (installation.regions.primary, installation.regions.secondary)
+    return BackupJob(
+        installation_id=installation.id,
+        operational_mount=layout.drive("operational").mount_point,
+        archive_mount=layout.drive("archive").mount_point,
+        archive_filesystem_uuid=layout.drive("archive").filesystem_uuid,
+        times=tuple(f"{t:%H:%M}" for t in installation.backup_times),
+        timezone=installation.backup.timezone,
+        window_minutes=settings.backup_window_minutes,
+        archive_after_days=settings.archive_after_days,
+        database_engine=installation.database.engine,
+        database_name=installation.database.name,
+        database_user=installation.database.user,
+        locations=tuple(BackupLocation(region, bucket) for region, bucket in zip(regions, bucket_names)),
+    )
+
+
+def onprem_freshness_watch(installation, bucket_names) -> Watch:
+    """Each location's newest restic snapshot must be at most 24 h + reserve old."""
+    regions = (installation.regions.primary, installation.regions.secondary)
+    return Watch(
+        installation_id=installation.id,
+        namespace=metrics_namespace(installation),
+        metrics_region=regions[0],
+        limit_hours=float(installation.backup_max_age_hours),
+        targets=tuple(
+            Target(location, region, bucket=bucket, prefix=f"restic/{installation.id}/snapshots/")
+            for location, region, bucket in zip(LOCATIONS, regions, bucket_names)
+        ),
+    )

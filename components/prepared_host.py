@@ -18,10 +18,9 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 
 # Inputs whose change means another host: replace rather than update.
 HOST_IDENTITY_INPUTS = ("address", "port")
-# Inputs that change how the toolkit reaches the host, not what the host should look like.
-ACCESS_INPUTS = ("ssh_private_key", "user", "host_key_fingerprint", "known_hosts_file")
-LEFT_IN_PLACE = ("the drives, their partitions, filesystems and data, the /etc/fstab lines and the "
-                 "mounts were left in place; remove them by hand if the host is decommissioned")
+LEFT_IN_PLACE = ("the drives, their partitions, filesystems and data (the last database dump among them), "
+                 "the /etc/fstab lines and the mounts were left in place; remove them by hand if the host "
+                 "is decommissioned. The backups stay in the cloud locations")
 
 
 def _access(props: dict[str, Any]):
@@ -35,9 +34,18 @@ def _access(props: dict[str, Any]):
 
 
 def _layout(props: dict[str, Any]):
+    """The drives, plus the backup and archival jobs with their secrets when the stack has them."""
+    from components.host.backup_job import TIMERS, BackupJob, env_file, job_files
     from components.host.layout import DesiredLayout
 
-    return DesiredLayout.from_dict(props["layout"])
+    if not props.get("backup_job"):
+        return DesiredLayout.from_dict(props["layout"])
+    secrets = props["backup_secrets"]
+    files = job_files(BackupJob.from_dict(props["backup_job"])) + [env_file(
+        secrets["access_key_id"], secrets["secret_access_key"], secrets["restic_password"],
+        secrets["database_password"],
+    )]
+    return DesiredLayout.from_dict(props["layout"], tuple(files), TIMERS)
 
 
 def host_summary(facts: Any, layout: Any) -> dict[str, Any]:
@@ -91,22 +99,33 @@ class PreparedHostProvider(ResourceProvider):
 
         layout = _layout(props)
         with Connection(_access(props)) as connection:
-            facts = gather(connection, layout.paths())
+            facts = gather(connection, layout.paths(), layout.file_paths())
         return ReadResult(id_=id_, outs={**props, "host": host_summary(facts, layout)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
+        import shlex
+
         from components.host.facts import STATE_FILE
         from components.host.ssh import Connection, HostError
 
+        layout = _layout(props)
+        installed = " ".join(shlex.quote(p) for p in [*layout.file_paths(), STATE_FILE])
+        timers = " ".join(shlex.quote(t) for t in layout.timers)
+        script = (
+            (f'if [ "$(cat /proc/1/comm)" = systemd ]; then systemctl disable --now {timers} || true; fi\n'
+             if timers else "")
+            + f"rm -f {installed}\n"
+            + ('if [ "$(cat /proc/1/comm)" = systemd ]; then systemctl daemon-reload; fi\n' if timers else "")
+        )
         try:
             with Connection(_access(props)) as connection:
-                connection.run(f"rm -f {STATE_FILE}")
+                connection.run(script)
         except HostError as error:
             raise HostError(
                 f"{error}. Nothing on the host was changed. If the host is gone for good, drop this "
                 "resource from the stack with `pulumi state delete <urn>`"
             ) from None
-        pulumi.log.info(f"{props['address']}: removed {STATE_FILE}; {LEFT_IN_PLACE}")
+        pulumi.log.info(f"{props['address']}: removed the toolkit's jobs and state file; {LEFT_IN_PLACE}")
 
 
 class PreparedHost(Resource, module="onprem", name="PreparedHost"):
@@ -125,6 +144,9 @@ class PreparedHost(Resource, module="onprem", name="PreparedHost"):
         layout: dict[str, Any],
         host_key_fingerprint: Optional[str] = None,
         known_hosts_file: Optional[str] = None,
+        backup_job: Optional[pulumi.Input[dict]] = None,
+        backup_secrets: Optional[pulumi.Input[dict]] = None,
+        files_digest: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         props = {
@@ -135,9 +157,13 @@ class PreparedHost(Resource, module="onprem", name="PreparedHost"):
             "host_key_fingerprint": host_key_fingerprint,
             "known_hosts_file": known_hosts_file,
             "layout": layout,
+            "backup_job": backup_job,
+            "backup_secrets": pulumi.Output.secret(backup_secrets) if backup_secrets is not None else None,
+            # A digest of the rendered job files: a template change shows in the diff.
+            "files_digest": files_digest,
             "host": None,
         }
         opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["ssh_private_key"])
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["ssh_private_key", "backup_secrets"])
         )
         super().__init__(PreparedHostProvider(), name, props, opts)

@@ -30,8 +30,18 @@ def build() -> StackConfig:
         "timezone": installation.backup.timezone,
         "max_age_hours": installation.backup_max_age_hours,
     })
+    # The backup status script reads this: `pulumi stack output freshness_targets`.
+    pulumi.export("freshness_targets", built.freshness_targets)
     if isinstance(built, CloudInstallation):
         pulumi.export("instance_id", built.host.instance.id)
-        # The backup status script reads this: `pulumi stack output freshness_targets`.
-        pulumi.export("freshness_targets", built.freshness_targets)
+    else:
+        pulumi.export("backup_locations", [
+            {"region": region, "bucket": bucket.bucket.bucket}
+            for region, bucket in zip(built.offsite.regions, built.offsite.buckets)
+        ])
+        # For the connectivity check and restores from a workstation: `--show-secrets` to read.
+        pulumi.export("backup_credentials", pulumi.Output.secret({
+            "access_key_id": built.offsite.access_key.id,
+            "secret_access_key": built.offsite.access_key.secret,
+        }))
     return stack

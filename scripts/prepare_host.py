@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with Connection(access, on_new_host_key=new_key) as connection:
-            facts = gather(connection, layout.paths())
+            facts = gather(connection, layout.paths(), layout.file_paths())
             print("\n".join(preflight_lines(facts, layout, access.name, connection.host_key_fingerprint)))
             try:
                 steps = plan(facts, layout)

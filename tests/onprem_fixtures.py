@@ -3,6 +3,7 @@ drive, two S3 locations on the moto server, the job installed with the toolkit's
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import boto3
 
-from components.host.backup_job import BackupJob, BackupLocation, env_file, job_files
+from components.host.backup_job import TIMERS, BackupJob, BackupLocation, env_file, job_files
 from components.host.layout import DesiredDrive, DesiredLayout
 from components.host.prepare import prepare
 from components.host.ssh import Connection
@@ -57,10 +58,14 @@ def backup_job(host, buckets: list[str], endpoints: list[str], archive_uuid: str
 
 
 def install(host, job: BackupJob) -> None:
+    """Install the jobs the way `pulumi up` does: as files in the prepared host's desired layout."""
     files = job_files(job) + [env_file("testing", "testing", RESTIC_PASSWORD, "db-password")]
+    layout = dataclasses.replace(layout_for(host), files=tuple(files), timers=TIMERS)
     with Connection(host.access()) as connection:
-        for managed in files:
-            connection.upload(managed.path, managed.content.encode(), mode=managed.mode)
+        installed = prepare(connection, layout)
+        installed_paths = {s.path for s in installed.steps if type(s).__name__ == "InstallFile"}
+        assert installed.applied and installed_paths == {f.path for f in files}
+        assert prepare(connection, layout).steps == []  # installed files are recognised: no change
         connection.upload("/usr/local/sbin/mariadb-dump", DUMP_STUB.encode(), mode=0o755)
 
 

@@ -77,7 +77,8 @@ def test_onprem_plan_has_the_prepared_host_with_its_key_secret():
     [host] = plan.of_type("pulumi-python:dynamic/onprem:PreparedHost")
     assert host.inputs["ssh_private_key"] == "[secret]"
     assert "s3cr3t-hostSshPrivateKey" not in json.dumps(plan.to_json())
-    assert host.options["additional_secret_outputs"] == ["ssh_private_key"]
+    assert host.options["additional_secret_outputs"] == ["backup_secrets", "ssh_private_key"]
+    assert host.inputs["backup_secrets"] == "[secret]"
     assert host.inputs["address"] == "cc.acme.example"
     drives = {d["role"]: d for d in host.inputs["layout"]["drives"]}
     assert drives["operational"]["mount_point"] == "/srv/daktela"

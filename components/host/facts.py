@@ -21,10 +21,12 @@ TOOLS = ("sfdisk", "partx", "wipefs", "mkfs.ext4", "mkfs.xfs", "findmnt", "lsblk
 LSBLK_COLUMNS = "NAME,KNAME,PATH,SIZE,TYPE,MODEL,SERIAL,WWN,RO,MOUNTPOINTS,PKNAME"
 
 
-def facts_script(paths: Iterable[str] = ()) -> str:
+def facts_script(paths: Iterable[str] = (), files: Iterable[str] = ()) -> str:
     """The one command that reads everything the planner needs. `paths` are the directories of
-    the desired layout, whose owner, group and mode are read too."""
+    the desired layout, whose owner, group and mode are read too; `files` are the files the
+    toolkit installs, whose digest and mode are read (never their content)."""
     quoted = " ".join(shlex.quote(p) for p in sorted(set(paths)))
+    quoted_files = " ".join(shlex.quote(f) for f in sorted(set(files)))
     return f"""
 sec() {{ printf '\\n{SECTION}%s\\n' "$1"; }}
 sec os-release; cat /etc/os-release 2>/dev/null
@@ -46,6 +48,10 @@ done
 for p in {quoted}; do
   sec "path $p"; if [ -d "$p" ]; then stat -c '%U %G %a' "$p"; [ -n "$(ls -A "$p" 2>/dev/null)" ] && echo nonempty; fi
 done
+for f in {quoted_files}; do
+  sec "file $f"; if [ -f "$f" ]; then sha256sum "$f" | cut -c1-64; stat -c '%a %U %G' "$f"; fi
+done
+sec timers; if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then systemctl list-unit-files --state=enabled --no-legend 'daktela-*.timer' 2>/dev/null | cut -d' ' -f1; fi
 sec end
 """
 
@@ -126,6 +132,8 @@ class HostFacts:
     holders: dict[str, tuple[str, ...]]
     paths: dict[str, Optional[PathState]]
     state: Optional[dict[str, Any]] = None
+    files: dict[str, Optional[tuple[str, int, str]]] = field(default_factory=dict)  # sha256, mode, owner
+    enabled_timers: frozenset[str] = frozenset()
     raw_sections: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -226,7 +234,7 @@ def parse_facts(output: str) -> HostFacts:
         if " " in line:
             link, target = line.split(" ", 1)
             by_id[link] = target
-    tables, signatures, holders, paths = {}, {}, {}, {}
+    tables, signatures, holders, paths, files = {}, {}, {}, {}, {}
     for name, text in sections.items():
         kind, _, subject = name.partition(" ")
         if kind == "sfdisk":
@@ -238,6 +246,13 @@ def parse_facts(output: str) -> HostFacts:
             )
         elif kind == "holders":
             holders[subject] = tuple(text.split())
+        elif kind == "file":
+            lines = text.splitlines()
+            if len(lines) >= 2:
+                mode, owner, group = lines[1].split()
+                files[subject] = (lines[0].strip(), int(mode, 8), f"{owner}:{group}")
+            else:
+                files[subject] = None
         elif kind == "path":
             lines = text.splitlines()
             if lines:
@@ -266,13 +281,15 @@ def parse_facts(output: str) -> HostFacts:
         holders=holders,
         paths=paths,
         state=state,
+        files=files,
+        enabled_timers=frozenset(sections.get("timers", "").split()),
         raw_sections=sections,
     )
 
 
-def gather(connection: Any, paths: Iterable[str] = ()) -> HostFacts:
+def gather(connection: Any, paths: Iterable[str] = (), files: Iterable[str] = ()) -> HostFacts:
     """Read the host's facts in one round trip."""
-    result = connection.run(facts_script(paths), timeout=120)
+    result = connection.run(facts_script(paths, files), timeout=120)
     try:
         return parse_facts(result.stdout)
     except (ValueError, KeyError) as error:

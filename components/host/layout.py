@@ -78,6 +78,10 @@ class DesiredDrive:
 @dataclass(frozen=True)
 class DesiredLayout:
     drives: tuple[DesiredDrive, ...]
+    # Files the toolkit installs (backup jobs; secrets among them) and the timers to enable.
+    # Never part of to_dict(): the dict travels as a plain resource input.
+    files: tuple[Any, ...] = ()
+    timers: tuple[str, ...] = ()
 
     def drive(self, role: str) -> DesiredDrive:
         return next(d for d in self.drives if d.role == role)
@@ -90,12 +94,15 @@ class DesiredLayout:
             out += [d.path for d in drive.directories]
         return out
 
+    def file_paths(self) -> list[str]:
+        return [f.path for f in self.files]
+
     def to_dict(self) -> dict[str, Any]:
         return {"drives": [asdict(d) for d in self.drives]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DesiredLayout":
-        return cls(tuple(DesiredDrive(**d) for d in data["drives"]))
+    def from_dict(cls, data: dict[str, Any], files: tuple[Any, ...] = (), timers: tuple[str, ...] = ()) -> "DesiredLayout":
+        return cls(tuple(DesiredDrive(**d) for d in data["drives"]), files, timers)
 
 
 def layout_from_config(settings: OnPremSettings) -> DesiredLayout:

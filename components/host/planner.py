@@ -16,8 +16,10 @@ from typing import Any, Optional
 from components.host.facts import STATE_FILE, BlockDevice, HostFacts
 from components.host.layout import DesiredDrive, DesiredLayout
 from components.host.steps import (
+    ActivateTimers,
     CreatePartition,
     EnsureDirectories,
+    InstallFile,
     MakeFilesystem,
     MountFilesystem,
     RecordState,
@@ -299,6 +301,14 @@ def plan(facts: HostFacts, layout: DesiredLayout) -> list[Step]:
         )
         if wrong:
             steps.append(EnsureDirectories(state.drive.role, wrong))
+    unit_changed = False
+    for managed in layout.files:
+        if facts.files.get(managed.path) != (managed.sha256, managed.mode, "root:root"):
+            steps.append(InstallFile(None, managed.path, managed.mode, managed.content))
+            unit_changed |= managed.path.startswith("/etc/systemd/")
+    # Timers are enabled where systemd runs the host (not in containers or the test host).
+    if layout.timers and facts.has_systemd and (unit_changed or not set(layout.timers) <= facts.enabled_timers):
+        steps.append(ActivateTimers(None, tuple(layout.timers)))
     document = state_document(layout)
     if facts.raw_sections.get("state", "").strip() != document.strip():
         steps.append(RecordState(None, STATE_FILE, document))

@@ -39,7 +39,7 @@ class Prepared:
 
 def read_plan(connection: Connection, layout: DesiredLayout) -> tuple[HostFacts, list[Step]]:
     """Facts and the plan made from them. Raises PlanRefused when the host cannot be prepared."""
-    facts = gather(connection, layout.paths())
+    facts = gather(connection, layout.paths(), layout.file_paths())
     return facts, plan(facts, layout)
 
 
@@ -53,7 +53,7 @@ def apply(
     """Run `steps` (made from `planned_facts`) and verify. Returns the verified facts."""
     say = progress or (lambda line: None)
     name = connection.access.name
-    current = gather(connection, layout.paths())
+    current = gather(connection, layout.paths(), layout.file_paths())
     if relevant_facts(current, layout) != relevant_facts(planned_facts, layout):
         raise StalePlan(f"{name}: the drives, mounts or /etc/fstab changed since the plan was made; "
                         "nothing was applied. Plan again.")
@@ -68,7 +68,7 @@ def apply(
 
 
 def verify(connection: Connection, layout: DesiredLayout) -> HostFacts:
-    facts = gather(connection, layout.paths())
+    facts = gather(connection, layout.paths(), layout.file_paths())
     remaining = plan(facts, layout)
     if remaining:
         raise VerifyFailed(

@@ -223,3 +223,30 @@ class RecordState(Step):
 
     def script(self) -> str:
         return atomic_write_script(self.path)
+
+
+@dataclass(frozen=True)
+class InstallFile(Step):
+    path: str
+    mode: int
+    content: str
+
+    def describe(self) -> str:
+        return f"install {self.path} (mode {self.mode:04o})"  # never the content: it may be secret
+
+    def stdin(self) -> bytes:
+        return self.content.encode()
+
+    def script(self) -> str:
+        return atomic_write_script(self.path, self.mode)
+
+
+@dataclass(frozen=True)
+class ActivateTimers(Step):
+    timers: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"reload systemd and enable {', '.join(self.timers)}"
+
+    def script(self) -> str:
+        return "set -eu\nsystemctl daemon-reload\nsystemctl enable --now " + " ".join(q(t) for t in self.timers) + "\n"
