@@ -1,0 +1,93 @@
+"""The on-premise job files checked by the tools that run them: systemd's verifier and calendar,
+bash and shellcheck, Python's compiler."""
+
+from __future__ import annotations
+
+import os
+import py_compile
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.host.backup_job import BackupJob, BackupLocation, env_file, job_files
+from tests.test_cloud_templates import need
+
+JOB = BackupJob(
+    installation_id="acme-onprem", operational_mount="/srv/daktela", archive_mount="/srv/daktela-archive",
+    archive_filesystem_uuid="0e2b2020-2ae5-54b1-9a23-37709803c699", times=("01:00", "13:00"),
+    timezone="Europe/Prague", window_minutes=120, archive_after_days=90, database_engine="mariadb",
+    database_name="daktela", database_user="daktela_backup",
+    locations=(BackupLocation("eu-central-1", "bucket-1"), BackupLocation("eu-west-1", "bucket-2")),
+)
+
+
+@pytest.fixture(scope="module")
+def files():
+    return {f.path: f for f in job_files(JOB)}
+
+
+def test_units_pass_systemd_analyze_verify(files, tmp_path):
+    need("systemd-analyze")
+    root = tmp_path / "root"
+    shutil.copytree("/lib/systemd/system", root / "lib" / "systemd" / "system", symlinks=True)
+    units = []
+    for path, managed in files.items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(managed.content)
+        target.chmod(managed.mode)
+        if path.startswith("/etc/systemd/system/"):
+            units.append(Path(path).name)
+    assert sorted(units) == sorted([
+        "daktela-backup.service", "daktela-backup.timer", "daktela-backup-check.service",
+        "daktela-backup-check.timer", "daktela-archive.service", "daktela-archive.timer"])
+    result = subprocess.run(["systemd-analyze", "verify", f"--root={root}", *units], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+def test_backup_timer_fires_twice_a_day_at_the_configured_host_times(files):
+    need("systemd-analyze")
+    timer = files["/etc/systemd/system/daktela-backup.timer"].content
+    calendars = re.findall(r"^OnCalendar=(.+)$", timer, re.M)
+    assert calendars == ["*-*-* 01:00:00 Europe/Prague", "*-*-* 13:00:00 Europe/Prague"]
+    for calendar, expected in zip(calendars, ("01:00:00", "13:00:00")):
+        result = subprocess.run(["systemd-analyze", "calendar", "--iterations=2", calendar],
+                                capture_output=True, text=True, env={**os.environ, "TZ": "Europe/Prague"})
+        assert result.returncode == 0, result.stderr
+        elapses = re.findall(r"(?:Next elapse|Iter\. #\d): \w+ \S+ (\S+) CE", result.stdout)
+        assert elapses == [expected, expected], result.stdout
+
+
+def test_backup_run_is_bounded_by_the_window(files):
+    service = files["/etc/systemd/system/daktela-backup.service"].content
+    assert "TimeoutStartSec=7200" in service and "RequiresMountsFor=/srv/daktela" in service
+
+
+def test_scripts_pass_shellcheck_and_python_compiles(files, tmp_path):
+    need("shellcheck")
+    for name in ("daktela-backup", "daktela-backup-check"):
+        script = tmp_path / name
+        script.write_text(files[f"/usr/local/sbin/{name}"].content)
+        lint = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
+        assert lint.returncode == 0, f"{name}:\n{lint.stdout}"
+    archive = tmp_path / "daktela-archive.py"
+    archive.write_text(files["/usr/local/sbin/daktela-archive"].content)
+    py_compile.compile(str(archive), doraise=True)
+
+
+def test_recordings_are_excluded_and_the_archive_drive_is_not_a_source(files):
+    backup = files["/usr/local/sbin/daktela-backup"].content
+    assert "--exclude /srv/daktela/recordings" in backup
+    assert "/srv/daktela-archive" not in backup
+
+
+def test_env_file_quotes_secrets_and_is_root_only():
+    managed = env_file("AKIA1", "se'cret", "pass word", "db$pw")
+    assert managed.mode == 0o600 and managed.secret
+    assert "AWS_SECRET_ACCESS_KEY='se'\\''cret'" in managed.content
+    script = f"set -a\n{managed.content}printf %s \"$AWS_SECRET_ACCESS_KEY|$RESTIC_PASSWORD|$DAKTELA_DATABASE_PASSWORD\"\n"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert result.stdout == "se'cret|pass word|db$pw"
