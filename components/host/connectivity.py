@@ -1,0 +1,106 @@
+"""Is the customer's connectivity sufficient for the backups? Measured from the host itself.
+
+The host uploads random data to each location (a multipart upload, aborted afterwards: nothing
+stays, nothing is billed as storage) and reports the data its operational drive changed in the
+last day (recordings excluded, as in the backup). A run uploads that change to location 1 and then
+to location 2; it must fit in `backup_window_minutes` with a margin of MARGIN.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Optional
+
+from components.host.backup_job import BackupJob
+from components.host.ssh import Connection
+from components.templates import render
+
+MARGIN = 2.0
+PROBE_PART_BYTES = 8 << 20
+PROBE_PARTS = 2
+
+
+@dataclass(frozen=True)
+class LocationSpeed:
+    region: str
+    bytes_per_second: Optional[float]
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ConnectivityReport:
+    changed_bytes_per_day: int
+    backed_up_bytes: int
+    window_seconds: int
+    locations: tuple[LocationSpeed, ...]
+
+    @property
+    def run_seconds(self) -> Optional[float]:
+        """How long one run's upload of a day's change takes, location 1 then location 2."""
+        if any(l.bytes_per_second is None for l in self.locations):
+            return None
+        return sum(self.changed_bytes_per_day / l.bytes_per_second for l in self.locations)
+
+    @property
+    def first_backup_seconds(self) -> Optional[float]:
+        if any(l.bytes_per_second is None for l in self.locations):
+            return None
+        return sum(self.backed_up_bytes / l.bytes_per_second for l in self.locations)
+
+    @property
+    def sufficient(self) -> bool:
+        return self.run_seconds is not None and self.run_seconds * MARGIN <= self.window_seconds
+
+    def lines(self) -> list[str]:
+        out = [f"changed per day (recordings excluded): {self.changed_bytes_per_day / 1e6:.1f} MB; "
+               f"backed-up data: {self.backed_up_bytes / 1e6:.1f} MB"]
+        for number, location in enumerate(self.locations, 1):
+            speed = (f"{location.bytes_per_second * 8 / 1e6:.2f} Mbit/s upload"
+                     if location.bytes_per_second else f"FAILED: {location.error}")
+            out.append(f"location {number} ({location.region}): {speed}")
+        if self.run_seconds is None:
+            out.append("verdict: insufficient: a location cannot be reached")
+        else:
+            verdict = "sufficient" if self.sufficient else "insufficient"
+            out.append(
+                f"verdict: {verdict}: a run needs about {self.run_seconds / 60:.1f} min for both locations; "
+                f"the window is {self.window_seconds / 60:.0f} min and a margin of {MARGIN:g}x is required"
+            )
+            if self.first_backup_seconds is not None:
+                out.append(f"the first backup (everything) needs about {self.first_backup_seconds / 3600:.1f} h")
+        return out
+
+
+def probe_script(job: BackupJob, part_bytes: int = PROBE_PART_BYTES, parts: int = PROBE_PARTS,
+                 part_timeout: int = 600) -> str:
+    locations = [
+        {"region": l.region, "probe_url": f"{l.base_url}/{l.bucket}/connectivity/{job.installation_id}/probe"}
+        for l in job.locations
+    ]
+    return render("onprem/daktela-connectivity.sh.j2", installation_id=job.installation_id,
+                  operational_mount=job.operational_mount, part_bytes=part_bytes, parts=parts,
+                  part_timeout=part_timeout, locations=locations)
+
+
+def parse_report(output: str, window_minutes: int) -> ConnectivityReport:
+    data = json.loads(output)
+    locations = []
+    for entry in data["locations"]:
+        result = entry["result"]
+        if result.startswith("error"):
+            locations.append(LocationSpeed(entry["region"], None, result[6:]))
+        else:
+            size, seconds = result.split()
+            locations.append(LocationSpeed(entry["region"], int(size) / max(float(seconds), 1e-3)))
+    return ConnectivityReport(int(data["changed_bytes_per_day"]), int(data["backed_up_bytes"]),
+                              window_minutes * 60, tuple(locations))
+
+
+def check_connectivity(connection: Connection, job: BackupJob, access_key_id: str, secret_access_key: str,
+                       part_bytes: int = PROBE_PART_BYTES, parts: int = PROBE_PARTS) -> ConnectivityReport:
+    """Run the probe on the host (the key travels on stdin) and judge the result."""
+    result = connection.run(f"bash -c {shlex.quote(probe_script(job, part_bytes, parts))}",
+                            stdin=f"{access_key_id}\n{secret_access_key}\n".encode(), timeout=1800)
+    return parse_report(result.stdout, job.window_minutes)
