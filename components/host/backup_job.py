@@ -21,6 +21,7 @@ from components.templates import TEMPLATES, render
 
 ENV_FILE = "/etc/daktela-toolkit/backup.env"
 ARCHIVE_CONFIG = "/etc/daktela-toolkit/archive.json"
+JOB_FILE = "/etc/daktela-toolkit/backup-job.json"
 DUMP_RELATIVE = "database-dumps/daktela.sql.gz"
 CHECK_CALENDAR = "Sun *-*-* 05:00:00"
 ARCHIVE_CALENDAR = "*-*-* 03:30:00"
@@ -124,6 +125,8 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         "directories": ["attachments", "recordings"], "archive_after_days": job.archive_after_days,
     }, indent=2, sort_keys=True) + "\n"
     files = [
+        # What restores and checks read to find the repositories (no secrets).
+        ManagedFile(JOB_FILE, 0o644, json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n"),
         ManagedFile("/usr/local/sbin/daktela-backup", 0o755, backup),
         ManagedFile("/usr/local/sbin/daktela-backup-check", 0o755, check),
         ManagedFile("/usr/local/sbin/daktela-archive", 0o755, (TEMPLATES / "onprem" / "daktela-archive.py").read_text()),

@@ -1,0 +1,143 @@
+"""Restore the operational data on the host, timing what connectivity costs apart from the rest.
+
+The catalogue: during a restore, the extra time caused by the customer's connectivity is not
+counted toward the SLA. So a restore runs in two phases, each timed:
+1. transfer: `restic copy` of the chosen snapshot from the cloud location into a scratch
+   repository on the host (pure download: connectivity);
+2. the rest: `restic restore --verify` from the scratch repository into the target, which also
+   reads every restored file back and checks it against the snapshot.
+The newest snapshot among the reachable locations is used unless a location or snapshot is chosen.
+The target must be empty or absent: a restore never overwrites files.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from components.host.backup_job import ENV_FILE, JOB_FILE, BackupJob
+from components.host.ssh import CommandError, Connection, HostError
+
+
+class RestoreError(HostError):
+    """The restore could not be done; the message says why and what was left where."""
+
+
+@dataclass(frozen=True)
+class LocationState:
+    number: int
+    region: str
+    snapshot_id: Optional[str]
+    snapshot_time: Optional[str]
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    location: LocationState
+    target: str
+    restored_files: int
+    restored_bytes: int
+    transfer_seconds: float  # connectivity: not counted toward the SLA
+    rest_seconds: float  # counted
+    locations: tuple[LocationState, ...]
+
+    def lines(self) -> list[str]:
+        out = []
+        for state in self.locations:
+            seen = (f"newest snapshot {state.snapshot_id} at {state.snapshot_time}" if state.snapshot_id
+                    else f"unusable: {state.error}")
+            out.append(f"location {state.number} ({state.region}): {seen}")
+        out += [
+            f"restored snapshot {self.location.snapshot_id} from location {self.location.number} "
+            f"({self.location.region}) into {self.target}: {self.restored_files} files, "
+            f"{self.restored_bytes / 1e6:.1f} MB, verified",
+            f"transfer (connectivity, not counted toward the SLA): {self.transfer_seconds:.1f} s",
+            f"restore and verification (counted): {self.rest_seconds:.1f} s",
+            f"total: {self.transfer_seconds + self.rest_seconds:.1f} s",
+        ]
+        return out
+
+
+def _restic(job: BackupJob, number: int, arguments: str) -> str:
+    location = job.locations[number - 1]
+    return (f"set -a; . {ENV_FILE}; set +a; restic -r {shlex.quote(location.repository(job.installation_id))} "
+            f"-o s3.region={location.region} {arguments}")
+
+
+def read_job(connection: Connection) -> BackupJob:
+    try:
+        return BackupJob.from_dict(json.loads(connection.run(f"cat {JOB_FILE}").stdout))
+    except CommandError:
+        raise RestoreError(f"{connection.access.name}: {JOB_FILE} is missing; the backup job is not "
+                           "installed on this host (run pulumi up)") from None
+
+
+def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
+    states = []
+    for number, location in enumerate(job.locations, 1):
+        result = connection.run(_restic(job, number, f"snapshots --json --latest 1 --host {job.installation_id}"),
+                                check=False, timeout=300)
+        snapshots = []
+        if result.ok:
+            try:
+                snapshots = json.loads(result.stdout or "[]")
+            except ValueError:
+                pass
+        if result.ok and snapshots:
+            newest = max(snapshots, key=lambda s: s["time"])
+            states.append(LocationState(number, location.region, newest["id"], newest["time"]))
+        else:
+            error = (result.stderr.strip().splitlines() or ["no snapshot"])[-1] if not result.ok else "no snapshot"
+            states.append(LocationState(number, location.region, None, None, error))
+    return states
+
+
+def restore(
+    connection: Connection,
+    target: str,
+    location: Optional[int] = None,
+    snapshot: Optional[str] = None,
+    scratch: Optional[str] = None,
+    progress: Callable[[str], None] = lambda line: None,
+) -> RestoreReport:
+    job = read_job(connection)
+    states = survey(connection, job)
+    for state in states:
+        progress(f"location {state.number} ({state.region}): "
+                 + (f"snapshot {state.snapshot_id} at {state.snapshot_time}" if state.snapshot_id else f"unusable: {state.error}"))
+    usable = [s for s in states if s.snapshot_id and (location is None or s.number == location)]
+    if not usable:
+        raise RestoreError(f"{connection.access.name}: no usable snapshot in "
+                           + (f"location {location}" if location else "any location"))
+    chosen = max(usable, key=lambda s: s.snapshot_time or "")
+    snapshot_id = snapshot or chosen.snapshot_id
+    quoted_target = shlex.quote(target)
+    if connection.run(f"[ ! -e {quoted_target} ] || [ -z \"$(ls -A {quoted_target})\" ]", check=False).exit_code:
+        raise RestoreError(f"{connection.access.name}: {target} is not empty; a restore never overwrites "
+                           "files. Choose an empty or new target")
+    scratch = scratch or f"/var/tmp/daktela-restore-scratch-{int(time.time())}"
+    repository = shlex.quote(scratch)
+    remote = shlex.quote(job.locations[chosen.number - 1].repository(job.installation_id))
+    region = job.locations[chosen.number - 1].region
+    local = f"set -a; . {ENV_FILE}; set +a; export RESTIC_FROM_PASSWORD=\"$RESTIC_PASSWORD\"; restic -r {repository}"
+    try:
+        progress(f"transfer: copying snapshot {snapshot_id} from location {chosen.number} to {scratch}")
+        started = time.monotonic()
+        connection.run(f"{local} init --copy-chunker-params --from-repo {remote} -o s3.region={region} >/dev/null")
+        connection.run(f"{local} copy --from-repo {remote} -o s3.region={region} {shlex.quote(snapshot_id)}",
+                       timeout=24 * 3600)
+        transfer = time.monotonic() - started
+        progress(f"restore: into {target}, verifying every file")
+        started = time.monotonic()
+        connection.run(f"{local} restore latest --target {quoted_target} --verify", timeout=24 * 3600)
+        stats = json.loads(connection.run(f"{local} stats latest --json --mode restore-size").stdout)
+        rest = time.monotonic() - started
+    finally:
+        connection.run(f"rm -rf {repository}", check=False)
+    return RestoreReport(chosen if not snapshot else LocationState(chosen.number, chosen.region, snapshot_id, None),
+                         target, int(stats.get("total_file_count", 0)), int(stats.get("total_size", 0)),
+                         transfer, rest, tuple(states))
