@@ -17,21 +17,17 @@ failed (re-run to continue from where it stopped).
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
+from _host_access import UsageError, load_target
 
-import yaml
-
-from components.config import ConfigError, parse_installation
 from components.host.facts import gather
 from components.host.layout import layout_from_config
 from components.host.planner import PlanRefused, plan
 from components.host.prepare import StalePlan, StepFailed, VerifyFailed, apply
 from components.host.report import preflight_lines
-from components.host.ssh import Connection, HostAccess, HostError
+from components.host.ssh import Connection, HostError
 from components.host.steps import WipeSignatures
 
 
@@ -52,25 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        document = yaml.safe_load(open(args.stack_file, encoding="utf-8")) or {}
-        installation = parse_installation((document.get("config") or {}).get("daktela:installation"))
-    except (OSError, yaml.YAMLError) as error:
-        return _fail(2, f"{args.stack_file}: cannot read: {error}")
-    except ConfigError as error:
-        return _fail(2, f"{args.stack_file}: {error}")
-    if installation.on_premise is None:
-        return _fail(2, f"{args.stack_file}: hosting is {installation.hosting!r}; only on-premise hosts are prepared")
-    try:
-        mode = os.stat(args.key).st_mode
-        key_text = open(args.key, encoding="utf-8").read()
-    except OSError as error:
-        return _fail(2, f"--key {args.key}: {error}")
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return _fail(2, f"--key {args.key} is readable by others; chmod 600 it first")
-
-    host = installation.on_premise.host
-    access = HostAccess(host.address, host.port, host.user, key_text, host.host_key_fingerprint,
-                        host.known_hosts_file, accept_new_host_key=args.accept_new_host_key)
+        target = load_target(args.stack_file, args.key, args.accept_new_host_key)
+    except UsageError as error:
+        return _fail(2, str(error))
+    installation, access = target.installation, target.access
     layout = layout_from_config(installation.on_premise)
 
     def new_key(seen: str) -> None:

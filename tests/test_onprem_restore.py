@@ -57,3 +57,26 @@ def test_restore_never_overwrites_and_needs_a_snapshot(test_host, aws_env, moto_
         with pytest.raises(RestoreError, match="is not empty; a restore never overwrites"):
             restore(connection, str(occupied), location=1)
     assert test_host.run(f"cat {occupied}/mine.txt").stdout == "keep\n"
+
+
+def test_restore_script_reports_the_sla_split(test_host, aws_env, moto_endpoint, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.test_prepare_host_script import stack_for
+
+    prepared_with_data(test_host)
+    buckets = make_buckets(moto_endpoint)
+    install(test_host, backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], "unused"))
+    assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
+    stack, key = stack_for(test_host, tmp_path)
+    target = str(test_host.root / "script-restore")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "restore.py"), stack, "--key", key,
+                             "--target", target, "--location", "1"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "from location 1 (eu-central-1)" in result.stdout
+    assert "transfer (connectivity, not counted toward the SLA):" in result.stdout
+    empty = subprocess.run([sys.executable, str(REPO / "scripts" / "restore.py"), stack, "--key", key,
+                            "--target", target], capture_output=True, text=True, timeout=600)
+    assert empty.returncode == 1 and "not empty" in empty.stderr

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Restore an on-premise installation's operational data on its host, verified and timed.
+
+    scripts/restore.py Pulumi.acme.yaml --key ~/.ssh/acme_ed25519 --target /srv/daktela-restore
+    scripts/restore.py Pulumi.acme.yaml --key KEY --target DIR --location 2 --snapshot 1a2b3c4d
+
+Uses the newest snapshot of the reachable locations unless one is chosen. Reports the elapsed time
+split into transfer (the customer's connectivity: not counted toward the SLA) and the rest.
+The target must be empty or new. Exit codes: 0 restored and verified, 1 no usable snapshot or the
+restore failed, 2 bad arguments, 3 cannot connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import _repo  # noqa: F401  (repo root on sys.path)
+from _host_access import UsageError, load_target
+
+from components.host.restore import RestoreError, restore
+from components.host.ssh import CommandError, Connection, HostError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack_file")
+    parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
+    parser.add_argument("--target", required=True, help="empty or new directory on the host")
+    parser.add_argument("--location", type=int, choices=(1, 2), help="restore from this location")
+    parser.add_argument("--snapshot", help="restic snapshot id (default: the newest)")
+    parser.add_argument("--scratch", help="directory on the host for the downloaded snapshot "
+                        "(default under /var/tmp; needs room for the snapshot)")
+    args = parser.parse_args(argv)
+    try:
+        target = load_target(args.stack_file, args.key)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        with Connection(target.access) as connection:
+            report = restore(connection, args.target, args.location, args.snapshot, args.scratch, progress=print)
+    except (RestoreError, CommandError) as error:
+        print(f"restore failed: {error}", file=sys.stderr)
+        return 1
+    except HostError as error:
+        print(error, file=sys.stderr)
+        return 3
+    print("\n".join(report.lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
