@@ -239,3 +239,27 @@ def test_resolve_reports_ambiguity():
     recorded.devices = recorded.devices + (dataclasses.replace(recorded.devices[1], name="sdx", path="/dev/sdx"),)
     disk, problem = resolve_drive(recorded, "wwn:0x5000c500a1b2c3e5")
     assert disk is None and "matches 2 drives" in problem
+
+
+def test_backup_jobs_need_restic_curl_and_python_on_the_host():
+    from components.host.backup_job import ManagedFile
+
+    recorded = facts("prepared")
+    recorded.tools = recorded.tools - {"restic", "curl"}
+    desired = dataclasses.replace(layout(), files=(ManagedFile("/usr/local/sbin/daktela-backup", 0o755, "#!/bin/bash\n"),))
+    assert "the host lacks restic, curl" in refusal_from(recorded, desired)
+
+
+def test_installed_files_are_compared_by_digest_and_mode():
+    from components.host.backup_job import ManagedFile
+
+    recorded = facts("prepared")
+    recorded.tools = recorded.tools | {"restic", "curl", "python3", "flock"}
+    managed = ManagedFile("/etc/daktela-toolkit/archive.json", 0o644, "{}\n")
+    desired = dataclasses.replace(layout(), files=(managed,), timers=("daktela-archive.timer",))
+    steps = plan(recorded, desired)
+    assert kinds(steps) == [("InstallFile", "")] and "content" not in steps[0].describe()
+    recorded.files[managed.path] = (managed.sha256, 0o644, "root:root")
+    assert plan(recorded, desired) == []  # no systemd on the recorded host: timers are not enabled
+    recorded.init = "systemd"
+    assert kinds(plan(recorded, desired)) == [("ActivateTimers", "")]

@@ -17,7 +17,8 @@ from typing import Any, Iterable, Optional
 
 SECTION = "@@daktela "
 STATE_FILE = "/etc/daktela-toolkit/host.json"
-TOOLS = ("sfdisk", "partx", "wipefs", "mkfs.ext4", "mkfs.xfs", "findmnt", "lsblk", "losetup", "udevadm")
+TOOLS = ("sfdisk", "partx", "wipefs", "mkfs.ext4", "mkfs.xfs", "findmnt", "lsblk", "losetup", "udevadm",
+         "restic", "curl", "python3", "flock")
 LSBLK_COLUMNS = "NAME,KNAME,PATH,SIZE,TYPE,MODEL,SERIAL,WWN,RO,MOUNTPOINTS,PKNAME"
 
 

@@ -32,6 +32,7 @@ from components.host.steps import (
 FSTAB_MARKER = "# daktela-toolkit: {role} drive (managed; see the toolkit's README)"
 PARTITION_TABLE_SIGNATURES = {"gpt", "PMBR", "dos"}
 TOOLS_NEEDED = ("sfdisk", "partx", "wipefs", "findmnt", "lsblk")
+JOB_TOOLS = ("restic", "curl", "python3", "flock")  # for the backup and archival jobs
 
 
 class PlanRefused(Exception):
@@ -253,9 +254,11 @@ def plan(facts: HostFacts, layout: DesiredLayout) -> list[Step]:
     reasons: list[str] = []
     missing = [t for t in TOOLS_NEEDED if t not in facts.tools]
     missing += sorted({f"mkfs.{d.filesystem}" for d in layout.drives} - facts.tools)
+    if layout.files:
+        missing += [t for t in JOB_TOOLS if t not in facts.tools]
     if missing:
         reasons.append(f"the host lacks {', '.join(missing)}; install them (Debian: fdisk, util-linux, "
-                       "e2fsprogs, xfsprogs) and run again")
+                       "e2fsprogs, xfsprogs, restic, curl, python3) and run again")
 
     states = [_plan_drive(facts, drive, reasons) for drive in layout.drives]
     resolved = [s.disk.path for s in states if s.disk is not None]
