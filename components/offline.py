@@ -7,6 +7,7 @@ The unit tests, `scripts/plan.py` and pull-request previews all use this one eng
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import hashlib
 import json
@@ -312,6 +313,20 @@ class Recorder:
                 "additional_secret_outputs": sorted(request.additionalSecretOutputs),
             },
         ))
+
+
+def _close_event_loops() -> None:
+    """The SDK's mock monitor makes an event loop in each worker thread it uses and never closes
+    them; at interpreter exit they would complain on stderr. Close them first."""
+    import asyncio
+    import gc
+
+    for candidate in gc.get_objects():
+        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_closed() and not candidate.is_running():
+            candidate.close()
+
+
+atexit.register(_close_event_loops)
 
 
 def _default_program() -> Any:

@@ -1,0 +1,283 @@
+"""Guardrails: the catalogue's rules as plain checks over a plan (resource types and inputs).
+
+One implementation, run three ways: `scripts/plan.py --check` (offline), the policy pack in
+`policy/` (`pulumi preview --policy-pack policy`), and the tests. A plan is the offline engine's
+JSON (`Plan.to_json()`) or the same shape built from a real preview's resources. Values a real
+preview does not know yet (unknowns) never count as violations; options a policy pack cannot see
+(`retain_on_delete`) are checked where they are visible.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+import yaml
+
+CLOUD = "daktela:cloud:CloudInstallation"
+ONPREM = "daktela:onprem:OnPremInstallation"
+BACKUP_BUCKET = "daktela:cloud:BackupBucket"
+TABLE_ITEM = "aws:dynamodb/tableItem:TableItem"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+PREPARED_HOST = "pulumi-python:dynamic/onprem:PreparedHost"
+UNKNOWN_MARKERS = ("[unknown]", "04da6b54-80e4-46f7-96ec-b56ff0331ba9")
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    message: str
+    resource: Optional[str] = None  # "type::name"
+
+    def __str__(self) -> str:
+        where = f" ({self.resource})" if self.resource else ""
+        return f"[{self.rule}]{where} {self.message}"
+
+
+def _unknown(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value in UNKNOWN_MARKERS)
+
+
+def _of(plan: dict, type_token: str) -> list[dict]:
+    return [r for r in plan["resources"] if r["type"] == type_token]
+
+
+def _key(resource: dict) -> str:
+    return f"{resource['type']}::{resource['name']}"
+
+
+def _document(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+# -- cloud ------------------------------------------------------------------------------------
+
+
+def _cloud_backup_times(plan: dict) -> dict[str, Optional[str]]:
+    """The time of each technology as the plan schedules it (None: not scheduled or unknown)."""
+    times: dict[str, Optional[str]] = {"block-level": None, "database-dump": None, "file-level": None}
+    for backup_plan in _of(plan, "aws:backup/plan:Plan"):
+        for rule in backup_plan["inputs"].get("rules") or []:
+            match = re.fullmatch(r"cron\((\d+) (\d+) \? \* \* \*\)", str(rule.get("schedule", "")))
+            if match:
+                times["block-level"] = f"{int(match.group(2)):02d}:{int(match.group(1)):02d}"
+    for instance in _of(plan, "aws:ec2/instance:Instance"):
+        user_data = instance["inputs"].get("userData")
+        if _unknown(user_data):
+            continue
+        try:
+            files = {f["path"]: f.get("content", "") for f in (yaml.safe_load(user_data) or {}).get("write_files", [])}
+        except yaml.YAMLError:
+            continue
+        for technology, unit in (("database-dump", "daktela-db-dump"), ("file-level", "daktela-restic-backup")):
+            timer = files.get(f"/etc/systemd/system/{unit}.timer", "")
+            match = re.search(r"^OnCalendar=\*-\*-\* (\d\d:\d\d):00 UTC$", timer, re.M)
+            if match:
+                times[technology] = match.group(1)
+    return times
+
+
+def check_cloud_backups(plan: dict) -> list[Violation]:
+    """Cloud: three backup technologies, each daily, at three distinct times."""
+    if not _of(plan, CLOUD):
+        return []
+    out = []
+    times = _cloud_backup_times(plan)
+    for technology, when in times.items():
+        if when is None:
+            out.append(Violation("cloud-three-technologies", f"no daily {technology} backup is scheduled"))
+    scheduled = [t for t in times.values() if t]
+    if len(set(scheduled)) != len(scheduled):
+        out.append(Violation("cloud-distinct-times", f"two technologies run at the same time: {times}"))
+    return out
+
+
+def check_freshness_alarms(plan: dict) -> list[Violation]:
+    """One alarm per technology (cloud) or location (on-premise) at the checker's limit, missing
+    data breaching."""
+    installations = _of(plan, CLOUD) + _of(plan, ONPREM)
+    if not installations:
+        return []
+    expected = {"block-level", "database-dump", "file-level"} if _of(plan, CLOUD) else {"location-1", "location-2"}
+    limits = set()
+    for function in _of(plan, "aws:lambda/function:Function"):
+        variables = ((function["inputs"].get("environment") or {}).get("variables") or {})
+        watch = _document(variables.get("DAKTELA_FRESHNESS_TARGETS"))
+        if isinstance(watch, dict):
+            limits.add(float(watch["limit_hours"]))
+    out = []
+    alarms = {}
+    for alarm in _of(plan, ALARM):
+        inputs = alarm["inputs"]
+        if inputs.get("metricName") == "BackupAgeHours":
+            alarms[(inputs.get("dimensions") or {}).get("Technology")] = alarm
+    for name in sorted(expected - set(alarms)):
+        out.append(Violation("freshness-alarms", f"no freshness alarm for {name}"))
+    for name, alarm in sorted(alarms.items(), key=lambda item: str(item[0])):
+        inputs = alarm["inputs"]
+        threshold = inputs.get("threshold")
+        if not (24 < float(threshold) <= 36):
+            out.append(Violation("freshness-alarms", f"{name}: threshold {threshold} h is not 24 h + a reserve of 1-12 h", _key(alarm)))
+        if limits and float(threshold) not in limits:
+            out.append(Violation("freshness-alarms", f"{name}: threshold {threshold} h differs from the checker's limit {sorted(limits)}", _key(alarm)))
+        if inputs.get("treatMissingData") != "breaching":
+            out.append(Violation("freshness-alarms", f"{name}: missing data must breach (a dead checker must alarm)", _key(alarm)))
+        if inputs.get("comparisonOperator") != "GreaterThanThreshold":
+            out.append(Violation("freshness-alarms", f"{name}: must fire when the age passes the threshold", _key(alarm)))
+    return out
+
+
+# -- on-premise -------------------------------------------------------------------------------
+
+
+def check_onprem_backups(plan: dict) -> list[Violation]:
+    """On-premise: twice a day into two regions, recordings and the archive drive excluded."""
+    if not _of(plan, ONPREM):
+        return []
+    out = []
+    hosts = _of(plan, PREPARED_HOST)
+    if not hosts:
+        return [Violation("onprem-backup", "no prepared host: nothing installs the backup job")]
+    for host in hosts:
+        job = _document(host["inputs"].get("backup_job"))
+        if _unknown(job) or not isinstance(job, dict):
+            continue
+        regions = [l.get("region") for l in job.get("locations", [])]
+        if len(regions) != 2 or len(set(regions)) != 2:
+            out.append(Violation("onprem-two-regions", f"backups go to {regions}, not two locations in two regions", _key(host)))
+        times = job.get("times", [])
+        if len(set(times)) < 2:
+            out.append(Violation("onprem-twice-daily", f"backups run at {times}, not twice a day", _key(host)))
+        out += _onprem_exclusions(job, _key(host))
+    buckets = [r for r in _of(plan, "aws:s3/bucket:Bucket") if r.get("provider")]
+    regions = {b["provider"].rsplit("(", 1)[-1].rstrip(")") for b in buckets}
+    if len(regions) < 2:
+        out.append(Violation("onprem-two-regions", f"the backup buckets are in {sorted(regions)}, not two regions"))
+    return out
+
+
+def _onprem_exclusions(job: dict, where: str) -> list[Violation]:
+    from components.host.backup_job import BackupJob, job_files
+
+    try:
+        files = {f.path: f.content for f in job_files(BackupJob.from_dict(job))}
+    except (TypeError, KeyError, ValueError):
+        return [Violation("onprem-exclusions", "the backup job cannot be rendered from the plan", where)]
+    script = files.get("/usr/local/sbin/daktela-backup", "")
+    out = []
+    if f"--exclude {job['operational_mount']}/recordings" not in script:
+        out.append(Violation("onprem-exclusions", "call recordings are not excluded from the backup", where))
+    if job["archive_mount"] in script:
+        out.append(Violation("onprem-exclusions", "the archive drive appears in the backup job", where))
+    if job["archive_mount"] == job["operational_mount"] or job["archive_mount"].startswith(job["operational_mount"] + "/"):
+        out.append(Violation("onprem-exclusions", "the archive drive lies inside the backed-up operational drive", where))
+    return out
+
+
+# -- both -------------------------------------------------------------------------------------
+
+
+def check_backup_buckets(plan: dict) -> list[Violation]:
+    """Every backup bucket blocks public access, is encrypted and versioned."""
+    out = []
+    children: dict[str, list[dict]] = {}
+    for resource in plan["resources"]:
+        if resource.get("parent"):
+            children.setdefault(resource["parent"], []).append(resource)
+    for component in _of(plan, BACKUP_BUCKET):
+        inside = children.get(_key(component), [])
+        by_type = {r["type"]: r for r in inside}
+        block = by_type.get("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        if block is None or not all(block["inputs"].get(k) is True for k in (
+                "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")):
+            out.append(Violation("bucket-private", "public access is not fully blocked", _key(component)))
+        encryption = by_type.get("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        rules = (encryption or {}).get("inputs", {}).get("rules") or []
+        if not rules or not (rules[0].get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm"):
+            out.append(Violation("bucket-encrypted", "no default encryption", _key(component)))
+        versioning = by_type.get("aws:s3/bucketVersioning:BucketVersioning")
+        if versioning is None or (versioning["inputs"].get("versioningConfiguration") or {}).get("status") != "Enabled":
+            out.append(Violation("bucket-versioned", "versioning is not enabled", _key(component)))
+    for bucket in _of(plan, "aws:s3/bucket:Bucket"):
+        parent = bucket.get("parent") or ""
+        if not parent.startswith(BACKUP_BUCKET + "::"):
+            out.append(Violation("bucket-private", "a bucket outside the BackupBucket component escapes these checks", _key(bucket)))
+    return out
+
+
+def check_fees(plan: dict) -> list[Violation]:
+    """Fee records are retained on destroy; the one-off setup fee appears exactly once on-premise
+    and never for cloud."""
+    out = []
+    one_offs = []
+    for item in _of(plan, TABLE_ITEM):
+        retained = item["options"].get("retain_on_delete")
+        if retained is False:
+            out.append(Violation("fees-retained", "a fee record would be deleted with the stack", _key(item)))
+        document = _document(item["inputs"].get("item"))
+        if isinstance(document, dict) and (document.get("kind") or {}).get("S") == "one-off":
+            one_offs.append(item)
+    expected = 1 if _of(plan, ONPREM) else 0
+    if (_of(plan, ONPREM) or _of(plan, CLOUD)) and len(one_offs) != expected:
+        out.append(Violation("fees-one-off-once", f"{len(one_offs)} one-off fee records, expected {expected}"))
+    for item in one_offs:
+        if set(item["options"].get("ignore_changes") or []) < {"item", "tableName", "hashKey", "rangeKey"}:
+            out.append(Violation("fees-one-off-once", "the one-off record could be rewritten or replaced", _key(item)))
+    return out
+
+
+GUARDRAILS: tuple[Callable[[dict], list[Violation]], ...] = (
+    check_cloud_backups, check_freshness_alarms, check_onprem_backups, check_backup_buckets, check_fees,
+)
+
+
+def check_plan(plan: dict, rules: Iterable[Callable[[dict], list[Violation]]] = GUARDRAILS) -> list[Violation]:
+    violations: list[Violation] = []
+    for rule in rules:
+        violations += rule(plan)
+    return violations
+
+
+def render_violations(violations: list[Violation]) -> str:
+    if not violations:
+        return "guardrails: all passed\n"
+    lines = [f"guardrails: {len(violations)} violation(s)"] + [f"  - {v}" for v in violations]
+    return "\n".join(lines) + "\n"
+
+
+def plan_from_policy_resources(resources: Iterable[Any]) -> dict:
+    """A real preview's resources (pulumi_policy.PolicyResource) in the offline plan's shape."""
+    out = []
+    for resource in resources:
+        provider = None
+        if resource.provider is not None:
+            region = (getattr(resource.provider, "props", None) or {}).get("region", "?")
+            provider = f"{resource.provider.name} ({region})"
+        parent = resource.parent
+        out.append({
+            "urn": resource.urn,
+            "type": resource.resource_type,
+            "name": resource.name,
+            "parent": f"{parent.resource_type}::{parent.name}" if parent is not None else None,
+            "provider": provider,
+            "inputs": dict(resource.props),
+            # A policy pack sees no retain_on_delete: that check runs offline and in the tests.
+            "options": {
+                "protect": resource.opts.protect,
+                "ignore_changes": list(resource.opts.ignore_changes or []),
+                "delete_before_replace": resource.opts.delete_before_replace,
+            },
+        })
+    return {"stack": "", "project": "", "resources": out, "outputs": {}}
