@@ -1,0 +1,122 @@
+"""Pull-request previews offline: comments per changed stack (golden text), the workflow file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.guardrails import Violation
+from components.planview import diff_plans
+from components.prcomment import render_comment
+from tests.conftest import REPO
+
+GOLDEN = REPO / "tests" / "golden" / "comments"
+CODE = ("Pulumi.yaml", "__main__.py", "components", "templates", "scripts")
+
+
+def checkout(root: Path) -> Path:
+    root.mkdir()
+    for name in CODE:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / name)
+    return root
+
+
+def edit_stack(path: Path, change) -> None:
+    document = yaml.safe_load(path.read_text())
+    change(document["config"]["daktela:installation"])
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def compare(name: str, text: str, update_golden: bool) -> None:
+    path = GOLDEN / name
+    if update_golden:
+        path.write_text(text)
+    assert path.exists(), f"{name} is missing; create it with --update-golden"
+    assert text == path.read_text(), f"{name} differs; refresh with --update-golden if intended"
+
+
+@pytest.fixture(scope="module")
+def previews(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pr")
+    base, head = checkout(root / "base"), checkout(root / "head")
+    shutil.copy(REPO / "Pulumi.example-onprem.yaml", base / "Pulumi.acme-onprem.yaml")
+    shutil.copy(REPO / "Pulumi.example-cloud.yaml", base / "Pulumi.acme-cloud.yaml")
+    shutil.copy(REPO / "Pulumi.example-cloud.yaml", base / "Pulumi.unchanged.yaml")
+    shutil.copy(REPO / "Pulumi.example-onprem.yaml", head / "Pulumi.acme-onprem.yaml")
+    shutil.copy(REPO / "Pulumi.example-cloud.yaml", head / "Pulumi.unchanged.yaml")
+    shutil.copy(REPO / "Pulumi.example-cloud.yaml", head / "Pulumi.new-customer.yaml")
+    edit_stack(head / "Pulumi.acme-onprem.yaml", lambda i: (
+        i["contract"]["prices"].update(installation_monthly=480.0, on_premise_setup=1600.0),
+        i["on_premise"].update(archive_after_days=60)))
+    out = root / "comments"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "pr_preview.py"), "--base", str(base),
+                             "--head", str(head), "--out", str(out)], capture_output=True, text=True, timeout=600)
+    return result, out
+
+
+def test_one_comment_per_changed_stack_only(previews):
+    result, out = previews
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "stacks.json").read_text()) == ["acme-cloud", "acme-onprem", "new-customer"]
+    assert not (out / "unchanged.md").exists()
+
+
+def test_changed_stack_comment(previews, update_golden):
+    _, out = previews
+    text = (out / "acme-onprem.md").read_text()
+    assert text.startswith("<!-- daktela-plan: acme-onprem -->\n")
+    assert '    inputs.item.price.N: "1500.00" -> "1600.00"  (ignored: ignore_changes keeps the live value)' in text
+    assert "guardrails: all passed" in text
+    compare("changed.md", text, update_golden)
+
+
+def test_added_and_removed_stack_comments(previews, update_golden):
+    _, out = previews
+    added, removed = (out / "new-customer.md").read_text(), (out / "acme-cloud.md").read_text()
+    assert "A new stack." in added and "\n+ aws:ec2/instance:Instance  acme-cloud-host\n" in added
+    assert "its resources would be destroyed" in removed and "\n- aws:ec2/instance:Instance  acme-cloud-host\n" in removed
+    compare("added.md", added, update_golden)
+    compare("removed.md", removed, update_golden)
+
+
+def test_secrets_never_appear_in_comments(previews):
+    _, out = previews
+    for comment in out.glob("*.md"):
+        text = comment.read_text()
+        assert "placeholder-set-me" not in text and "s3cr3t" not in text
+
+
+def test_violations_and_unplannable_stacks_are_reported():
+    base = {"stack": "x", "project": "p", "resources": [], "outputs": {}}
+    text = render_comment("x", diff_plans(base, base), [Violation("fees-retained", "a fee record would be deleted", "t::n")])
+    assert "**1 violation(s)**" in text and "- [fees-retained] (t::n) a fee record would be deleted" in text
+    broken = render_comment("x", None, [], error="installation.id: is required")
+    assert "**The stack cannot be planned:**" in broken and "installation.id: is required" in broken
+
+
+def test_workflow_is_valid_and_wires_the_three_jobs():
+    path = REPO / ".github" / "workflows" / "infrastructure.yml"
+    workflow = yaml.safe_load(path.read_text())
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
+    assert {"pull_request", "schedule", "workflow_dispatch"} <= set(triggers)
+    jobs = workflow["jobs"]
+    offline = "\n".join(step.get("run", "") for step in jobs["offline-plan"]["steps"])
+    assert "scripts/pr_preview.py" in offline
+    preview = next(s for s in jobs["pulumi-preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions"))
+    assert preview["with"]["comment-on-pr"] is True and preview["with"]["edit-pr-comment"] is True
+    assert preview["with"]["policyPacks"] == "policy" and preview["with"]["diff"] is True
+    drift = next(s for s in jobs["drift"]["steps"] if s.get("uses", "").startswith("pulumi/actions"))
+    assert drift["with"]["expect-no-changes"] is True
+    schema = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
+                             "vendor.github-workflows", str(path)], capture_output=True, text=True)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
