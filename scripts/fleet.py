@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""The fleet: every stack file planned offline, one row per installation.
+
+    scripts/fleet.py                 # every Pulumi.<stack>.yaml in the repo
+    scripts/fleet.py --json          # for tools
+    scripts/fleet.py Pulumi.a.yaml Pulumi.b.yaml
+
+Columns: installation, hosting, backup technologies (or locations) and times, regions, fees,
+guardrail status. Exit code 0 when every stack plans and passes its guardrails, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import _repo
+
+from components.fleet import default_stack_files, exit_code, fleet, render_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack_files", nargs="*", type=Path)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-examples", action="store_true", help="leave out Pulumi.example-*.yaml")
+    args = parser.parse_args(argv)
+    files = args.stack_files or default_stack_files(_repo.REPO_ROOT, not args.no_examples)
+    rows = fleet(files)
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        sys.stdout.write(render_table(rows))
+    return exit_code(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
