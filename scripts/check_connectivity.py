@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except HostError as error:
         print(error, file=sys.stderr)
         return 3
+    except ValueError as error:  # the operational drive is not mounted: nothing to measure against
+        print(f"{target.access.name}: {error}", file=sys.stderr)
+        return 1
     print("\n".join(report.lines()))
     return 0 if report.sufficient else 1
 

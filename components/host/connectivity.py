@@ -35,6 +35,7 @@ class ConnectivityReport:
     backed_up_bytes: int
     window_seconds: int
     locations: tuple[LocationSpeed, ...]
+    estimated: bool = False  # the daily change is the operator's estimate (drive not prepared yet)
 
     @property
     def run_seconds(self) -> Optional[float]:
@@ -54,8 +55,12 @@ class ConnectivityReport:
         return self.run_seconds is not None and self.run_seconds * MARGIN <= self.window_seconds
 
     def lines(self) -> list[str]:
-        out = [f"changed per day (recordings excluded): {self.changed_bytes_per_day / 1e6:.1f} MB; "
-               f"backed-up data: {self.backed_up_bytes / 1e6:.1f} MB"]
+        if self.estimated:
+            out = [f"changed per day: {self.changed_bytes_per_day / 1e6:.1f} MB (estimated: the operational "
+                   "drive is not prepared yet)"]
+        else:
+            out = [f"changed per day (recordings excluded): {self.changed_bytes_per_day / 1e6:.1f} MB; "
+                   f"backed-up data: {self.backed_up_bytes / 1e6:.1f} MB"]
         for number, location in enumerate(self.locations, 1):
             speed = (f"{location.bytes_per_second * 8 / 1e6:.2f} Mbit/s upload"
                      if location.bytes_per_second else f"FAILED: {location.error}")
@@ -68,7 +73,7 @@ class ConnectivityReport:
                 f"verdict: {verdict}: a run needs about {self.run_seconds / 60:.1f} min for both locations; "
                 f"the window is {self.window_seconds / 60:.0f} min and a margin of {MARGIN:g}x is required"
             )
-            if self.first_backup_seconds is not None:
+            if self.first_backup_seconds is not None and not self.estimated:
                 out.append(f"the first backup (everything) needs about {self.first_backup_seconds / 3600:.1f} h")
         return out
 
@@ -84,8 +89,14 @@ def probe_script(job: BackupJob, part_bytes: int = PROBE_PART_BYTES, parts: int 
                   part_timeout=part_timeout, locations=locations)
 
 
-def parse_report(output: str, window_minutes: int) -> ConnectivityReport:
+def parse_report(output: str, window_minutes: int, expected_daily_change_bytes: Optional[int] = None) -> ConnectivityReport:
     data = json.loads(output)
+    estimated = data["changed_bytes_per_day"] is None
+    if estimated:
+        if expected_daily_change_bytes is None:
+            raise ValueError("the operational drive is not mounted, so its daily change cannot be measured; "
+                             "give an estimate")
+        data["changed_bytes_per_day"] = data["backed_up_bytes"] = expected_daily_change_bytes
     locations = []
     for entry in data["locations"]:
         result = entry["result"]
@@ -95,12 +106,14 @@ def parse_report(output: str, window_minutes: int) -> ConnectivityReport:
             size, seconds = result.split()
             locations.append(LocationSpeed(entry["region"], int(size) / max(float(seconds), 1e-3)))
     return ConnectivityReport(int(data["changed_bytes_per_day"]), int(data["backed_up_bytes"]),
-                              window_minutes * 60, tuple(locations))
+                              window_minutes * 60, tuple(locations), estimated)
 
 
 def check_connectivity(connection: Connection, job: BackupJob, access_key_id: str, secret_access_key: str,
-                       part_bytes: int = PROBE_PART_BYTES, parts: int = PROBE_PARTS) -> ConnectivityReport:
-    """Run the probe on the host (the key travels on stdin) and judge the result."""
+                       part_bytes: int = PROBE_PART_BYTES, parts: int = PROBE_PARTS,
+                       expected_daily_change_bytes: Optional[int] = None) -> ConnectivityReport:
+    """Run the probe on the host (the key travels on stdin) and judge the result. Before the
+    drives are prepared (onboarding), the daily change is `expected_daily_change_bytes`."""
     result = connection.run(f"bash -c {shlex.quote(probe_script(job, part_bytes, parts))}",
                             stdin=f"{access_key_id}\n{secret_access_key}\n".encode(), timeout=1800)
-    return parse_report(result.stdout, job.window_minutes)
+    return parse_report(result.stdout, job.window_minutes, expected_daily_change_bytes)

@@ -1,0 +1,135 @@
+"""Onboarding end to end: answers in, a stack file that plans cleanly out; refusals write nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from components.config import SECRET_KEYS
+from components.guardrails import check_plan
+from components.offline import read_stack_file, run_program
+from tests.conftest import REPO
+from tests.onprem_fixtures import make_buckets
+
+ONBOARD = [sys.executable, str(REPO / "scripts" / "onboard.py")]
+CLOUD = ["--id", "acme", "--customer", "ACME s.r.o.", "--hosting", "cloud", "--primary-region", "eu-central-1",
+         "--secondary-region", "eu-west-1", "--currency", "EUR", "--start-date", "2026-12-01",
+         "--price-installation", "450", "--price-storage-per-gb", "0.25", "--ledger-region", "eu-central-1",
+         "--ops-email", "ops@example.com", "--subnet-id", "subnet-0a1b2c3d4e5f60718"]
+
+
+def onboard(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*ONBOARD, "--dir", str(cwd), *args], capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+def set_secrets(path: Path, hosting: str) -> None:
+    """What `pulumi config set --secret` does to the file: an encrypted value per key."""
+    document = yaml.safe_load(path.read_text())
+    for secret in SECRET_KEYS:
+        if hosting in secret.hostings:
+            document["config"][secret.full_key] = {"secure": "v1:ciphertext"}
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_cloud_onboarding_writes_a_stack_that_plans_cleanly(tmp_path):
+    result = onboard("--stack", "acme", *CLOUD, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stack = tmp_path / "Pulumi.acme.yaml"
+    assert f"wrote {stack}" in result.stdout
+    assert "pulumi config set --stack acme --secret daktela:databasePassword" in result.stdout
+    assert "hostSshPrivateKey" not in result.stdout
+    assert "next: .venv/bin/python scripts/plan.py Pulumi.acme.yaml --check" in result.stdout
+    set_secrets(stack, "cloud")
+    plan = run_program(read_stack_file(stack)).to_json()
+    assert check_plan(plan) == []
+    assert plan["outputs"]["installation"]["id"] == "acme"
+
+
+def test_never_overwrites_a_stack_file(tmp_path):
+    existing = tmp_path / "Pulumi.acme.yaml"
+    existing.write_text("# someone's stack\n")
+    result = onboard("--stack", "acme", *CLOUD, cwd=tmp_path)
+    assert result.returncode == 1 and "never overwrites" in result.stderr
+    assert existing.read_text() == "# someone's stack\n"
+
+
+def test_bad_answers_name_their_flags_and_write_nothing(tmp_path):
+    same_region = [a if a != "eu-west-1" else "eu-central-1" for a in CLOUD]
+    result = onboard("--stack", "acme", *same_region, "--backup-time", "02:00", "--backup-time", "25:00",
+                     "--backup-time", "18:00", cwd=tmp_path)
+    assert result.returncode == 2
+    assert '--backup-time: "25:00" is not a time of day' in result.stderr
+    assert not list(tmp_path.glob("Pulumi.*.yaml"))
+    result = onboard("--stack", "acme", *same_region, cwd=tmp_path)
+    assert "--secondary-region: \"eu-central-1\" is the same region as regions.primary" in result.stderr
+    missing = onboard("--stack", "acme", *CLOUD[:-2], cwd=tmp_path)
+    assert missing.returncode == 2 and "missing answers: --subnet-id" in missing.stderr
+    assert not list(tmp_path.glob("Pulumi.*.yaml"))
+
+
+def onprem_answers(host, key: Path) -> list[str]:
+    return ["--id", "acme-onprem", "--customer", "ACME", "--hosting", "on-premise",
+            "--primary-region", "eu-central-1", "--secondary-region", "eu-west-1", "--currency", "EUR",
+            "--start-date", "2026-12-01", "--price-installation", "450", "--price-storage-per-gb", "0.25",
+            "--price-on-premise", "200", "--price-setup", "1500", "--ledger-region", "eu-central-1",
+            "--ops-email", "ops@example.com", "--host", "127.0.0.1", "--port", str(host.port), "--user", "dkhost",
+            "--key", str(key), "--accept-new-host-key",
+            "--operational-drive", host.drives["operational"].identity, "--archive-drive", host.drives["archive"].identity,
+            "--operational-mount", host.mount_point("operational"), "--archive-mount", host.mount_point("archive")]
+
+
+def key_file(host, tmp_path: Path) -> Path:
+    key = tmp_path / "key"
+    key.write_text(host.client_key)
+    key.chmod(0o600)
+    return key
+
+
+def probe(tmp_path: Path, moto_endpoint: str) -> Path:
+    buckets = make_buckets(moto_endpoint)
+    path = tmp_path / "probe.json"
+    path.write_text(json.dumps({
+        "backup_locations": [{"region": "eu-central-1", "bucket": buckets[0]}, {"region": "eu-west-1", "bucket": buckets[1]}],
+        "backup_credentials": {"access_key_id": "testing", "secret_access_key": "testing"},
+    }))
+    return path
+
+
+def test_onprem_onboarding_checks_the_host_and_connectivity_then_writes(test_host, tmp_path, aws_env, moto_endpoint):
+    answers = onprem_answers(test_host, key_file(test_host, tmp_path))
+    result = onboard("--stack", "acme-onprem", *answers, "--probe-outputs", str(probe(tmp_path, moto_endpoint)),
+                     "--s3-endpoint", moto_endpoint, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"host key {test_host.host_fingerprint}: pinned in the stack file" in result.stdout
+    assert "preparation plan: 10 step(s)" in result.stdout and "verdict: sufficient" in result.stdout
+    stack = tmp_path / "Pulumi.acme-onprem.yaml"
+    written = yaml.safe_load(stack.read_text())["config"]["daktela:installation"]["on_premise"]
+    assert written["host"]["host_key_fingerprint"] == test_host.host_fingerprint
+    assert written["drives"]["operational"]["size_bytes"] == test_host.drives["operational"].size_bytes
+    assert "daktela-toolkit" not in test_host.fstab()  # onboarding changes nothing on the host
+    set_secrets(stack, "on-premise")
+    assert check_plan(run_program(read_stack_file(stack)).to_json()) == []
+
+
+def test_onprem_preflight_failure_writes_nothing(test_host, tmp_path, aws_env, moto_endpoint):
+    test_host.run(f"mkfs.ext4 -q {test_host.drives['archive'].device}")
+    answers = onprem_answers(test_host, key_file(test_host, tmp_path))
+    result = onboard("--stack", "acme-onprem", *answers, "--probe-outputs", str(probe(tmp_path, moto_endpoint)),
+                     "--s3-endpoint", moto_endpoint, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "onboarding stopped, nothing was written" in result.stderr and "holds a ext4 signature" in result.stderr
+    assert not (tmp_path / "Pulumi.acme-onprem.yaml").exists()
+
+
+def test_onprem_insufficient_connectivity_writes_nothing(test_host, tmp_path, aws_env, moto_endpoint):
+    answers = onprem_answers(test_host, key_file(test_host, tmp_path))
+    result = onboard("--stack", "acme-onprem", *answers, "--probe-outputs", str(probe(tmp_path, moto_endpoint)),
+                     "--s3-endpoint", "http://127.0.0.1:1", cwd=tmp_path)
+    assert result.returncode == 1 and "connectivity is not sufficient" in result.stderr
+    assert "verdict: insufficient" in result.stdout
+    assert not (tmp_path / "Pulumi.acme-onprem.yaml").exists()
