@@ -4,7 +4,6 @@ code runs offline (`plan.py --check`) and in the policy pack."""
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 from pulumi_policy import PolicyProviderResource, PolicyResource, PolicyResourceOptions

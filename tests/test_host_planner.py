@@ -17,8 +17,7 @@ from components.host.facts import parse_facts
 from components.host.layout import DesiredDrive, DesiredLayout
 from components.host.planner import PlanRefused, partition_node, plan, resolve_drive
 from components.host.steps import (
-    CreatePartition, EnsureDirectories, MakeFilesystem, MountFilesystem, RecordState,
-    RereadPartitions, WipeSignatures, WriteFstab,
+    CreatePartition, EnsureDirectories, MakeFilesystem, RereadPartitions, WipeSignatures, WriteFstab,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"

@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import boto3
-import pytest
 
 from tests.onprem_fixtures import (
-    REGIONS, backup_job, install, make_buckets, prepared_with_data, restic,
+    backup_job, install, make_buckets, prepared_with_data, restic,
 )
 
 UNREACHABLE = "http://127.0.0.1:1"

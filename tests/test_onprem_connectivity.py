@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import boto3
-import pytest
 
 from components.host.connectivity import check_connectivity
 from components.host.ssh import Connection

@@ -43,7 +43,7 @@ def test_preflight_dry_run_then_apply_then_nothing_to_do(test_host, tmp_path):
     assert dry.returncode == 0, dry.stderr
     assert f"host key:     {test_host.host_fingerprint}" in dry.stdout
     assert "system:       Debian GNU/Linux 12 (bookworm)" in dry.stdout
-    assert f"    holds: nothing (blank)" in dry.stdout
+    assert "    holds: nothing (blank)" in dry.stdout
     assert "redundancy: none the host shows" in dry.stdout
     assert "the archive drive is never backed up by Daktela" in dry.stdout
     assert "plan: 10 step(s)" in dry.stdout and "dry run: nothing was changed" in dry.stdout

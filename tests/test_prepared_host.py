@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from components.host.layout import DesiredDrive, DesiredLayout
 from components.prepared_host import PreparedHostProvider

@@ -73,7 +73,6 @@ class CloudHost(pulumi.ComponentResource):
         super().__init__("daktela:cloud:CloudHost", name, None, opts)
         cloud = installation.cloud
         assert cloud is not None
-        region = installation.regions.primary
         invoke = pulumi.InvokeOptions(provider=provider)
         subnet = aws.ec2.get_subnet_output(id=cloud.subnet_id, opts=invoke)
         ami = aws.ec2.get_ami_output(
