@@ -77,26 +77,15 @@ class FreshnessWatch(pulumi.ComponentResource):
         )
         limit = installation.backup_max_age_hours
         self.alarms = {
-            technology: aws.cloudwatch.MetricAlarm(
-                f"{name}-{technology}",
-                name=f"daktela-{installation.id}-{technology}-backup-stale",
-                alarm_description=(
+            technology: metric_alarm(
+                f"{name}-{technology}", installation, f"{technology}-backup-stale",
+                description=(
                     f"Daktela CC {installation.id}: the newest {technology} backup is older than "
                     f"{limit} h (24 h + {installation.backup.reserve_hours} h reserve), or its age "
                     "is not being reported (a dead checker alarms too)"
                 ),
-                namespace=metrics_namespace(installation),
-                metric_name=freshness.AGE_METRIC,
-                dimensions={"Installation": installation.id, "Technology": technology},
-                statistic="Maximum",
-                period=ALARM_PERIOD_SECONDS,
-                evaluation_periods=1,
-                threshold=limit,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="breaching",
-                alarm_actions=[ops_topic.arn],
-                ok_actions=[ops_topic.arn],
-                opts=child(self, provider),
+                metric=freshness.AGE_METRIC, dimensions={"Technology": technology}, threshold=limit,
+                missing_data="breaching", topic=ops_topic, provider=provider, parent=self,
             )
             for technology in technologies
         }
@@ -121,26 +110,38 @@ def list_objects_statement(bucket_arns: list[str], prefixes: list[str]) -> dict:
             "Condition": {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}}
 
 
-def storage_alarm(name: str, installation: Installation, billing_topic: aws.sns.Topic,
-                  provider: aws.Provider, parent: pulumi.Resource) -> aws.cloudwatch.MetricAlarm:
-    included = installation.contract.included_storage_gb
+def metric_alarm(resource_name: str, installation: Installation, suffix: str, *, description: str, metric: str,
+                 dimensions: dict[str, str], threshold: float, missing_data: str, topic: aws.sns.Topic,
+                 provider: aws.Provider, parent: pulumi.Resource) -> aws.cloudwatch.MetricAlarm:
+    """An alarm on the installation's own metric, hourly maximum above `threshold`, to `topic`."""
     return aws.cloudwatch.MetricAlarm(
-        name,
-        name=f"daktela-{installation.id}-storage-above-included",
-        alarm_description=(
-            f"Daktela CC {installation.id}: comments and email attachments use more than the "
-            f"{included} GB included in 9.03; storage above it is billed per GB"
-        ),
+        resource_name,
+        name=f"daktela-{installation.id}-{suffix}",
+        alarm_description=description,
         namespace=metrics_namespace(installation),
-        metric_name=ATTACHMENTS_METRIC,
-        dimensions={"Installation": installation.id},
+        metric_name=metric,
+        dimensions={"Installation": installation.id, **dimensions},
         statistic="Maximum",
         period=ALARM_PERIOD_SECONDS,
         evaluation_periods=1,
-        threshold=included,
+        threshold=threshold,
         comparison_operator="GreaterThanThreshold",
-        treat_missing_data="missing",
-        alarm_actions=[billing_topic.arn],
-        ok_actions=[billing_topic.arn],
+        treat_missing_data=missing_data,
+        alarm_actions=[topic.arn],
+        ok_actions=[topic.arn],
         opts=child(parent, provider),
+    )
+
+
+def storage_alarm(name: str, installation: Installation, billing_topic: aws.sns.Topic,
+                  provider: aws.Provider, parent: pulumi.Resource) -> aws.cloudwatch.MetricAlarm:
+    included = installation.contract.included_storage_gb
+    return metric_alarm(
+        name, installation, "storage-above-included",
+        description=(
+            f"Daktela CC {installation.id}: comments and email attachments use more than the "
+            f"{included} GB included in 9.03; storage above it is billed per GB"
+        ),
+        metric=ATTACHMENTS_METRIC, dimensions={}, threshold=included, missing_data="missing",
+        topic=billing_topic, provider=provider, parent=parent,
     )
