@@ -233,7 +233,7 @@ def check_fees(plan: dict) -> list[Violation]:
     if (_of(plan, ONPREM) or _of(plan, CLOUD)) and len(one_offs) != expected:
         out.append(Violation("fees-one-off-once", f"{len(one_offs)} one-off fee records, expected {expected}"))
     for item in one_offs:
-        if set(item["options"].get("ignore_changes") or []) < {"item", "tableName", "hashKey", "rangeKey"}:
+        if not {"item", "tableName", "hashKey", "rangeKey"} <= set(item["options"].get("ignore_changes") or []):
             out.append(Violation("fees-one-off-once", "the one-off record could be rewritten or replaced", _key(item)))
     return out
 

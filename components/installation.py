@@ -19,7 +19,7 @@ from components.cloud.watch import FreshnessWatch, list_objects_statement, stora
 from components.config import StackConfig
 from components.freshness import BLOCK, DATABASE, FILES, TECHNOLOGIES, Target, Watch
 from components.fees import FeeLedger
-from components.host.backup_job import BackupJob, BackupLocation, files_digest, job_files
+from components.host.backup_job import files_digest, job_files, job_from_config
 from components.host.layout import layout_from_config
 from components.offsite import OffsiteBackupTarget
 from components.prepared_host import PreparedHost
@@ -127,7 +127,7 @@ class OnPremInstallation(_Installation):
         self.offsite = OffsiteBackupTarget(f"{name}-offsite", installation, opts=pulumi.ResourceOptions(parent=self))
         layout = layout_from_config(settings)
         bucket_names = [b.bucket.bucket for b in self.offsite.buckets]
-        job = pulumi.Output.all(*bucket_names).apply(lambda names: onprem_backup_job(installation, layout, names))
+        job = pulumi.Output.all(*bucket_names).apply(lambda names: job_from_config(installation, layout, names))
         secrets = pulumi.Output.all(
             self.offsite.access_key.id, self.offsite.access_key.secret,
             stack.secrets["backupRepositoryPassword"], stack.secrets["databasePassword"],
@@ -164,25 +164,6 @@ class OnPremInstallation(_Installation):
 
 
 LOCATIONS = ("location-1", "location-2")
-
-
-def onprem_backup_job(installation, layout, bucket_names) -> BackupJob:
-    settings = installation.on_premise
-    regions = (installation.regions.primary, installation.regions.secondary)
-    return BackupJob(
-        installation_id=installation.id,
-        operational_mount=layout.drive("operational").mount_point,
-        archive_mount=layout.drive("archive").mount_point,
-        archive_filesystem_uuid=layout.drive("archive").filesystem_uuid,
-        times=tuple(f"{t:%H:%M}" for t in installation.backup_times),
-        timezone=installation.backup.timezone,
-        window_minutes=settings.backup_window_minutes,
-        archive_after_days=settings.archive_after_days,
-        database_engine=installation.database.engine,
-        database_name=installation.database.name,
-        database_user=installation.database.user,
-        locations=tuple(BackupLocation(region, bucket) for region, bucket in zip(regions, bucket_names)),
-    )
 
 
 def onprem_freshness_watch(installation, bucket_names) -> Watch:

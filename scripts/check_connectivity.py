@@ -19,10 +19,10 @@ import sys
 import _repo  # noqa: F401  (repo root on sys.path)
 from _host_access import UsageError, load_target
 
+from components.host.backup_job import job_from_outputs
 from components.host.connectivity import check_connectivity
 from components.host.layout import layout_from_config
 from components.host.ssh import Connection, HostError
-from components.installation import onprem_backup_job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,21 +36,17 @@ def main(argv: list[str] | None = None) -> int:
         target = load_target(args.stack_file, args.key)
         with open(args.outputs, encoding="utf-8") as handle:
             outputs = json.load(handle)
-        locations = outputs["backup_locations"]
-        credentials = outputs["backup_credentials"]
+        installation = target.installation
+        job, key_id, secret = job_from_outputs(installation, layout_from_config(installation.on_premise), outputs)
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
     except (OSError, ValueError, KeyError) as error:
         print(f"--outputs {args.outputs}: not the stack's outputs with secrets shown ({error})", file=sys.stderr)
         return 2
-    installation = target.installation
-    job = onprem_backup_job(installation, layout_from_config(installation.on_premise),
-                            [location["bucket"] for location in locations])
     try:
         with Connection(target.access) as connection:
-            report = check_connectivity(connection, job, credentials["access_key_id"],
-                                        credentials["secret_access_key"])
+            report = check_connectivity(connection, job, key_id, secret)
     except HostError as error:
         print(error, file=sys.stderr)
         return 3

@@ -39,7 +39,7 @@ from components.host.layout import layout_from_config
 from components.host.planner import PlanRefused, plan, resolve_drive
 from components.host.report import preflight_lines
 from components.host.ssh import Connection, HostAccess, HostError
-from components.installation import onprem_backup_job
+from components.host.backup_job import job_from_outputs
 
 # Which flag answers which config path: config errors are reported in the user's terms.
 FLAGS = {
@@ -203,13 +203,9 @@ def preflight(args: argparse.Namespace, installation) -> tuple[dict[str, int], s
             raise Refused(f"the host cannot be prepared as answered:\n{refused}") from None
         print(f"preparation plan: {len(steps)} step(s); nothing is changed during onboarding")
         if args.probe_outputs:
-            probe = json.loads(args.probe_outputs.read_text())
-            job = onprem_backup_job(installation, sized, [l["bucket"] for l in probe["backup_locations"]])
-            if args.s3_endpoint:
-                from dataclasses import replace
-                job = replace(job, locations=tuple(replace(l, endpoint=args.s3_endpoint) for l in job.locations))
-            report = check_connectivity(connection, job, probe["backup_credentials"]["access_key_id"],
-                                        probe["backup_credentials"]["secret_access_key"],
+            job, key_id, secret = job_from_outputs(installation, sized, json.loads(args.probe_outputs.read_text()),
+                                                   args.s3_endpoint or "")
+            report = check_connectivity(connection, job, key_id, secret,
                                         expected_daily_change_bytes=int(args.expected_daily_change_gb * 1e9))
             print("\n".join(report.lines()))
             if not report.sufficient:
@@ -255,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    except (Refused, HostError, OSError) as error:
+    except (Refused, HostError, OSError, KeyError) as error:
         print(f"onboarding stopped, nothing was written: {error}", file=sys.stderr)
         return 1
     target.write_text(stack_text(args.stack, answers))

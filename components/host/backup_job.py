@@ -163,3 +163,33 @@ def files_digest(files: list[ManagedFile]) -> str:
         if not managed.secret:
             digest.update(f"{managed.path}\0{managed.mode:o}\0{managed.sha256}\n".encode())
     return digest.hexdigest()
+
+
+def job_from_config(installation: Any, layout: Any, bucket_names: list[str], endpoint: str = "") -> BackupJob:
+    """The on-premise installation's jobs from its validated config, drive layout and the two
+    location buckets (location 1 in regions.primary, location 2 in regions.secondary)."""
+    settings = installation.on_premise
+    regions = (installation.regions.primary, installation.regions.secondary)
+    return BackupJob(
+        installation_id=installation.id,
+        operational_mount=layout.drive("operational").mount_point,
+        archive_mount=layout.drive("archive").mount_point,
+        archive_filesystem_uuid=layout.drive("archive").filesystem_uuid,
+        times=tuple(f"{t:%H:%M}" for t in installation.backup_times),
+        timezone=installation.backup.timezone,
+        window_minutes=settings.backup_window_minutes,
+        archive_after_days=settings.archive_after_days,
+        database_engine=installation.database.engine,
+        database_name=installation.database.name,
+        database_user=installation.database.user,
+        locations=tuple(BackupLocation(region, bucket, endpoint) for region, bucket in zip(regions, bucket_names)),
+    )
+
+
+def job_from_outputs(installation: Any, layout: Any, outputs: dict, endpoint: str = "") -> tuple[BackupJob, str, str]:
+    """The jobs and the key from a stack's outputs (`pulumi stack output --json --show-secrets`):
+    what the connectivity check needs. Raises KeyError when the outputs lack them."""
+    buckets = [location["bucket"] for location in outputs["backup_locations"]]
+    credentials = outputs["backup_credentials"]
+    return (job_from_config(installation, layout, buckets, endpoint),
+            credentials["access_key_id"], credentials["secret_access_key"])
