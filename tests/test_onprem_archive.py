@@ -123,7 +123,8 @@ def test_sigkill_at_random_moments_never_loses_a_file(test_host):
         lost = [relative for relative, found in places.items() if not found]
         assert not lost, f"trial {trial}: files in neither place: {lost}"
         doubled = [relative for relative, found in places.items() if len(found) > 1]
-        assert len(doubled) <= 1, f"trial {trial}: more than the file in flight is in both places: {doubled}"
+        # Only a batch in flight may be in both places (identical: where() checked every copy).
+        assert len({str(Path(d).parent) for d in doubled}) <= 1, f"trial {trial}: {doubled}"
         archived = sum(1 for found in places.values() if "archive" in found)
         partial += 0 < archived < len(old)
         # The next run finishes the job: every file in exactly one place, intact.

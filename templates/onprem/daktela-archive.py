@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Move attachments and recordings older than N days from the operational to the archive drive.
 
-Never loses a file: each one is copied to a temporary name on the archive drive, fsynced, read back
-and compared by SHA-256, renamed into place, the directory fsynced; only then, if the source is
-unchanged and no process has it open, is the source unlinked. Killed at any moment, every file is
-in one place or, for the one in flight, in both; never in neither. The next run finishes the job.
+Never loses a file: files are copied in batches to temporary names on the archive drive, made
+durable (syncfs), read back and compared by SHA-256, renamed into place, the directory fsynced;
+only then, if a source is unchanged and no process has it open, is it unlinked. Killed at any
+moment, every file is in one place or, for the batch in flight, in both; never in neither. The
+next run finishes the job.
 Refuses to run unless the archive path is the mounted archive filesystem (never fills the root
 filesystem). Keeps a manifest of every move on the archive drive. Needs only Python 3.
 
@@ -23,6 +24,8 @@ import time
 TEMP_MARK = ".daktela-archiving-"
 MANIFEST = ".daktela-archive-manifest.jsonl"
 CHUNK = 1 << 20
+BATCH_FILES = 256  # files copied and verified before one rename pass and one directory fsync
+BATCH_BYTES = 256 << 20
 
 
 def sha256_of(path: str) -> str:
@@ -43,8 +46,31 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def open_by_any_process(path: str) -> bool:
-    target = os.path.realpath(path)
+def durable(filesystem: str, paths: list[str]) -> None:
+    """Make the written copies durable: one syncfs(2) of the archive filesystem flushes them all
+    (one journal commit instead of one per file); without syncfs, fsync each."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(filesystem, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def open_files() -> set[str]:
+    """Every file some process has open right now (one pass over /proc, once per batch)."""
+    found = set()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -52,13 +78,12 @@ def open_by_any_process(path: str) -> bool:
         try:
             for fd in os.listdir(fd_dir):
                 try:
-                    if os.readlink(f"{fd_dir}/{fd}") == target:
-                        return True
+                    found.add(os.readlink(f"{fd_dir}/{fd}"))
                 except OSError:
                     continue
         except OSError:
             continue
-    return False
+    return found
 
 
 def mounted_filesystem_uuid(path: str) -> str | None:
@@ -123,8 +148,7 @@ class Archiver:
                 continue
             self.clean_temps(target_root)
             for folder, _, names in os.walk(source_root):
-                for name in sorted(names):
-                    self.consider(os.path.join(folder, name), source_root, target_root)
+                self.consider_folder(folder, names, source_root, target_root)
         verb = "would move" if self.dry_run else "moved"
         self.say(f"{verb} {self.moved} file(s), kept {self.kept} newer, {self.conflicts} conflict(s)")
         return 1 if self.conflicts else 0
@@ -136,34 +160,50 @@ class Archiver:
                 if TEMP_MARK in name and not self.dry_run:
                     os.unlink(os.path.join(folder, name))
 
-    def consider(self, source: str, source_root: str, target_root: str) -> None:
-        try:
-            before = os.lstat(source)
-        except FileNotFoundError:
-            return
-        if not os.path.isfile(source) or os.path.islink(source) or before.st_mtime >= self.cutoff:
-            self.kept += 1
-            return
-        target = os.path.join(target_root, os.path.relpath(source, source_root))
-        if self.dry_run:
-            self.say(f"would move {source} -> {target}")
-            self.moved += 1
-            return
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.exists(target):
-            # Left by a run that stopped after the rename: finish it if the copy is identical.
-            if sha256_of(target) != sha256_of(source):
-                self.say(f"conflict: {target} exists with other content; {source} left in place")
-                self.conflicts += 1
-                return
-            digest = sha256_of(target)
-        else:
-            digest = self.copy(source, target)
-            if digest is None:
-                return
-        self.remove_source(source, before, target, digest)
+    def consider_folder(self, folder: str, names: list[str], source_root: str, target_root: str) -> None:
+        """Move a folder's old files in batches: copy and verify each, then one rename pass and
+        one fsync of the target folder, then the unlinks and one fsync of the source folder.
+        A source is unlinked only after its copy's rename is durable."""
+        batch: list[tuple[str, os.stat_result, str | None, str, str]] = []  # source, stat, temp, target, sha256
+        batch_bytes = 0
+        for name in sorted(names):
+            source = os.path.join(folder, name)
+            try:
+                before = os.lstat(source)
+            except FileNotFoundError:
+                continue
+            if not os.path.isfile(source) or os.path.islink(source) or before.st_mtime >= self.cutoff:
+                self.kept += 1
+                continue
+            target = os.path.join(target_root, os.path.relpath(source, source_root))
+            if self.dry_run:
+                self.say(f"would move {source} -> {target}")
+                self.moved += 1
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.exists(target):
+                # Left by a run that stopped after the rename: finish it if the copy is identical.
+                digest = sha256_of(target)
+                if digest != sha256_of(source):
+                    self.say(f"conflict: {target} exists with other content; {source} left in place")
+                    self.conflicts += 1
+                    continue
+                batch.append((source, before, None, target, digest))
+            else:
+                copied = self.copy(source, target)
+                if copied is None:
+                    continue
+                batch.append((source, before, copied[0], target, copied[1]))
+            batch_bytes += before.st_size
+            if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                self.finish(batch, folder)
+                batch, batch_bytes = [], 0
+        if batch:
+            self.finish(batch, folder)
 
-    def copy(self, source: str, target: str) -> str | None:
+    def copy(self, source: str, target: str) -> tuple[str, str] | None:
+        """Copy to a temporary name beside the target, fsync, read back and compare.
+        Returns (temporary path, sha256) or None when the copy does not verify."""
         temporary = f"{os.path.dirname(target)}/{TEMP_MARK}{os.getpid()}-{os.path.basename(target)}"
         digest = hashlib.sha256()
         with open(source, "rb") as reader, open(temporary, "wb") as writer:
@@ -173,8 +213,7 @@ class Archiver:
                     break
                 digest.update(block)
                 writer.write(block)
-            writer.flush()
-            os.fsync(writer.fileno())
+            writer.flush()  # made durable for the whole batch at once: see durable()
         stat = os.stat(source)
         os.utime(temporary, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         if sha256_of(temporary) != digest.hexdigest():
@@ -182,27 +221,39 @@ class Archiver:
             self.say(f"verification failed for {source}; left in place")
             self.conflicts += 1
             return None
-        os.rename(temporary, target)
-        fsync_dir(os.path.dirname(target))
-        return digest.hexdigest()
+        return temporary, digest.hexdigest()
 
-    def remove_source(self, source: str, before: os.stat_result, target: str, digest: str) -> None:
-        after = os.lstat(source)
-        unchanged = (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
-        if not unchanged or open_by_any_process(source):
-            self.say(f"{source} changed or is open; archived copy kept, source left for the next run")
-            self.kept += 1
+    def finish(self, batch: list[tuple[str, os.stat_result, str | None, str, str]], source_folder: str) -> None:
+        durable(self.archive, [entry[2] for entry in batch if entry[2] is not None])
+        for _, _, temporary, target, _ in batch:
+            if temporary is not None:
+                os.rename(temporary, target)
+        for folder in sorted({os.path.dirname(entry[3]) for entry in batch}):
+            fsync_dir(folder)
+        open_now = open_files()
+        entries, unlinked = [], []
+        for source, before, _, target, digest in batch:
+            after = os.lstat(source)
+            unchanged = (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+            if not unchanged or os.path.realpath(source) in open_now:
+                self.say(f"{source} changed or is open; archived copy kept, source left for the next run")
+                self.kept += 1
+                continue
+            entries.append({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": source,
+                            "archived": target, "bytes": after.st_size, "sha256": digest})
+            unlinked.append(source)
+        self.record(entries)
+        for source in unlinked:
+            os.unlink(source)
+        if unlinked:
+            fsync_dir(source_folder)
+        self.moved += len(unlinked)
+
+    def record(self, entries: list[dict]) -> None:
+        if not entries:
             return
-        self.record(source, target, after.st_size, digest)
-        os.unlink(source)
-        fsync_dir(os.path.dirname(source))
-        self.moved += 1
-
-    def record(self, source: str, target: str, size: int, digest: str) -> None:
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": source,
-                 "archived": target, "bytes": size, "sha256": digest}
         with open(os.path.join(self.archive, MANIFEST), "a") as manifest:
-            manifest.write(json.dumps(entry, sort_keys=True) + "\n")
+            manifest.writelines(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
             manifest.flush()
             os.fsync(manifest.fileno())
 

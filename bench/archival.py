@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Archival of files older than the cutoff onto the archive drive: our job (copy, fsync, verify
+by SHA-256, rename, fsync, unlink) against `rsync -a --remove-source-files` (and, for context,
+the same with `--fsync`), on the throwaway test host's loop-device drives, side by side.
+
+    .venv/bin/python bench/archival.py [--files 20000 --megabytes 2048] [--repeats 3]   (root)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, median, save, timed
+
+from components.host.layout import DesiredDrive, DesiredLayout
+from components.host.prepare import prepare
+from components.host.ssh import Connection
+from tests.hosttest import ThrowawayHost
+
+SCRIPT = ROOT / "templates" / "onprem" / "daktela-archive.py"
+
+
+def make_files(staging: Path, count: int, total: int) -> int:
+    rng = random.Random(1)
+    weights = [rng.paretovariate(1.2) for _ in range(count)]
+    scale = total / sum(weights)
+    written = 0
+    old = time.time() - 200 * 86400
+    for index, weight in enumerate(weights):
+        path = staging / "attachments" / f"{index // 1000:03d}" / f"file-{index:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = max(1, int(weight * scale))
+        path.write_bytes(os.urandom(size))
+        os.utime(path, (old, old))
+        written += size
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=4000)
+    parser.add_argument("--megabytes", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        size = (args.megabytes * 2 + 512) << 20
+        host = ThrowawayHost(Path(tmp) / "host", drive_sizes={"operational": size, "archive": size}).start()
+        try:
+            layout = DesiredLayout(tuple(
+                DesiredDrive(role, d.identity, d.size_bytes, "ext4" if role == "operational" else "xfs",
+                             host.mount_point(role), False) for role, d in host.drives.items()))
+            with Connection(host.access()) as connection:
+                prepare(connection, layout)
+            staging = Path(tmp) / "staging"
+            total = make_files(staging, args.files, args.megabytes << 20)
+            op, ar = host.mount_point("operational"), host.mount_point("archive")
+            uuid = host.run(f"findmnt -n -o UUID --mountpoint {ar}").stdout.strip()
+            config = Path(tmp) / "archive.json"
+            config.write_text(
+                '{"operational_mount": "%s", "archive_mount": "%s", "archive_filesystem_uuid": "%s", '
+                '"directories": ["attachments"], "archive_after_days": 90}' % (op, ar, uuid))
+            namespace = ["nsenter", f"--mount=/proc/{host.process.pid}/ns/mnt"]
+            runners = {
+                "ours": f"python3 {SCRIPT} --config {config}",
+                "rsync": f"rsync -a --remove-source-files {op}/attachments/ {ar}/attachments/",
+                "rsync_fsync": f"rsync -a --fsync --remove-source-files {op}/attachments/ {ar}/attachments/",
+            }
+            seconds: dict[str, list[float]] = {name: [] for name in runners}
+            for _ in range(args.repeats):
+                for name, command in runners.items():
+                    reset = host.run(f"rm -rf {ar}/attachments {ar}/.daktela-archive-manifest.jsonl {op}/attachments && "
+                                     f"mkdir -p {ar}/attachments && cp -a {staging}/attachments {op}/ && sync")
+                    assert reset.returncode == 0, reset.stderr
+                    elapsed, result = timed(lambda: subprocess.run([*namespace, "sh", "-c", command],
+                                                                   capture_output=True, text=True))
+                    assert result.returncode == 0, result.stdout + result.stderr
+                    left = host.run(f"find {op}/attachments -type f | wc -l").stdout.strip()
+                    assert left == "0", f"{name} left {left} files"
+                    seconds[name].append(elapsed)
+        finally:
+            host.stop()
+    throughput = {name: total / median(values) / 1e6 for name, values in seconds.items()}
+    save("archival", {
+        "files": args.files, "bytes": total, "repeats": args.repeats,
+        "seconds_median": {name: round(median(v), 2) for name, v in seconds.items()},
+        "throughput_mb_s": {name: round(v, 1) for name, v in throughput.items()},
+        "ratio_ours_to_rsync_throughput": round(throughput["ours"] / throughput["rsync"], 2),
+        "ratio_ours_to_rsync_fsync_throughput": round(throughput["ours"] / throughput["rsync_fsync"], 2),
+        "command": f"python bench/archival.py --files {args.files} --megabytes {args.megabytes}",
+    })
+
+
+if __name__ == "__main__":
+    main()
