@@ -86,7 +86,8 @@ class CreatePartition(Step):
         layout = f'label: gpt\nstart=2048, type={LINUX_DATA_PARTITION}, name="{self.partition_name}"\n'
         return (
             "set -eu\n"
-            f'if [ -n "$(wipefs -n --noheadings -o TYPE {q(self.disk)})" ]; then\n'
+            f"signatures=$(wipefs -n --noheadings -O TYPE {q(self.disk)})\n"  # a failing wipefs stops here
+            'if [ -n "$signatures" ]; then\n'
             f'  echo "refusing to partition {self.disk}: it carries a signature" >&2; exit 3\n'
             "fi\n"
             # sfdisk writes the whole table in one go at the end: no half-written table.
@@ -124,9 +125,10 @@ class MakeFilesystem(Step):
             mkfs = f"mkfs.xfs -q -L {q(self.label)} -m uuid={q(self.uuid)} {q(self.node)}"
         return (
             "set -eu\n"
-            f"types=$(wipefs -n --noheadings -o TYPE {q(self.node)} | tr '\\n' ' ' | sed 's/ *$//')\n"
+            f"found=$(wipefs -n --noheadings -O TYPE,UUID {q(self.node)})\n"  # a failing wipefs stops here
+            "types=$(printf '%s\\n' \"$found\" | awk 'NF { print $1 }' | tr '\\n' ' ' | sed 's/ *$//')\n"
             'if [ -n "$types" ]; then\n'
-            f"  uuid=$(wipefs -n --noheadings -o UUID {q(self.node)} | head -n 1)\n"
+            "  uuid=$(printf '%s\\n' \"$found\" | awk 'NF { print $2; exit }')\n"
             f'  if [ "$types" = {q(self.filesystem)} ] && [ "$uuid" = {q(self.uuid)} ]; then\n'
             '    echo "already formatted by the toolkit"; exit 0\n'
             "  fi\n"
