@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACKS ?= $(wildcard Pulumi.*.yaml)
 
-.PHONY: plan test
+.PHONY: plan test bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,9 @@ plan: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
+
+# Benchmarks against peers (root; takes minutes; results in bench/results/, summary in BENCHMARKS.md).
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	cd bench && ../$(BIN)/python host_prep.py && ../$(BIN)/python archival.py && \
+	  ../$(BIN)/python backup_run.py && ../$(BIN)/python fleet_planning.py

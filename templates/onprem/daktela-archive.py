@@ -20,12 +20,15 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 TEMP_MARK = ".daktela-archiving-"
 MANIFEST = ".daktela-archive-manifest.jsonl"
 CHUNK = 1 << 20
 BATCH_FILES = 256  # files copied and verified before one rename pass and one directory fsync
 BATCH_BYTES = 256 << 20
+COPY_WORKERS = 2
 
 
 def sha256_of(path: str) -> str:
@@ -120,6 +123,7 @@ class Archiver:
         self.cutoff = time.time() - config["archive_after_days"] * 86400
         self.dry_run = dry_run
         self.out = out
+        self.pool = ThreadPoolExecutor(max_workers=COPY_WORKERS)
         self.moved = self.kept = self.conflicts = 0
 
     def say(self, text: str) -> None:
@@ -161,11 +165,12 @@ class Archiver:
                     os.unlink(os.path.join(folder, name))
 
     def consider_folder(self, folder: str, names: list[str], source_root: str, target_root: str) -> None:
-        """Move a folder's old files in batches: copy and verify each, then one rename pass and
-        one fsync of the target folder, then the unlinks and one fsync of the source folder.
-        A source is unlinked only after its copy's rename is durable."""
-        batch: list[tuple[str, os.stat_result, str | None, str, str]] = []  # source, stat, temp, target, sha256
-        batch_bytes = 0
+        """Move a folder's old files in batches: copy and verify each (two at a time: copying and
+        hashing overlap), then one rename pass and one fsync of the target folder, then the
+        unlinks and one fsync of the source folder. A source is unlinked only after its copy's
+        rename is durable."""
+        work: list[tuple[str, os.stat_result, str]] = []  # source, stat, target
+        work_bytes = 0
         for name in sorted(names):
             source = os.path.join(folder, name)
             try:
@@ -180,26 +185,40 @@ class Archiver:
                 self.say(f"would move {source} -> {target}")
                 self.moved += 1
                 continue
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if os.path.exists(target):
-                # Left by a run that stopped after the rename: finish it if the copy is identical.
-                digest = sha256_of(target)
-                if digest != sha256_of(source):
-                    self.say(f"conflict: {target} exists with other content; {source} left in place")
-                    self.conflicts += 1
-                    continue
-                batch.append((source, before, None, target, digest))
+            work.append((source, before, target))
+            work_bytes += before.st_size
+            if len(work) >= BATCH_FILES or work_bytes >= BATCH_BYTES:
+                self.move_batch(work, folder)
+                work, work_bytes = [], 0
+        if work:
+            self.move_batch(work, folder)
+
+    def move_batch(self, work: list[tuple[str, os.stat_result, str]], folder: str) -> None:
+        for target in {os.path.dirname(t) for _, _, t in work}:
+            os.makedirs(target, exist_ok=True)
+        batch = []
+        for (source, before, target), (outcome, detail) in zip(work, self.pool.map(self.stage, work)):
+            if outcome == "staged":
+                batch.append((source, before, detail[0], target, detail[1]))
             else:
-                copied = self.copy(source, target)
-                if copied is None:
-                    continue
-                batch.append((source, before, copied[0], target, copied[1]))
-            batch_bytes += before.st_size
-            if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                self.finish(batch, folder)
-                batch, batch_bytes = [], 0
+                self.say(detail)
+                self.conflicts += 1
         if batch:
             self.finish(batch, folder)
+
+    def stage(self, item: tuple[str, os.stat_result, str]) -> tuple[str, Any]:
+        """Put one file's verified copy in place under a temporary name (or find it already there)."""
+        source, _, target = item
+        if os.path.exists(target):
+            # Left by a run that stopped after the rename: finish it if the copy is identical.
+            digest = sha256_of(target)
+            if digest != sha256_of(source):
+                return "conflict", f"conflict: {target} exists with other content; {source} left in place"
+            return "staged", (None, digest)
+        copied = self.copy(source, target)
+        if copied is None:
+            return "conflict", f"verification failed for {source}; left in place"
+        return "staged", copied
 
     def copy(self, source: str, target: str) -> tuple[str, str] | None:
         """Copy to a temporary name beside the target, fsync, read back and compare.
@@ -218,8 +237,6 @@ class Archiver:
         os.utime(temporary, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         if sha256_of(temporary) != digest.hexdigest():
             os.unlink(temporary)
-            self.say(f"verification failed for {source}; left in place")
-            self.conflicts += 1
             return None
         return temporary, digest.hexdigest()
 
