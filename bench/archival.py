@@ -19,9 +19,9 @@ from pathlib import Path
 
 from common import ROOT, median, save, timed
 
-from components.host.layout import DesiredDrive, DesiredLayout
 from components.host.prepare import prepare
 from components.host.ssh import Connection
+from tests.onprem_fixtures import layout_for
 from tests.hosttest import ThrowawayHost
 
 SCRIPT = ROOT / "templates" / "onprem" / "daktela-archive.py"
@@ -61,9 +61,7 @@ def main() -> None:
         size = (args.megabytes * 2 + 512) << 20
         host = ThrowawayHost(Path(tmp) / "host", drive_sizes={"operational": size, "archive": size}).start()
         try:
-            layout = DesiredLayout(tuple(
-                DesiredDrive(role, d.identity, d.size_bytes, "ext4" if role == "operational" else "xfs",
-                             host.mount_point(role), False) for role, d in host.drives.items()))
+            layout = layout_for(host)
             with Connection(host.access()) as connection:
                 prepare(connection, layout)
             staging = Path(tmp) / "staging"

@@ -12,35 +12,17 @@ import argparse
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from common import median, save, timed
 
 from tests.hosttest import ThrowawayHost
+from tests.moto_server import moto_server
 from tests.onprem_fixtures import backup_job, install, layout_for, make_buckets
 
 from components.host.prepare import prepare
 from components.host.ssh import Connection
-
-
-def moto() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return server, f"http://127.0.0.1:{port}"
 
 
 def populate(staging: Path, files: int, total: int) -> list[Path]:
@@ -80,7 +62,11 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    server, endpoint = moto()
+    with tempfile.TemporaryDirectory() as logs, moto_server(Path(logs) / "moto.log") as endpoint:
+        run(args, endpoint)
+
+
+def run(args: argparse.Namespace, endpoint: str) -> None:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "eu-central-1"}
     os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
@@ -88,49 +74,45 @@ def main() -> None:
                                                   "restic_twice": {"initial": [], "incremental": []}}
     uploaded: dict[str, list[int]] = {"ours": [], "restic_twice": []}
     changed_bytes = 0
-    try:
-        for _ in range(args.repeats):
-            for runner in results:
-                with tempfile.TemporaryDirectory() as tmp:
-                    size = (args.megabytes * 3 + 512) << 20
-                    host = ThrowawayHost(Path(tmp) / "host", drive_sizes={"operational": size, "archive": 320 << 20}).start()
-                    try:
-                        with Connection(host.access()) as connection:
-                            prepare(connection, layout_for(host))
-                        staging = Path(tmp) / "staging"
-                        paths = populate(staging, args.files, args.megabytes << 20)
-                        host.run(f"cp -a {staging}/. {host.mount_point('operational')}/")
-                        job = backup_job(host, make_buckets(endpoint), [endpoint, endpoint], "unused")
-                        install(host, job)
-                        op = host.mount_point("operational")
-                        repositories = [l.repository(job.installation_id) for l in job.locations]
-                        by_hand = " && ".join(
-                            f"restic -r {repo} -o s3.region={l.region} backup --json --quiet --host {job.installation_id} "
-                            f"--exclude {op}/recordings {op} | tail -n 1 >> /tmp/bench-restic-{os.getpid()}.json"
-                            for repo, l in zip(repositories, job.locations))
-                        if runner == "restic_twice":
-                            for repo, location in zip(repositories, job.locations):
-                                host.run(f"set -a; . /etc/daktela-toolkit/backup.env; restic -r {repo} -o s3.region={location.region} init")
-                        command = ("/usr/local/sbin/daktela-backup" if runner == "ours"
-                                   else f"set -a; . /etc/daktela-toolkit/backup.env; set +a; {by_hand}")
-                        for phase in ("initial", "incremental"):
-                            if phase == "incremental":
-                                changed_bytes = change(host, staging, paths, 0.02)
-                            seconds, result = timed(lambda: host.run(command))
-                            assert result.returncode == 0, result.stdout + result.stderr
-                            results[runner][phase].append(seconds)
-                        if runner == "ours":
-                            added = sum(json.loads(host.run(f"cat /var/lib/daktela-backup/location-{n}.json").stdout)
-                                        ["restic"]["data_added"] for n in (1, 2))
-                        else:
-                            lines = host.run(f"cat /tmp/bench-restic-{os.getpid()}.json; rm -f /tmp/bench-restic-{os.getpid()}.json").stdout.splitlines()
-                            added = sum(json.loads(line)["data_added"] for line in lines[-2:])
-                        uploaded[runner].append(added)
-                    finally:
-                        host.stop()
-    finally:
-        server.terminate()
-        server.wait()
+    for _ in range(args.repeats):
+        for runner in results:
+            with tempfile.TemporaryDirectory() as tmp:
+                size = (args.megabytes * 3 + 512) << 20
+                host = ThrowawayHost(Path(tmp) / "host", drive_sizes={"operational": size, "archive": 320 << 20}).start()
+                try:
+                    with Connection(host.access()) as connection:
+                        prepare(connection, layout_for(host))
+                    staging = Path(tmp) / "staging"
+                    paths = populate(staging, args.files, args.megabytes << 20)
+                    host.run(f"cp -a {staging}/. {host.mount_point('operational')}/")
+                    job = backup_job(host, make_buckets(endpoint), [endpoint, endpoint], "unused")
+                    install(host, job)
+                    op = host.mount_point("operational")
+                    repositories = [l.repository(job.installation_id) for l in job.locations]
+                    by_hand = " && ".join(
+                        f"restic -r {repo} -o s3.region={l.region} backup --json --quiet --host {job.installation_id} "
+                        f"--exclude {op}/recordings {op} | tail -n 1 >> /tmp/bench-restic-{os.getpid()}.json"
+                        for repo, l in zip(repositories, job.locations))
+                    if runner == "restic_twice":
+                        for repo, location in zip(repositories, job.locations):
+                            host.run(f"set -a; . /etc/daktela-toolkit/backup.env; restic -r {repo} -o s3.region={location.region} init")
+                    command = ("/usr/local/sbin/daktela-backup" if runner == "ours"
+                               else f"set -a; . /etc/daktela-toolkit/backup.env; set +a; {by_hand}")
+                    for phase in ("initial", "incremental"):
+                        if phase == "incremental":
+                            changed_bytes = change(host, staging, paths, 0.02)
+                        seconds, result = timed(lambda: host.run(command))
+                        assert result.returncode == 0, result.stdout + result.stderr
+                        results[runner][phase].append(seconds)
+                    if runner == "ours":
+                        added = sum(json.loads(host.run(f"cat /var/lib/daktela-backup/location-{n}.json").stdout)
+                                    ["restic"]["data_added"] for n in (1, 2))
+                    else:
+                        lines = host.run(f"cat /tmp/bench-restic-{os.getpid()}.json; rm -f /tmp/bench-restic-{os.getpid()}.json").stdout.splitlines()
+                        added = sum(json.loads(line)["data_added"] for line in lines[-2:])
+                    uploaded[runner].append(added)
+                finally:
+                    host.stop()
     summary = {runner: {phase: round(median(v), 2) for phase, v in phases.items()} for runner, phases in results.items()}
     save("backup_run", {
         "files": args.files, "megabytes": args.megabytes, "repeats": args.repeats,

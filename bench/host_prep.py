@@ -17,9 +17,9 @@ from pathlib import Path
 
 from common import ROOT, median, save, timed
 
-from components.host.layout import DesiredDrive, DesiredLayout
 from components.host.prepare import prepare
 from components.host.ssh import Connection
+from tests.onprem_fixtures import layout_for
 from tests.hosttest import USER, ThrowawayHost
 
 ANSIBLE = ROOT / ".venv" / "bin" / "ansible-playbook"
@@ -97,9 +97,7 @@ def values(host: ThrowawayHost) -> dict:
 
 
 def run_ours(host: ThrowawayHost) -> tuple[float, int]:
-    layout = DesiredLayout(tuple(
-        DesiredDrive(role, d.identity, d.size_bytes, "ext4" if role == "operational" else "xfs", host.mount_point(role), False)
-        for role, d in host.drives.items()))
+    layout = layout_for(host)
 
     def once():
         with Connection(host.access()) as connection:

@@ -10,10 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,6 +18,7 @@ import yaml
 
 from components.config import SECRET_KEYS
 from components.offline import Plan, Recorder, StackInput, project_name, run_program
+from tests.moto_server import MotoDidNotStart, moto_server
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = {"cloud": REPO / "Pulumi.example-cloud.yaml", "on-premise": REPO / "Pulumi.example-onprem.yaml"}
@@ -77,41 +74,14 @@ def run_recorded(stack: StackInput) -> tuple[Optional[Exception], Recorder]:
     return None, recorder
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory) -> str:
     """A real S3/DynamoDB API: a moto server on a loopback port, stopped after the session."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto server did not start (CI={IN_CI}); log:\n{log.read_text()}")
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+            yield endpoint
+    except MotoDidNotStart as error:
+        pytest.fail(f"{error} (CI={IN_CI})")
 
 
 @pytest.fixture
