@@ -1,0 +1,90 @@
+"""The fidelity layer's world: a moto server with IAM enforcement behind the strict TLS proxy
+(tests/strict_aws.py), IAM users that hold exactly the plan's policy documents, and the buckets the
+plan names, in the plan's regions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import boto3
+
+from tests.moto_server import moto_server
+from tests.strict_aws import Bucket, Principal, StrictAws, client_tls_env, enforce_iam, moto_policy, strict_proxy
+
+ACCOUNT = "123456789012"  # moto's account; the offline plan's mock account is the same
+
+
+@dataclass
+class Key:
+    user: str
+    access_key_id: str
+    secret_access_key: str
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+
+
+class StrictWorld:
+    def __init__(self, moto: str, endpoint: str, ca: Path, state: StrictAws, admin: Key):
+        self.moto, self.endpoint, self.ca, self.state, self.admin = moto, endpoint, ca, state, admin
+
+    def admin_client(self, service: str, region: str) -> Any:
+        """A client straight to moto with the admin key (set-up and inspection, not under test)."""
+        return boto3.client(service, region_name=region, endpoint_url=self.moto,
+                            aws_access_key_id=self.admin.access_key_id,
+                            aws_secret_access_key=self.admin.secret_access_key)
+
+    def user(self, name: str, documents: list[str]) -> Key:
+        """An IAM user holding exactly these policy documents (JSON), known to moto and the proxy."""
+        iam = self.admin_client("iam", "us-east-1")
+        iam.create_user(UserName=name)
+        for number, document in enumerate(documents):
+            iam.put_user_policy(UserName=name, PolicyName=f"plan-{number}",
+                                PolicyDocument=json.dumps(moto_policy(json.loads(document))))
+        created = iam.create_access_key(UserName=name)["AccessKey"]
+        key = Key(name, created["AccessKeyId"], created["SecretAccessKey"])
+        self.state.principals[key.access_key_id] = Principal(
+            key.secret_access_key, [json.loads(d) for d in documents], name)
+        return key
+
+    def bucket(self, name: str, region: str, object_lock_days: Optional[int] = None,
+               policy: Optional[str] = None, versioned: bool = True) -> None:
+        s3 = self.admin_client("s3", region)
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
+                         ObjectLockEnabledForBucket=bool(object_lock_days))
+        if versioned and not object_lock_days:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if object_lock_days:
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": object_lock_days}},
+            })
+        self.state.buckets[name] = Bucket(region, bool(object_lock_days), json.loads(policy) if policy else None)
+
+    def client_env(self, key: Key, **extra: str) -> dict[str, str]:
+        """Environment for a tool under test: the key, and trust in the proxy's certificate."""
+        return {**key.env(), **client_tls_env(self.ca), **extra}
+
+    def refused(self) -> list:
+        return self.state.refused()
+
+
+@contextlib.contextmanager
+def strict_world(directory: Path) -> Iterator[StrictWorld]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with moto_server(directory / "moto.log") as moto:
+        iam = boto3.client("iam", region_name="us-east-1", endpoint_url=moto,
+                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam.create_user(UserName="admin")
+        iam.put_user_policy(UserName="admin", PolicyName="everything", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        created = iam.create_access_key(UserName="admin")["AccessKey"]
+        enforce_iam(moto)
+        state = StrictAws(moto, ACCOUNT)
+        with strict_proxy(state, directory) as (endpoint, ca):
+            yield StrictWorld(moto, endpoint, ca, state,
+                              Key("admin", created["AccessKeyId"], created["SecretAccessKey"]))
