@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
 from components.config import ConfigError
 from components.guardrails import check_plan
+from components.names import BLOCK_COPY
 from components.offline import StackFileError, read_stack_file, run_program
 
 
@@ -35,7 +37,8 @@ def summarise(stack_file: Path) -> FleetRow:
     watch = json.loads(outputs.get("freshness_targets") or "{}")
     targets = watch.get("targets", [])
     times = ", ".join(backup.get("times", []))
-    backups = f"{' + '.join(t['technology'] for t in targets)} at {times} {backup.get('timezone', '')}".strip()
+    scheduled = [t["technology"] for t in targets if t["technology"] != BLOCK_COPY]  # a copy is no backup run
+    backups = f"{' + '.join(scheduled)} at {times} {backup.get('timezone', '')}".strip()
     regions = ", ".join(dict.fromkeys(t["region"] for t in targets))
     fees = ", ".join(f"{f['code']}={f['price']} {f['currency']}" for f in outputs.get("fees", []))
     violations = check_plan(plan)

@@ -1,13 +1,16 @@
-"""Backup freshness: how old each technology's newest backup is, and whether it keeps the promise.
+"""Backup freshness: how old each protected thing's newest backup is, and whether it keeps the promise.
 
 The catalogue promises that each technology's newest backup is at most 24 h old plus a reserve for
-its runtime. This module finds the newest backup per technology (AWS Backup's newest completed
-recovery point, the newest finished database dump object, the newest restic snapshot object),
-computes its age, publishes it as a metric, and formats a table for people.
+its runtime. This module finds the newest backup per target and, within a target, per protected
+resource: every data volume's newest completed recovery point in the vault (and in the copy vault),
+the newest finished database dump object, the newest restic snapshot of each repository. A target
+is as old as its oldest resource, so one volume failing every night is not hidden by the others.
+An on-premise location whose last run failed is "failed" at once, whatever the age says.
+It publishes the age and the last-run result as metrics and formats a table for people.
 
 One implementation for both users: the Lambda function the cloud installation deploys (`handler`)
-and `scripts/backup_status.py`. It needs only boto3 (the Lambda runtime has it): no other import
-from this repo.
+and `scripts/backup_status.py`. It needs only boto3 (the Lambda runtime has it) and
+components/names.py, which the Lambda ships beside it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-BLOCK, DATABASE, FILES = "block-level", "database-dump", "file-level"
-TECHNOLOGIES = (BLOCK, DATABASE, FILES)
-AGE_METRIC = "BackupAgeHours"
+from components.names import AGE_METRIC, BLOCK, DATABASE, FAILED_METRIC, FILES, TECHNOLOGIES
+
+__all__ = ["AGE_METRIC", "BLOCK", "DATABASE", "FAILED_METRIC", "FILES", "TECHNOLOGIES"]
 TARGETS_VARIABLE = "DAKTELA_FRESHNESS_TARGETS"
 
 
@@ -33,7 +36,16 @@ class Target:
     vault: Optional[str] = None  # AWS Backup vault name (block-level)
     bucket: Optional[str] = None  # S3 bucket (dumps, restic)
     prefix: str = ""
-    suffix: str = ""  # only keys ending so count (".sql.gz": finished dumps, not ".partial")
+    suffix: str = ""  # only keys ending so count (".sql.gz": finished dumps)
+    resources: tuple[str, ...] = ()  # vaults: each of these resources (ARNs) needs its own recovery point
+    status_sources: tuple[tuple[str, str, str], ...] = ()  # (region, bucket, key) of last-run results
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Target":
+        values = dict(data)
+        values["resources"] = tuple(values.get("resources", ()))
+        values["status_sources"] = tuple(tuple(s) for s in values.get("status_sources", ()))
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -43,11 +55,15 @@ class Finding:
     age_hours: Optional[float]
     limit_hours: float
     error: Optional[str] = None
+    failed: Optional[str] = None  # the last run failed (on-premise locations): why
+    detail: Optional[str] = None  # which resource is the oldest or has no backup
 
     @property
     def status(self) -> str:
         if self.error:
             return "unknown"
+        if self.failed:
+            return "failed"
         if self.newest is None:
             return "missing"
         return "fresh" if self.age_hours is not None and self.age_hours <= self.limit_hours else "stale"
@@ -75,7 +91,7 @@ class Watch:
             namespace=data["namespace"],
             metrics_region=data["metrics_region"],
             limit_hours=float(data["limit_hours"]),
-            targets=tuple(Target(**t) for t in data["targets"]),
+            targets=tuple(Target.from_dict(t) for t in data["targets"]),
         )
 
     def to_json(self) -> str:
@@ -84,31 +100,62 @@ class Watch:
             "namespace": self.namespace,
             "metrics_region": self.metrics_region,
             "limit_hours": self.limit_hours,
-            "targets": [t.__dict__ for t in self.targets],
+            "targets": [{k: list(v) if isinstance(v, tuple) else v for k, v in t.__dict__.items()}
+                        for t in self.targets],
         }, sort_keys=True)
 
 
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
 
 
-def newest_backup(target: Target, client_for: ClientFactory) -> Optional[datetime]:
-    """The creation time of the newest complete backup of `target`, or None when there is none."""
-    newest: Optional[datetime] = None
+def _recovery_points(target: Target, client_for: ClientFactory) -> dict[str, datetime]:
+    """The newest completed recovery point of each resource in the target's vault."""
+    newest: dict[str, datetime] = {}
+    backup = client_for("backup", target.region)
+    for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(BackupVaultName=target.vault):
+        for point in page.get("RecoveryPoints", []):
+            if point.get("Status") == "COMPLETED":
+                resource, created = point.get("ResourceArn", ""), point["CreationDate"]
+                if resource not in newest or created > newest[resource]:
+                    newest[resource] = created
+    return newest
+
+
+def newest_backup(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], Optional[str]]:
+    """(the creation time of the newest complete backup of `target`, a detail for people). For a
+    vault with `resources`, the oldest of those resources' newest recovery points: a resource
+    without any makes the whole target missing."""
     if target.vault:
-        backup = client_for("backup", target.region)
-        for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
-                BackupVaultName=target.vault):
-            for point in page.get("RecoveryPoints", []):
-                if point.get("Status") == "COMPLETED":
-                    created = point["CreationDate"]
-                    newest = created if newest is None or created > newest else newest
-        return newest
+        points = _recovery_points(target, client_for)
+        if not target.resources:
+            return (max(points.values()) if points else None), None
+        lacking = [r for r in target.resources if r not in points]
+        if lacking:
+            return None, "no recovery point of " + ", ".join(r.rsplit("/", 1)[-1] for r in lacking)
+        oldest = min(target.resources, key=lambda r: points[r])
+        return points[oldest], f"oldest: {oldest.rsplit('/', 1)[-1]}"
+    newest: Optional[datetime] = None
     s3 = client_for("s3", target.region)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith(target.suffix):
                 modified = item["LastModified"]
                 newest = modified if newest is None or modified > newest else newest
+    return newest, None
+
+
+def last_run(target: Target, client_for: ClientFactory) -> Optional[dict]:
+    """The newest last-run result among the target's status objects (each location's result is
+    written into every location it can reach, so a location that is down still reports)."""
+    newest: Optional[dict] = None
+    for region, bucket, key in target.status_sources:
+        s3 = client_for("s3", region)
+        try:
+            record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            continue
+        if newest is None or str(record.get("time", "")) > str(newest.get("time", "")):
+            newest = record
     return newest
 
 
@@ -117,19 +164,25 @@ def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = Non
     findings = []
     for target in watch.targets:
         try:
-            newest = newest_backup(target, client_for)
+            newest, detail = newest_backup(target, client_for)
+            run = last_run(target, client_for) if target.status_sources else None
         except Exception as error:  # noqa: BLE001  (reported as "unknown", never hidden)
             findings.append(Finding(target.technology, None, None, watch.limit_hours,
                                     error=f"{type(error).__name__}: {error}"))
             continue
+        failed = None
+        if run is not None and run.get("result") != "success":
+            failed = f"last run {run.get('time', '?')}: {run.get('error') or run.get('result')}"
         age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
-        findings.append(Finding(target.technology, newest, age, watch.limit_hours))
+        findings.append(Finding(target.technology, newest, age, watch.limit_hours, failed=failed, detail=detail))
     return findings
 
 
 def publish(watch: Watch, findings: list[Finding], client_for: ClientFactory) -> int:
-    """Publish each known age. A missing backup publishes nothing: its alarm treats missing data
-    as breaching, exactly as it does when this checker itself stops running."""
+    """Publish each known age, and 1/0 for a failed last run where a target reports runs. A missing
+    backup publishes no age: its alarm treats missing data as breaching, exactly as it does when
+    this checker itself stops running."""
+    reports_runs = {t.technology for t in watch.targets if t.status_sources}
     data = [
         {
             "MetricName": AGE_METRIC,
@@ -141,6 +194,17 @@ def publish(watch: Watch, findings: list[Finding], client_for: ClientFactory) ->
             "Unit": "Count",
         }
         for finding in findings if finding.age_hours is not None
+    ] + [
+        {
+            "MetricName": FAILED_METRIC,
+            "Dimensions": [
+                {"Name": "Installation", "Value": watch.installation_id},
+                {"Name": "Technology", "Value": finding.technology},
+            ],
+            "Value": 1.0 if finding.failed else 0.0,
+            "Unit": "Count",
+        }
+        for finding in findings if finding.technology in reports_runs and not finding.error
     ]
     if data:
         client_for("cloudwatch", watch.metrics_region).put_metric_data(Namespace=watch.namespace, MetricData=data)
@@ -155,7 +219,7 @@ def format_table(watch: Watch, findings: list[Finding]) -> str:
             f.newest.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if f.newest else "-",
             f"{f.age_hours:.1f}" if f.age_hours is not None else "-",
             f"{f.limit_hours:.0f}",
-            f.status + (f" ({f.error})" if f.error else ""),
+            f.status + "".join(f" ({text})" for text in (f.error, f.failed, f.detail) if text),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = [f"Backups of {watch.installation_id}:"]

@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable, Optional
 
 import yaml
 
+from components.names import AGE_METRIC, BLOCK_COPY, LOCATIONS, TECHNOLOGIES
+
 CLOUD = "daktela:cloud:CloudInstallation"
 ONPREM = "daktela:onprem:OnPremInstallation"
 BACKUP_BUCKET = "daktela:cloud:BackupBucket"
@@ -110,7 +112,7 @@ def check_freshness_alarms(plan: dict) -> list[Violation]:
     installations = _of(plan, CLOUD) + _of(plan, ONPREM)
     if not installations:
         return []
-    expected = {"block-level", "database-dump", "file-level"} if _of(plan, CLOUD) else {"location-1", "location-2"}
+    expected = {*TECHNOLOGIES, BLOCK_COPY} if _of(plan, CLOUD) else set(LOCATIONS)
     limits = set()
     for function in _of(plan, "aws:lambda/function:Function"):
         variables = ((function["inputs"].get("environment") or {}).get("variables") or {})
@@ -121,7 +123,7 @@ def check_freshness_alarms(plan: dict) -> list[Violation]:
     alarms = {}
     for alarm in _of(plan, ALARM):
         inputs = alarm["inputs"]
-        if inputs.get("metricName") == "BackupAgeHours":
+        if inputs.get("metricName") == AGE_METRIC:
             alarms[(inputs.get("dimensions") or {}).get("Technology")] = alarm
     for name in sorted(expected - set(alarms)):
         out.append(Violation("freshness-alarms", f"no freshness alarm for {name}"))

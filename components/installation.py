@@ -17,7 +17,9 @@ from components.cloud.buckets import BackupBucket
 from components.cloud.instance import BackupTargets, CloudHost
 from components.cloud.watch import FreshnessWatch, list_objects_statement, storage_alarm
 from components.config import StackConfig
-from components.freshness import BLOCK, DATABASE, FILES, TECHNOLOGIES, Target, Watch
+from components import names
+from components.freshness import Target, Watch
+from components.names import BLOCK, BLOCK_COPY, DATABASE, FILES, LOCATIONS, TECHNOLOGIES
 from components.fees import FeeLedger
 from components.host.backup_job import files_digest, job_files, job_from_config
 from components.host.layout import layout_from_config
@@ -58,10 +60,13 @@ class CloudInstallation(_Installation):
         ops_topic = notification_topic(f"{name}-ops", installation.notifications.ops, primary, self)
         billing_topic = notification_topic(f"{name}-billing", installation.notifications.billing, primary, self)
 
-        dump_prefix, restic_prefix = f"dumps/{name}/", f"restic/{name}/"
+        dump_prefix, restic_prefix = names.dump_prefix(name), names.repository_prefix(name)
+        # A dump is written once under its final name and never overwritten, so an old dump's
+        # noncurrent version is only ever the one its expiry leaves: gone a day later.
         dumps = BackupBucket(
             f"{name}-db-dumps", kms_key=primary_key, provider=primary, expire_prefix=dump_prefix,
-            expire_after_days=cloud.backup_retention_days, opts=pulumi.ResourceOptions(parent=self),
+            expire_after_days=cloud.backup_retention_days, noncurrent_days=1,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         restic = BackupBucket(f"{name}-restic", kms_key=secondary_key, provider=secondary,
                               opts=pulumi.ResourceOptions(parent=self))
@@ -76,38 +81,47 @@ class CloudInstallation(_Installation):
             f"{name}-block-backup", installation=installation, primary=primary, secondary=secondary,
             primary_key=primary_key, secondary_key=secondary_key, opts=pulumi.ResourceOptions(parent=self),
         )
+        volume_arns = [self.host.volumes[data_class].arn for data_class in sorted(self.host.volumes)]
         self.freshness_targets = pulumi.Output.all(
-            self.block_backup.vault.name, dumps.bucket.bucket, restic.bucket.bucket,
-        ).apply(lambda names: freshness_watch(installation, *names).to_json())
-        read_statements = pulumi.Output.all(self.block_backup.vault.arn, dumps.bucket.arn, restic.bucket.arn).apply(
-            lambda arns: [
-                {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
-                 "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": [arns[0]]},
-                list_objects_statement(arns[1:], [dump_prefix, restic_prefix]),
-            ])
+            self.block_backup.vault.name, self.block_backup.copy_vault.name, dumps.bucket.bucket,
+            restic.bucket.bucket, pulumi.Output.all(*volume_arns),
+        ).apply(lambda values: freshness_watch(installation, *values).to_json())
+        read_statements = pulumi.Output.all(
+            self.block_backup.vault.arn, self.block_backup.copy_vault.arn, dumps.bucket.arn, restic.bucket.arn,
+        ).apply(lambda arns: [
+            {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
+             "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": sorted(arns[:2])},
+            list_objects_statement(arns[2:], [dump_prefix, restic_prefix]),
+        ])
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation=installation, watch=self.freshness_targets,
-            read_statements=read_statements, technologies=TECHNOLOGIES, ops_topic=ops_topic,
+            read_statements=read_statements, technologies=(*TECHNOLOGIES, BLOCK_COPY), ops_topic=ops_topic,
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
+        self.block_backup.alert_failures(ops_topic)
         self.storage_alarm = storage_alarm(f"{name}-storage-above-included", installation, billing_topic,
                                            primary, self)
         self.register_outputs({**self._outputs(), "instance_id": self.host.instance.id,
                                "freshness_targets": self.freshness_targets})
 
 
-def freshness_watch(installation, vault: str, dump_bucket: str, restic_bucket: str) -> Watch:
-    """What the freshness checker looks at for this installation (the Lambda's and the script's input)."""
+def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str, restic_bucket: str,
+                    volume_arns: list[str]) -> Watch:
+    """What the freshness checker looks at for this installation (the Lambda's and the script's
+    input): every data volume in the vault and in its copy, the dumps, the restic snapshots."""
     regions = installation.regions
+    volumes = tuple(sorted(volume_arns))
     return Watch(
         installation_id=installation.id,
         namespace=metrics_namespace(installation),
         metrics_region=regions.primary,
         limit_hours=float(installation.backup_max_age_hours),
         targets=(
-            Target(BLOCK, regions.primary, vault=vault),
-            Target(DATABASE, regions.primary, bucket=dump_bucket, prefix=f"dumps/{installation.id}/", suffix=".sql.gz"),
-            Target(FILES, regions.secondary, bucket=restic_bucket, prefix=f"restic/{installation.id}/snapshots/"),
+            Target(BLOCK, regions.primary, vault=vault, resources=volumes),
+            Target(DATABASE, regions.primary, bucket=dump_bucket, prefix=names.dump_prefix(installation.id),
+                   suffix=names.DUMP_SUFFIX),
+            Target(FILES, regions.secondary, bucket=restic_bucket, prefix=names.snapshots_prefix(installation.id)),
+            Target(BLOCK_COPY, regions.secondary, vault=copy_vault, resources=volumes),
         ),
     )
 
@@ -154,20 +168,22 @@ class OnPremInstallation(_Installation):
         self.freshness_targets = pulumi.Output.all(*bucket_names).apply(
             lambda names: onprem_freshness_watch(installation, names).to_json())
         read_statements = pulumi.Output.all(*[b.bucket.arn for b in self.offsite.buckets]).apply(
-            lambda arns: [list_objects_statement(list(arns), [self.offsite.prefixes.repository])])
+            lambda arns: [
+                list_objects_statement(list(arns), [names.snapshots_prefix(name)]),
+                {"Sid": "ReadRunResults", "Effect": "Allow", "Action": ["s3:GetObject"],
+                 "Resource": sorted(f"{arn}/{names.status_prefix(name)}*" for arn in arns)},
+            ])
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation=installation, watch=self.freshness_targets,
-            read_statements=read_statements, technologies=LOCATIONS, ops_topic=ops_topic,
+            read_statements=read_statements, technologies=LOCATIONS, reports_runs=LOCATIONS, ops_topic=ops_topic,
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({**self._outputs(), "freshness_targets": self.freshness_targets})
 
 
-LOCATIONS = ("location-1", "location-2")
-
-
 def onprem_freshness_watch(installation, bucket_names) -> Watch:
-    """Each location's newest restic snapshot must be at most 24 h + reserve old."""
+    """Each location's newest restic snapshot must be at most 24 h + reserve old, and its last run
+    must have succeeded (its result is in every location the host could reach)."""
     regions = (installation.regions.primary, installation.regions.secondary)
     return Watch(
         installation_id=installation.id,
@@ -175,7 +191,9 @@ def onprem_freshness_watch(installation, bucket_names) -> Watch:
         metrics_region=regions[0],
         limit_hours=float(installation.backup_max_age_hours),
         targets=tuple(
-            Target(location, region, bucket=bucket, prefix=f"restic/{installation.id}/snapshots/")
-            for location, region, bucket in zip(LOCATIONS, regions, bucket_names)
+            Target(location, region, bucket=bucket, prefix=names.snapshots_prefix(installation.id),
+                   status_sources=tuple((r, b, names.status_key(installation.id, number))
+                                        for r, b in zip(regions, bucket_names)))
+            for number, (location, region, bucket) in enumerate(zip(LOCATIONS, regions, bucket_names), 1)
         ),
     )

@@ -204,7 +204,12 @@ def _fake_id(prefix: str, name: str) -> str:
 FAKE_OUTPUTS: dict[str, Callable[[str, dict, str], dict]] = {
     "aws:s3/bucket:Bucket": lambda name, inputs, region: {
         "bucket": inputs.get("bucket", f"{name}-id"), "arn": f"arn:aws:s3:::{inputs.get('bucket', f'{name}-id')}"},
-    "aws:kms/key:Key": lambda name, inputs, region: {"keyId": _fake_id("key", name)},
+    "aws:kms/key:Key": lambda name, inputs, region: {
+        "keyId": _fake_id("key", name), "arn": f"arn:aws:kms:{region}:{MOCK_ACCOUNT}:key/{_fake_id('key', name)}"},
+    "aws:cloudwatch/eventRule:EventRule": lambda name, inputs, region: {
+        "arn": f"arn:aws:events:{region}:{MOCK_ACCOUNT}:rule/{inputs.get('name', name)}"},
+    "aws:ebs/volume:Volume": lambda name, inputs, region: {
+        "arn": f"arn:aws:ec2:{region}:{MOCK_ACCOUNT}:volume/{_fake_id('vol', name)}"},
     "aws:backup/vault:Vault": lambda name, inputs, region: {
         "arn": f"arn:aws:backup:{region}:{MOCK_ACCOUNT}:backup-vault:{inputs.get('name', name)}"},
     "aws:ssm/parameter:Parameter": lambda name, inputs, region: {

@@ -4,8 +4,10 @@ The operational drive is backed up twice a day into both locations, one after th
 location is a bucket in its own region with S3 Object Lock (governance mode) for
 `on_premise.backup_lock_days`, so nothing the host holds, not even its own key, can destroy a
 backup before then. The host's IAM user may write backups, read them back (restore, check), list
-its prefixes, remove restic's lock files and probe upload speed; it cannot delete object
-versions, shorten locks or change any bucket setting.
+its buckets, remove restic's lock files and probe upload speed; it cannot delete object versions,
+shorten locks or change any bucket setting. Both buckets are this installation's alone, so listing
+them is granted without a prefix condition: restic 0.14 asks HeadBucket (s3:ListBucket, no prefix)
+before `init` and fails on its 403 (restic #4085, fixed in 0.15).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components import names
 from components.cloud.base import child, policy_document, regional_provider
 from components.cloud.buckets import BackupBucket
 from components.config import Installation
@@ -27,15 +30,15 @@ class Prefixes:
 
     @property
     def repository(self) -> str:
-        return f"restic/{self.installation_id}/"
+        return names.repository_prefix(self.installation_id)
 
     @property
     def status(self) -> str:
-        return f"status/{self.installation_id}/"
+        return names.status_prefix(self.installation_id)
 
     @property
     def connectivity(self) -> str:
-        return f"connectivity/{self.installation_id}/"
+        return names.connectivity_prefix(self.installation_id)
 
 
 # Never granted to the host: what would let it destroy or weaken backups.
@@ -57,9 +60,8 @@ def host_policy(bucket_arns: list[str], prefixes: Prefixes) -> str:
         {"Sid": "ProbeUploadSpeed", "Effect": "Allow",
          "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
          "Resource": sorted(f"{arn}/{probe}*" for arn in bucket_arns)},
-        {"Sid": "ListOwnPrefixes", "Effect": "Allow", "Action": ["s3:ListBucket"],
-         "Resource": sorted(bucket_arns),
-         "Condition": {"StringLike": {"s3:prefix": [f"{repo}*", f"{status}*"]}}},
+        {"Sid": "ListOwnBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": sorted(bucket_arns)},
         {"Sid": "LocateBuckets", "Effect": "Allow", "Action": ["s3:GetBucketLocation"],
          "Resource": sorted(bucket_arns)},
     ])

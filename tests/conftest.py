@@ -64,6 +64,13 @@ def plan_of(installation: Any, **kwargs: Any) -> Plan:
     return run_program(stack_input(installation, **kwargs))
 
 
+def one(plan: Plan, type_token: str, name_suffix: str = ""):
+    """The one resource of this type whose name ends so (fails when there are none or several)."""
+    found = [r for r in plan.of_type(type_token) if r.name.endswith(name_suffix)]
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
 def run_recorded(stack: StackInput) -> tuple[Optional[Exception], Recorder]:
     """Run the program; return (the exception it raised or None, what it registered)."""
     recorder = Recorder()

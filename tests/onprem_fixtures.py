@@ -45,9 +45,9 @@ def make_buckets(endpoint: str) -> list[str]:
 
 
 def backup_job(host, buckets: list[str], endpoints: list[str], archive_uuid: str,
-               times=("01:00", "13:00"), timezone="Europe/Prague") -> BackupJob:
+               times=("01:00", "13:00"), timezone="Europe/Prague", installation_id="acme-onprem") -> BackupJob:
     return BackupJob(
-        installation_id="acme-onprem", operational_mount=host.mount_point("operational"),
+        installation_id=installation_id, operational_mount=host.mount_point("operational"),
         archive_mount=host.mount_point("archive"), archive_filesystem_uuid=archive_uuid,
         times=tuple(times), timezone=timezone, window_minutes=120, archive_after_days=90,
         database_engine="mariadb", database_name="daktela", database_user="daktela_backup",
@@ -56,9 +56,9 @@ def backup_job(host, buckets: list[str], endpoints: list[str], archive_uuid: str
     )
 
 
-def install(host, job: BackupJob) -> None:
+def install(host, job: BackupJob, access_key_id: str = "testing", secret_access_key: str = "testing") -> None:
     """Install the jobs the way `pulumi up` does: as files in the prepared host's desired layout."""
-    files = job_files(job) + [env_file("testing", "testing", RESTIC_PASSWORD, "db-password")]
+    files = job_files(job) + [env_file(access_key_id, secret_access_key, RESTIC_PASSWORD, "db-password")]
     layout = dataclasses.replace(layout_for(host), files=tuple(files), timers=TIMERS)
     with Connection(host.access()) as connection:
         installed = prepare(connection, layout)

@@ -8,8 +8,9 @@ import re
 import pytest
 import yaml
 
+from components.cloud.instance import SESSION_MANAGER_ACTIONS
 from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES
-from tests.conftest import example_installation, plan_of, run_recorded, stack_input
+from tests.conftest import example_installation, one, plan_of, run_recorded, stack_input
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
@@ -17,12 +18,6 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 @pytest.fixture(scope="module")
 def plan():
     return plan_of(example_installation("cloud"))
-
-
-def one(plan, type_token, name_suffix=""):
-    found = [r for r in plan.of_type(type_token) if r.name.endswith(name_suffix)]
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
 
 
 def user_data(plan) -> dict:
@@ -45,7 +40,7 @@ def test_three_technologies_run_at_the_three_configured_times(plan):
     assert "OnCalendar=*-*-* 10:00:00 UTC" in written(plan, "/etc/systemd/system/daktela-db-dump.timer")
     assert "OnCalendar=*-*-* 18:00:00 UTC" in written(plan, "/etc/systemd/system/daktela-restic-backup.timer")
     assert "--single-transaction" in written(plan, "/usr/local/sbin/daktela-db-dump")
-    assert "restic backup" in written(plan, "/usr/local/sbin/daktela-restic-backup")
+    assert "\"${restic[@]}\" backup" in written(plan, "/usr/local/sbin/daktela-restic-backup")
 
 
 def test_configured_times_move_every_technology():
@@ -73,7 +68,11 @@ def test_copies_and_file_backups_live_in_the_second_region(plan):
     assert one(plan, "aws:backup/vault:Vault", "copy-vault").provider.endswith("(eu-west-1)")
     assert one(plan, "aws:backup/vault:Vault", "block-backup-vault").provider.endswith("(eu-central-1)")
     assert one(plan, "aws:s3/bucket:Bucket", "restic").provider.endswith("(eu-west-1)")
-    assert "s3:s3.eu-west-1.amazonaws.com/" in written(plan, "/usr/local/sbin/daktela-restic-backup")
+    restic_job = written(plan, "/usr/local/sbin/daktela-restic-backup")
+    assert 'RESTIC_REPOSITORY="s3:https://s3.eu-west-1.amazonaws.com/' in restic_job
+    # restic signs for the bucket's region, never for AWS_DEFAULT_REGION (restic 0.14 would)
+    assert 'restic=(restic -o "s3.region=eu-west-1")' in restic_job
+    assert "export AWS_DEFAULT_REGION" not in restic_job and "--region eu-central-1 --name /daktela/" in restic_job
     assert one(plan, "aws:s3/bucket:Bucket", "db-dumps").provider.endswith("(eu-central-1)")
 
 
@@ -97,7 +96,8 @@ def test_vault_lock_is_optional():
 def test_one_freshness_alarm_per_technology_at_24h_plus_reserve_missing_data_breaching(plan):
     alarms = {r.inputs["dimensions"].get("Technology"): r for r in plan.of_type(ALARM)
               if r.inputs["metricName"] == "BackupAgeHours"}
-    assert set(alarms) == {"block-level", "database-dump", "file-level"}
+    # the three technologies, and the block-level copies in the second region
+    assert set(alarms) == {"block-level", "database-dump", "file-level", "block-level-copy"}
     ops_topic = "arn:aws:sns:eu-central-1:123456789012:acme-cloud-ops"
     for alarm in alarms.values():
         assert alarm.inputs["threshold"] == 24 + 4
@@ -123,13 +123,17 @@ def test_ops_addresses_are_subscribed(plan):
 
 def test_checker_lambda_is_this_repos_code_on_a_schedule(plan):
     function = one(plan, "aws:lambda/function:Function")
-    assert function.inputs["code"] == "[archive freshness.py]"
-    assert function.inputs["handler"] == "freshness.handler"
+    assert function.inputs["code"] == "[archive components/__init__.py, components/freshness.py, components/names.py]"
+    assert function.inputs["handler"] == "components.freshness.handler"
     watch = json.loads(function.inputs["environment"]["variables"]["DAKTELA_FRESHNESS_TARGETS"])
     assert watch["limit_hours"] == 28
-    assert [t["technology"] for t in watch["targets"]] == ["block-level", "database-dump", "file-level"]
-    assert watch["targets"][2]["region"] == "eu-west-1"
-    assert one(plan, "aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "rate(15 minutes)"
+    assert [t["technology"] for t in watch["targets"]] == [
+        "block-level", "database-dump", "file-level", "block-level-copy"]
+    assert watch["targets"][2]["region"] == "eu-west-1" and watch["targets"][3]["region"] == "eu-west-1"
+    volumes = watch["targets"][0]["resources"]  # each data volume must have its own newest recovery point
+    assert len(set(volumes)) == 4 and watch["targets"][3]["resources"] == volumes
+    assert all(re.fullmatch(r"arn:aws:ec2:eu-central-1:123456789012:volume/vol-[0-9a-f]+", v) for v in volumes)
+    assert one(plan, "aws:cloudwatch/eventRule:EventRule", "freshness-schedule").inputs["scheduleExpression"] == "rate(15 minutes)"
     assert json.loads(plan.outputs["freshness_targets"]) == watch
 
 
@@ -183,9 +187,17 @@ def test_policies_are_least_privilege(plan, policy_suffix):
         assert all("*" not in action for action in actions), statement
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         if resources == ["*"]:
-            # Only PutMetricData, which has no resource ARN, and only into our own namespace.
-            assert actions == ["cloudwatch:PutMetricData"]
-            assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"] == "Daktela/acme-cloud"
+            # Only actions that have no resource ARN: PutMetricData into our own namespace, and
+            # Session Manager's channel (never ssm:GetParameter*: AmazonSSMManagedInstanceCore's flaw).
+            if actions == ["cloudwatch:PutMetricData"]:
+                assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"] == "Daktela/acme-cloud"
+            else:
+                assert actions == SESSION_MANAGER_ACTIONS
+                assert not [a for a in actions if a.startswith("ssm:Get")]
+        elif statement.get("Sid") == "UseOwnKeys":
+            # the installation's two keys (a key ARN carries only its id), nothing else
+            assert len(resources) == 2 and all(re.fullmatch(r"arn:aws:kms:eu-(central|west)-1:\d+:key/[\w-]+", r)
+                                               for r in resources), resources
         else:
             for resource in resources:
                 assert "acme-cloud" in resource, resource
@@ -241,7 +253,8 @@ def test_backup_buckets_are_private_encrypted_versioned_tls_only_with_lifecycle(
     policy = _policy_statements(one(plan, "aws:s3/bucketPolicy:BucketPolicy", f"{prefix}-tls-only"))
     assert policy[0]["Effect"] == "Deny" and policy[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{prefix}-lifecycle").inputs["rules"]
-    assert rules[0]["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+    # A dump is never overwritten, so its only noncurrent version is the one its expiry leaves.
+    assert rules[0]["noncurrentVersionExpiration"]["noncurrentDays"] == (1 if suffix == "db-dumps" else 30)
     assert rules[0]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
     assert one(plan, "aws:s3/bucket:Bucket", prefix).options["retain_on_delete"] is True
 
@@ -249,3 +262,49 @@ def test_backup_buckets_are_private_encrypted_versioned_tls_only_with_lifecycle(
 def test_cloud_fees_are_recorded(plan):
     codes = sorted(json.loads(r.inputs["item"])["fee_code"]["S"] for r in plan.of_type("aws:dynamodb/tableItem:TableItem"))
     assert codes == ["9.03", "9.03-storage"]
+
+
+def test_dumps_are_gone_at_most_a_day_after_the_configured_retention(plan):
+    """Issue 10.8: dumps lived 35 days plus 30 as noncurrent versions against a retention of 35."""
+    retention = 35  # the config's default, which the example keeps
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                "acme-cloud-db-dumps-lifecycle").inputs["rules"]
+    expiry = next(r for r in rules if r.get("expiration"))
+    assert expiry["filter"]["prefix"] == "dumps/acme-cloud/"
+    noncurrent = max(r["noncurrentVersionExpiration"]["noncurrentDays"] for r in rules
+                     if r.get("noncurrentVersionExpiration"))
+    assert expiry["expiration"]["days"] + noncurrent <= retention + 1
+
+
+def test_instance_role_has_no_managed_policy_that_reads_every_parameter(plan):
+    """Issue 10.7: AmazonSSMManagedInstanceCore grants ssm:GetParameter(s) on every parameter."""
+    attached = [r.inputs["policyArn"] for r in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if r.parent and "acme-cloud-host" in r.parent]
+    assert attached == []
+    statements = _policy_statements(one(plan, "aws:iam/rolePolicy:RolePolicy", "host-least-privilege"))
+    readers = [s for s in statements if any(a.startswith("ssm:Get") for a in s["Action"])]
+    assert [r["Resource"] for r in readers] == [[
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/daktela/acme-cloud/database-password",
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/daktela/acme-cloud/restic-password"]]
+
+
+def test_failed_backup_and_copy_jobs_reach_the_ops_topic_at_once(plan):
+    """Issue 10.5: AWS Backup's own job events, filtered to this installation's vaults."""
+    ops_topic = "arn:aws:sns:eu-central-1:123456789012:acme-cloud-ops"
+    rules = {r.name.rsplit("-", 3)[-3]: r for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
+             if r.name.endswith("job-failed")}
+    backup = json.loads(rules["backup"].inputs["eventPattern"])
+    copy = json.loads(rules["copy"].inputs["eventPattern"])
+    assert backup["detail-type"] == ["Backup Job State Change"]
+    assert backup["detail"]["backupVaultName"] == ["daktela-acme-cloud"]
+    assert copy["detail-type"] == ["Copy Job State Change"]
+    assert copy["detail"]["destinationBackupVaultArn"][0].endswith(":backup-vault:daktela-acme-cloud-copy")
+    assert "FAILED" in backup["detail"]["state"] and "FAILED" in copy["detail"]["state"]
+    targets = [r for r in plan.of_type("aws:cloudwatch/eventTarget:EventTarget") if r.name.endswith("job-failed-target")]
+    assert [t.inputs["arn"] for t in targets] == [ops_topic, ops_topic]
+    policy = _policy_statements(one(plan, "aws:sns/topicPolicy:TopicPolicy"))
+    events = next(s for s in policy if s["Principal"] == {"Service": "events.amazonaws.com"})
+    assert sorted(events["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
+        f"arn:aws:events:eu-central-1:123456789012:rule/{r.name}" for r in rules.values())  # the mock's rule ARNs
+    alarms = next(s for s in policy if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
+    assert alarms["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":alarm:daktela-acme-cloud-*")

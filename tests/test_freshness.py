@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from components.names import BLOCK_COPY
 from components.freshness import (
     AGE_METRIC, BLOCK, DATABASE, FILES, TARGETS_VARIABLE, Target, Watch, boto3_clients, check, handler, publish,
 )
@@ -157,4 +158,4 @@ def test_the_stack_output_is_what_the_script_reads():
 
     output = plan_of(example_installation("cloud")).outputs["freshness_targets"]
     watch = Watch.from_json(output)
-    assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [BLOCK, DATABASE, FILES]
+    assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [BLOCK, DATABASE, FILES, BLOCK_COPY]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from components.offsite import FORBIDDEN_ACTIONS
-from tests.conftest import example_installation, plan_of
+from tests.conftest import example_installation, one, plan_of
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +83,34 @@ def test_prepared_host_gets_the_jobs_with_secrets_kept_secret(plan):
 
 
 def test_freshness_alarm_per_location_at_24h_plus_reserve(plan):
-    alarms = {r.inputs["dimensions"]["Technology"]: r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    alarms = {r.inputs["dimensions"]["Technology"]: r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if r.inputs["metricName"] == "BackupAgeHours"}
     assert set(alarms) == {"location-1", "location-2"}
     for alarm in alarms.values():
         assert alarm.inputs["threshold"] == 28 and alarm.inputs["treatMissingData"] == "breaching"
     watch = json.loads(plan.outputs["freshness_targets"])
     assert [(t["technology"], t["region"]) for t in watch["targets"]] == [
         ("location-1", "eu-central-1"), ("location-2", "eu-west-1")]
+
+
+def test_a_failed_run_alarms_within_one_check_not_when_the_backup_is_old(plan):
+    """Issue 10.6: each location's last result is read from every location; a failure alarms at once."""
+    failed = {r.inputs["dimensions"]["Technology"]: r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if r.inputs["metricName"] == "BackupLastRunFailed"}
+    assert set(failed) == {"location-1", "location-2"}
+    for alarm in failed.values():
+        assert alarm.inputs["period"] == 900 and alarm.inputs["threshold"] == 0.5
+        assert alarm.inputs["treatMissingData"] == "notBreaching"  # the age alarm covers silence
+    watch = json.loads(plan.outputs["freshness_targets"])
+    buckets = [t["bucket"] for t in watch["targets"]]
+    for number, target in enumerate(watch["targets"], 1):
+        assert target["status_sources"] == [
+            [region, bucket, f"status/acme-onprem/location-{number}.json"]
+            for region, bucket in zip(("eu-central-1", "eu-west-1"), buckets)]
+    checker = json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy", "freshness-least-privilege").inputs["policy"])
+    reads = next(s for s in checker["Statement"] if s.get("Sid") == "ReadRunResults")
+    assert reads["Action"] == ["s3:GetObject"]
+    assert all(r.endswith("/status/acme-onprem/*") for r in reads["Resource"])
 
 
 def test_outputs_name_the_locations_and_keep_the_key_secret(plan):

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
+from components import names
 from components.config import Installation
 
 INSTALLATION_TAG = "daktela-installation"
@@ -16,7 +17,7 @@ DATA_CLASS_TAG = "daktela-data-class"
 
 def metrics_namespace(installation: Installation) -> str:
     """Each installation publishes into a namespace of its own, so its role can be scoped to it."""
-    return f"Daktela/{installation.id}"
+    return names.metrics_namespace(installation.id)
 
 
 def regional_provider(name: str, region: str, installation: Installation, parent: pulumi.Resource) -> aws.Provider:

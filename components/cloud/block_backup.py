@@ -1,17 +1,20 @@
-"""Block-level backups: AWS Backup of the data volumes, by tag, once a day, copied to a second region."""
+"""Block-level backups: AWS Backup of the data volumes, by tag, once a day, copied to a second region;
+a failed, aborted, expired or partial backup job or a failed copy reaches the ops topic at once."""
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from components.cloud.base import INSTALLATION_TAG, assume_role_policy, child
+from components.cloud.base import INSTALLATION_TAG, assume_role_policy, child, policy_document
 from components.config import Installation
 from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES, BLOCK, slot
 
 VAULT_LOCK_CHANGEABLE_DAYS = 3  # grace period in which a new vault lock can still be removed
+FAILED_JOB_STATES = ["ABORTED", "EXPIRED", "FAILED", "PARTIAL"]
 
 
 class BlockBackup(pulumi.ComponentResource):
@@ -94,4 +97,48 @@ class BlockBackup(pulumi.ComponentResource):
             )],
             opts=child(self, primary),
         )
+        self.installation, self.primary, self.resource_name = installation, primary, name
         self.register_outputs({"vault": self.vault.name, "copy_vault": self.copy_vault.name})
+
+    def alert_failures(self, topic: aws.sns.Topic) -> list[aws.cloudwatch.EventRule]:
+        """AWS Backup's own events, filtered to this installation's vaults, published to `topic`;
+        the topic's policy lets exactly these rules and this installation's alarms publish."""
+        installation = self.installation
+        patterns = {
+            "backup-job-failed": (
+                "Backup Job State Change", self.vault.name.apply(lambda v: {"backupVaultName": [v]})),
+            "copy-job-failed": (
+                "Copy Job State Change", self.copy_vault.arn.apply(lambda a: {"destinationBackupVaultArn": [a]})),
+        }
+        rules = []
+        for suffix, (detail_type, match) in patterns.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{self.resource_name}-{suffix}",
+                description=f"Daktela CC {installation.id}: {detail_type}, not completed",
+                event_pattern=match.apply(lambda m, detail_type=detail_type: json.dumps({
+                    "source": ["aws.backup"], "detail-type": [detail_type],
+                    "detail": {**m, "state": FAILED_JOB_STATES}}, sort_keys=True)),
+                opts=child(self, self.primary),
+            )
+            aws.cloudwatch.EventTarget(f"{self.resource_name}-{suffix}-target", rule=rule.name, arn=topic.arn,
+                                       opts=child(self, self.primary))
+            rules.append(rule)
+        aws.sns.TopicPolicy(
+            f"{self.resource_name}-ops-topic-policy", arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, *[r.arn for r in rules]).apply(
+                lambda values: ops_topic_policy(installation.id, values[0], sorted(values[1:]))),
+            opts=child(self, self.primary),
+        )
+        return rules
+
+
+def ops_topic_policy(installation_id: str, topic_arn: str, rule_arns: list[str]) -> str:
+    _, _, _, region, account, _ = topic_arn.split(":", 5)
+    return policy_document([
+        {"Sid": "BackupEventsPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}}},
+        {"Sid": "OwnAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:daktela-{installation_id}-*"}}},
+    ])

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cloud.base import DATA_CLASS_TAG, assume_role_policy, child, metrics_namespace, policy_document
+from components import names
 from components.config import Installation
 from components.schedule import DATABASE, FILES, slot
 from components.templates import render
@@ -18,7 +19,7 @@ from components.templates import render
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account: the official Debian cloud images
 DEBIAN_12_NAME = "debian-12-amd64-*"
 DATA_ROOT = "/srv/daktela"
-ATTACHMENTS_METRIC = "AttachmentsUsedGB"
+ATTACHMENTS_METRIC = names.ATTACHMENTS_METRIC
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,6 @@ class CloudHost(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
             description=f"Daktela CC {installation.id}: instance role", opts=child(self, provider),
-        )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-ssm-core", role=self.role.name,
-            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-            opts=child(self, provider),
         )
         self.policy = aws.iam.RolePolicy(
             f"{name}-least-privilege", role=self.role.id,
@@ -204,8 +200,23 @@ class CloudHost(pulumi.ComponentResource):
         )
 
 
+# Session Manager and Run Command on the instance, without AmazonSSMManagedInstanceCore: that
+# policy also grants ssm:GetParameter(s) on every parameter of the account.
+SESSION_MANAGER_ACTIONS = [
+    "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+]
+
+
 def instance_policy(installation: Installation, backups: BackupTargets, arns: dict[str, Any]) -> str:
-    """The instance's own permissions: nothing with a wildcard action, resources this installation's."""
+    """The instance's own permissions: nothing with a wildcard action, resources this installation's.
+
+    Both buckets belong to this installation alone, so s3:ListBucket is granted on them without a
+    prefix condition: restic 0.14 asks HeadBucket (which needs s3:ListBucket, no prefix) before
+    `init` and fails on its 403 (restic #4085, fixed in 0.15)."""
     dump, restic = arns["dump"], arns["restic"]
     return policy_document([
         {
@@ -218,14 +229,8 @@ def instance_policy(installation: Installation, backups: BackupTargets, arns: di
         {
             "Sid": "WriteDatabaseDumps",
             "Effect": "Allow",
-            "Action": ["s3:PutObject"],
+            "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
             "Resource": [f"{dump}/{backups.dump_prefix}*"],
-        },
-        {
-            "Sid": "FinishDatabaseDumps",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:DeleteObject"],
-            "Resource": [f"{dump}/{backups.dump_prefix}*.partial"],
         },
         {
             "Sid": "ResticRepository",
@@ -240,11 +245,16 @@ def instance_policy(installation: Installation, backups: BackupTargets, arns: di
             "Resource": [f"{restic}/{backups.restic_prefix}locks/*"],
         },
         {
-            "Sid": "ListOwnPrefixes",
+            "Sid": "ListOwnBuckets",
             "Effect": "Allow",
             "Action": ["s3:ListBucket"],
             "Resource": [dump, restic],
-            "Condition": {"StringLike": {"s3:prefix": [f"{backups.dump_prefix}*", f"{backups.restic_prefix}*"]}},
+        },
+        {
+            "Sid": "FindUnfinishedDumps",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucketMultipartUploads"],
+            "Resource": [dump],
         },
         {
             "Sid": "LocateBuckets",
@@ -264,6 +274,12 @@ def instance_policy(installation: Installation, backups: BackupTargets, arns: di
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
             "Resource": sorted(arns["keys"]),
         },
+        {
+            "Sid": "SessionManager",
+            "Effect": "Allow",
+            "Action": SESSION_MANAGER_ACTIONS,
+            "Resource": "*",  # these actions have no resource-level permissions
+        },
     ])
 
 
@@ -279,8 +295,14 @@ def _systemd_job(name: str, description: str, exec_start: str, calendars: list[s
     ]
 
 
-def job_files(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> list[dict[str, str]]:
-    """Every file cloud-init writes: scripts and systemd units (no secrets in any of them)."""
+def s3_endpoint(region: str) -> str:
+    return f"https://s3.{region}.amazonaws.com"
+
+
+def job_files(installation: Installation, backups: BackupTargets, values: dict[str, Any],
+              endpoint: str = "") -> list[dict[str, str]]:
+    """Every file cloud-init writes: scripts and systemd units (no secrets in any of them).
+    `endpoint` replaces AWS's S3 endpoint for restic (tests point it at a loopback double)."""
     region = installation.regions.primary
     database = installation.database
     dump_slot, files_slot = slot(installation, DATABASE), slot(installation, FILES)
@@ -293,22 +315,23 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
         ),
         "daktela-db-dump": render(
             "cloud/daktela-db-dump.sh.j2", installation_id=installation.id, region=region,
-            bucket=values["dump_bucket"], prefix=backups.dump_prefix,
+            bucket=values["dump_bucket"], prefix=backups.dump_prefix, suffix=names.DUMP_SUFFIX,
             password_parameter=values["parameter_names"]["databasePassword"],
             user=database.user, database=database.name,
             dump_command="mariadb-dump" if database.engine == "mariadb" else "mysqldump",
         ),
         "daktela-restic-backup": render(
             "cloud/daktela-restic-backup.sh.j2", installation_id=installation.id,
-            region=backups.restic_region, parameter_region=region, bucket=values["restic_bucket"],
-            prefix=backups.restic_prefix,
+            region=backups.restic_region, parameter_region=region,
+            repository=f"s3:{endpoint or s3_endpoint(backups.restic_region)}/{values['restic_bucket']}/"
+                       f"{backups.restic_prefix.rstrip('/')}",
             password_parameter=values["parameter_names"]["backupRepositoryPassword"],
             paths=[mount_point("application"), mount_point("attachments"), mount_point("recordings")],
         ),
         "daktela-attachments-meter": render(
             "cloud/daktela-attachments-meter.sh.j2", installation_id=installation.id, region=region,
             mount_point=mount_point("attachments"), namespace=metrics_namespace(installation),
-            metric=ATTACHMENTS_METRIC,
+            metric=ATTACHMENTS_METRIC, bytes_per_gb=names.BYTES_PER_GB,
         ),
     }
     files = [{"path": f"/usr/local/sbin/{n}", "mode": "0755", "content": c} for n, c in scripts.items()]

@@ -9,13 +9,15 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import freshness
+from components import freshness, names
 from components.cloud.base import assume_role_policy, child, metrics_namespace, policy_document
-from components.cloud.instance import ATTACHMENTS_METRIC
 from components.config import Installation
 
-CHECKER_SOURCE = Path(freshness.__file__)
-CHECK_EVERY = "rate(15 minutes)"
+# The checker ships as a package of its own two modules (and nothing else of the repository).
+CHECKER_FILES = {f"components/{Path(m.__file__).name}": Path(m.__file__) for m in (freshness, names)}
+CHECKER_FILES["components/__init__.py"] = Path(freshness.__file__).with_name("__init__.py")
+CHECK_EVERY_MINUTES = 15
+CHECK_EVERY = f"rate({CHECK_EVERY_MINUTES} minutes)"
 ALARM_PERIOD_SECONDS = 3600
 
 
@@ -30,7 +32,8 @@ class FreshnessWatch(pulumi.ComponentResource):
         installation: Installation,
         watch: pulumi.Output[str],  # freshness.Watch as JSON
         read_statements: pulumi.Output[list],  # IAM statements that let the checker see the backups
-        technologies: tuple[str, ...],  # one alarm each (the Technology dimension)
+        technologies: tuple[str, ...],  # one age alarm each (the Technology dimension)
+        reports_runs: tuple[str, ...] = (),  # targets whose failed last run alarms at once
         ops_topic: aws.sns.Topic,
         provider: aws.Provider,
         opts: Optional[pulumi.ResourceOptions] = None,
@@ -56,11 +59,11 @@ class FreshnessWatch(pulumi.ComponentResource):
             f"{name}-checker",
             name=function_name,
             runtime="python3.12",
-            handler="freshness.handler",
+            handler="components.freshness.handler",
             role=role.arn,
             timeout=60,
             memory_size=128,
-            code=pulumi.AssetArchive({"freshness.py": pulumi.FileAsset(str(CHECKER_SOURCE))}),
+            code=pulumi.AssetArchive({path: pulumi.FileAsset(str(source)) for path, source in sorted(CHECKER_FILES.items())}),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={freshness.TARGETS_VARIABLE: watch}),
             opts=child(self, provider, depends_on=[log_group]),
         )
@@ -89,6 +92,19 @@ class FreshnessWatch(pulumi.ComponentResource):
             )
             for technology in technologies
         }
+        self.failure_alarms = {
+            technology: metric_alarm(
+                f"{name}-{technology}-failed", installation, f"{technology}-backup-failed",
+                description=(
+                    f"Daktela CC {installation.id}: the last backup run into {technology} failed "
+                    f"(seen by the checker within {CHECK_EVERY_MINUTES} minutes of the run)"
+                ),
+                metric=names.FAILED_METRIC, dimensions={"Technology": technology}, threshold=0.5,
+                missing_data="notBreaching", topic=ops_topic, provider=provider, parent=self,
+                period_seconds=CHECK_EVERY_MINUTES * 60,
+            )
+            for technology in reports_runs
+        }
         self.register_outputs({"alarms": [a.name for a in self.alarms.values()]})
 
 
@@ -112,8 +128,9 @@ def list_objects_statement(bucket_arns: list[str], prefixes: list[str]) -> dict:
 
 def metric_alarm(resource_name: str, installation: Installation, suffix: str, *, description: str, metric: str,
                  dimensions: dict[str, str], threshold: float, missing_data: str, topic: aws.sns.Topic,
-                 provider: aws.Provider, parent: pulumi.Resource) -> aws.cloudwatch.MetricAlarm:
-    """An alarm on the installation's own metric, hourly maximum above `threshold`, to `topic`."""
+                 provider: aws.Provider, parent: pulumi.Resource,
+                 period_seconds: int = ALARM_PERIOD_SECONDS) -> aws.cloudwatch.MetricAlarm:
+    """An alarm on the installation's own metric, maximum per period above `threshold`, to `topic`."""
     return aws.cloudwatch.MetricAlarm(
         resource_name,
         name=f"daktela-{installation.id}-{suffix}",
@@ -122,7 +139,7 @@ def metric_alarm(resource_name: str, installation: Installation, suffix: str, *,
         metric_name=metric,
         dimensions={"Installation": installation.id, **dimensions},
         statistic="Maximum",
-        period=ALARM_PERIOD_SECONDS,
+        period=period_seconds,
         evaluation_periods=1,
         threshold=threshold,
         comparison_operator="GreaterThanThreshold",
@@ -142,6 +159,6 @@ def storage_alarm(name: str, installation: Installation, billing_topic: aws.sns.
             f"Daktela CC {installation.id}: comments and email attachments use more than the "
             f"{included} GB included in 9.03; storage above it is billed per GB"
         ),
-        metric=ATTACHMENTS_METRIC, dimensions={}, threshold=included, missing_data="missing",
+        metric=names.ATTACHMENTS_METRIC, dimensions={}, threshold=included, missing_data="missing",
         topic=billing_topic, provider=provider, parent=parent,
     )

@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
+from components import names
 from components.templates import TEMPLATES, render
 
 ENV_FILE = "/etc/daktela-toolkit/backup.env"
@@ -52,10 +53,10 @@ class BackupLocation:
         return self.endpoint.rstrip("/") or f"https://s3.{self.region}.amazonaws.com"
 
     def repository(self, installation_id: str) -> str:
-        return f"s3:{self.base_url}/{self.bucket}/restic/{installation_id}"
+        return f"s3:{self.base_url}/{self.bucket}/{names.repository_prefix(installation_id).rstrip('/')}"
 
-    def status_url(self, installation_id: str, number: int) -> str:
-        return f"{self.base_url}/{self.bucket}/status/{installation_id}/location-{number}.json"
+    def object_url(self, key: str) -> str:
+        return f"{self.base_url}/{self.bucket}/{key}"
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,10 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
     """Every non-secret file of the jobs, rendered."""
     locations = [
         {"repository": location.repository(job.installation_id), "region": location.region,
-         "status_url": location.status_url(job.installation_id, number)}
-        for number, location in enumerate(job.locations, 1)
+         # where each location's run result goes in this location's bucket
+         "status_urls": [location.object_url(names.status_key(job.installation_id, n))
+                         for n in range(1, len(job.locations) + 1)]}
+        for location in job.locations
     ]
     dump_command = "mariadb-dump" if job.database_engine == "mariadb" else "mysqldump"
     backup = render(

@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
+from components import names
 from components.host.backup_job import BackupJob
 from components.host.ssh import Connection
 from components.templates import render
@@ -81,7 +82,7 @@ class ConnectivityReport:
 def probe_script(job: BackupJob, part_bytes: int = PROBE_PART_BYTES, parts: int = PROBE_PARTS,
                  part_timeout: int = 600) -> str:
     locations = [
-        {"region": l.region, "probe_url": f"{l.base_url}/{l.bucket}/connectivity/{job.installation_id}/probe"}
+        {"region": l.region, "probe_url": l.object_url(names.probe_key(job.installation_id))}
         for l in job.locations
     ]
     return render("onprem/daktela-connectivity.sh.j2", installation_id=job.installation_id,

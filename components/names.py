@@ -1,0 +1,67 @@
+"""One home for every name the backups share: S3 key layout, technologies, locations, metrics.
+
+IAM policies, the jobs on hosts and instances, the connectivity probe, the freshness checker and
+the guardrails all take their names from here, so a policy and the job it allows cannot drift apart.
+No imports from this repository: the freshness checker's Lambda ships this file beside itself.
+"""
+
+from __future__ import annotations
+
+# Technologies of a cloud installation, in the order of config `backup.times`.
+BLOCK, DATABASE, FILES = "block-level", "database-dump", "file-level"
+TECHNOLOGIES = (BLOCK, DATABASE, FILES)
+BLOCK_COPY = "block-level-copy"  # the block-level recovery points copied to the second region
+
+# On-premise backup locations: location 1 in regions.primary, location 2 in regions.secondary.
+LOCATIONS = ("location-1", "location-2")
+
+# Metrics (namespace per installation, so each role can be scoped to its own).
+AGE_METRIC = "BackupAgeHours"
+FAILED_METRIC = "BackupLastRunFailed"
+ATTACHMENTS_METRIC = "AttachmentsUsedGB"
+
+DUMP_SUFFIX = ".sql.gz"
+
+# A catalogue GB is 10^9 bytes: the catalogue says GB, the SI unit, and the billing team can
+# read it off any invoice; 2^30 (GiB) would let 7.4 % more through before billing starts.
+BYTES_PER_GB = 1_000_000_000
+
+
+def metrics_namespace(installation_id: str) -> str:
+    return f"Daktela/{installation_id}"
+
+
+def dump_prefix(installation_id: str) -> str:
+    """Cloud database dumps: `<prefix><UTC stamp>.sql.gz`, present only once complete."""
+    return f"dumps/{installation_id}/"
+
+
+def repository_prefix(installation_id: str) -> str:
+    """A restic repository (cloud file-level, and each on-premise location)."""
+    return f"restic/{installation_id}/"
+
+
+def snapshots_prefix(installation_id: str) -> str:
+    return f"{repository_prefix(installation_id)}snapshots/"
+
+
+def locks_prefix(installation_id: str) -> str:
+    return f"{repository_prefix(installation_id)}locks/"
+
+
+def status_prefix(installation_id: str) -> str:
+    """On-premise run results, one object per location, written into every reachable location."""
+    return f"status/{installation_id}/"
+
+
+def status_key(installation_id: str, location_number: int) -> str:
+    return f"{status_prefix(installation_id)}location-{location_number}.json"
+
+
+def connectivity_prefix(installation_id: str) -> str:
+    """The connectivity probe's aborted multipart uploads (nothing stays)."""
+    return f"connectivity/{installation_id}/"
+
+
+def probe_key(installation_id: str) -> str:
+    return f"{connectivity_prefix(installation_id)}probe"

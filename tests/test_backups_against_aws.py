@@ -1,0 +1,348 @@
+"""Fidelity: the jobs the plan installs, run with the credentials and policies the plan creates,
+against the strict double of AWS (tests/strict_aws.py: S3's request checks and IAM's evaluation in
+front of a moto server that enforces IAM too), with the tools a Debian 12 host runs (restic 0.14,
+awscli 2.9, curl 7.88).
+
+Cloud instance jobs run on this machine inside a private mount namespace (tmpfs over /srv and
+/var/cache, an overlay over /var/lib), with the plan's own scripts: only AWS's S3 endpoint in the
+restic repository is replaced by the double's, and `aws` is called through a shim that adds
+`--endpoint-url` (awscli 2.9 has no AWS_ENDPOINT_URL). The instance role's policy is held by an
+IAM user (the same evaluation; the role's trust policy is linted in test_iam_lint.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import IN_CI, example_installation, one, plan_of
+from tests.fidelity import StrictWorld, strict_world
+
+DEBIAN_12 = {"restic": "restic 0.14.0", "aws": "aws-cli/2.9.", "curl": "curl 7.88."}
+PRIMARY, SECONDARY = "eu-central-1", "eu-west-1"
+
+
+def debian_tool(name: str) -> str:
+    """The tool as Debian 12 ships it (its version is part of what these tests prove)."""
+    path = f"/usr/bin/{name}"
+    version = subprocess.run([path, "--version"] if name != "restic" else [path, "version"],
+                             capture_output=True, text=True) if os.path.exists(path) else None
+    if version is None or not version.stdout.startswith(DEBIAN_12[name]):
+        found = version.stdout.splitlines()[0] if version and version.stdout else "not installed"
+        message = f"{path}: Debian 12's {DEBIAN_12[name]} is needed (found: {found}); .ci/run installs it"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def world(tmp_path):
+    for tool in ("restic", "aws", "curl"):
+        debian_tool(tool)
+    with strict_world(tmp_path / "aws") as world:
+        yield world
+
+
+@pytest.fixture(scope="module")
+def cloud_plan():
+    return plan_of(example_installation("cloud"))
+
+
+def written_files(plan) -> dict[str, str]:
+    user_data = one(plan, "aws:ec2/instance:Instance").inputs["userData"]
+    return {f["path"]: f["content"] for f in yaml.safe_load(user_data)["write_files"]}
+
+
+def bucket_of(plan, suffix: str) -> tuple[str, str]:
+    """(name, bucket policy) of the plan's bucket whose resource name ends in `suffix`."""
+    bucket = one(plan, "aws:s3/bucket:Bucket", suffix)
+    policy = one(plan, "aws:s3/bucketPolicy:BucketPolicy", f"{suffix}-tls-only").inputs["policy"]
+    return f"{bucket.name}-id", policy  # the offline engine names a bucket "<resource name>-id"
+
+
+class CloudInstance:
+    """The instance's jobs from the plan, on this machine in a private mount namespace."""
+
+    def __init__(self, world: StrictWorld, plan, root: Path):
+        self.world, self.root = world, root
+        self.files = written_files(plan)
+        policy = one(plan, "aws:iam/rolePolicy:RolePolicy", "host-least-privilege").inputs["policy"]
+        self.key = world.user("acme-cloud-instance", [policy])
+        self.dump_bucket, dump_policy = bucket_of(plan, "db-dumps")
+        self.restic_bucket, restic_policy = bucket_of(plan, "restic")
+        world.bucket(self.dump_bucket, PRIMARY, policy=dump_policy)
+        world.bucket(self.restic_bucket, SECONDARY, policy=restic_policy)
+        ssm = world.admin_client("ssm", PRIMARY)
+        for parameter in plan.of_type("aws:ssm/parameter:Parameter"):
+            ssm.put_parameter(Name=parameter.inputs["name"], Type="SecureString", Value="instance-secret")
+        self.bin = root / "bin"
+        self.bin.mkdir(parents=True)
+        shim = self.bin / "aws"
+        shim.write_text('#!/bin/sh\n# awscli 2.9 has no AWS_ENDPOINT_URL: only the endpoint is added\n'
+                        'exec /usr/bin/aws --endpoint-url "$DAKTELA_TEST_ENDPOINT" "$@"\n')
+        shim.chmod(0o755)
+
+    def script(self, name: str) -> Path:
+        content = self.files[f"/usr/local/sbin/{name}"]
+        content = content.replace(f"https://s3.{SECONDARY}.amazonaws.com", self.world.endpoint)
+        assert self.world.endpoint in content or name != "daktela-restic-backup"
+        path = self.root / name
+        path.write_text(content)
+        path.chmod(0o755)
+        return path
+
+    def dump_stub(self, size: int, exit_code: int = 0) -> bytes:
+        """mariadb-dump writing `size` bytes that gzip cannot shrink much (so the upload is
+        multipart: awscli's threshold is 8 MiB), then exiting with `exit_code`."""
+        data = os.urandom(size)
+        (self.root / "dump-data").write_bytes(data)
+        stub = self.bin / "mariadb-dump"
+        stub.write_text(f"#!/bin/sh\ncat {self.root / 'dump-data'}\nexit {exit_code}\n")
+        stub.chmod(0o755)
+        return data
+
+    def run(self, script: Path, data: dict[str, bytes] | None = None) -> subprocess.CompletedProcess:
+        staging = self.root / "srv"
+        for relative, content in (data or {}).items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        (self.root / "varlib-upper").mkdir(exist_ok=True)
+        (self.root / "varlib-work").mkdir(exist_ok=True)
+        namespace = (
+            "set -e\n"
+            "mount -t tmpfs -o mode=0755 tmpfs /srv\n"
+            "mount -t tmpfs -o mode=0755 tmpfs /var/cache\n"
+            f"mount -t overlay overlay -o lowerdir=/var/lib,upperdir={self.root}/varlib-upper,"
+            f"workdir={self.root}/varlib-work /var/lib\n"
+            f"mkdir -p /srv/daktela && cp -a {staging}/. /srv/daktela/ 2>/dev/null || true\n"
+            "mkdir -p /srv/daktela/application /srv/daktela/attachments /srv/daktela/recordings\n"
+            f"exec {script}\n"
+        )
+        env = {**os.environ, **self.world.client_env(self.key), "PATH": f"{self.bin}:{os.environ['PATH']}",
+               "DAKTELA_TEST_ENDPOINT": self.world.endpoint, "HOME": str(self.root),
+               # An instance whose environment names the primary region must still sign for each
+               # bucket's own region: this is what broke restic 0.14.
+               "AWS_DEFAULT_REGION": PRIMARY}
+        for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            env.pop(variable, None)
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", namespace],
+                              env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def instance(world, cloud_plan, tmp_path):
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("the cloud job tests need root and unshare")
+        pytest.skip("the cloud job tests need root and unshare")
+    return CloudInstance(world, cloud_plan, tmp_path / "instance")
+
+
+def s3_requests(world: StrictWorld, bucket: str) -> list:
+    return [r for r in world.state.records if r.service == "s3" and r.path.lstrip("/").split("/")[0] == bucket]
+
+
+def test_file_level_backup_signs_for_the_repository_region_and_inits_with_the_plans_role(world, instance):
+    """Issues 10.1 and 10.2: restic 0.14 signed for AWS_DEFAULT_REGION, and its HeadBucket got 403."""
+    files = {"application/index.php": os.urandom(3000), "attachments/2026/11/offer.pdf": os.urandom(200_000),
+             "recordings/2026/11/call.wav": os.urandom(50_000)}
+    first = instance.run(instance.script("daktela-restic-backup"), files)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = instance.run(instance.script("daktela-restic-backup"))  # an existing repository: no init
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert world.refused() == []
+    requests = s3_requests(world, instance.restic_bucket)
+    assert {r.region for r in requests} == {SECONDARY}
+    assert "s3:ListBucket" in {a for r in requests if r.method == "HEAD" for a in r.actions}  # restic's bucket check
+    snapshots = world.admin_client("s3", SECONDARY).list_objects_v2(
+        Bucket=instance.restic_bucket, Prefix="restic/acme-cloud/snapshots/")
+    assert snapshots["KeyCount"] == 2
+    ssm = [r for r in world.state.records if r.service == "ssm"]
+    assert ssm and {r.region for r in ssm} == {PRIMARY}  # the password is asked for where it lives
+
+
+def test_database_dump_of_9_mb_gets_its_final_name_in_one_version(world, instance):
+    """Issue 10.3: the .partial copy took awscli's multipart path, which needs GetObjectTagging."""
+    data = instance.dump_stub(12 << 20)
+    run = instance.run(instance.script("daktela-db-dump"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert world.refused() == []
+    s3 = world.admin_client("s3", PRIMARY)
+    versions = s3.list_object_versions(Bucket=instance.dump_bucket, Prefix="dumps/acme-cloud/")
+    keys = [v["Key"] for v in versions.get("Versions", [])]
+    assert len(keys) == 1 and keys[0].endswith(".sql.gz"), keys  # no .partial, no second version
+    assert not versions.get("DeleteMarkers")
+    stored = s3.get_object(Bucket=instance.dump_bucket, Key=keys[0])["Body"].read()
+    assert len(stored) >= 8 << 20, "the dump must be large enough to take awscli's multipart path"
+    assert hashlib.sha256(gzip.decompress(stored)).digest() == hashlib.sha256(data).digest()
+    assert any("partNumber=" in r.query for r in s3_requests(world, instance.dump_bucket))
+
+
+def test_a_failed_dump_leaves_no_object_and_no_unfinished_upload(world, instance):
+    instance.dump_stub(12 << 20, exit_code=2)
+    run = instance.run(instance.script("daktela-db-dump"))
+    assert run.returncode == 1
+    assert "nothing was stored" in run.stderr
+    s3 = world.admin_client("s3", PRIMARY)
+    assert s3.list_object_versions(Bucket=instance.dump_bucket, Prefix="dumps/").get("Versions") is None
+    assert s3.list_multipart_uploads(Bucket=instance.dump_bucket).get("Uploads") is None
+    assert world.refused() == []
+
+
+def test_the_double_refuses_what_aws_refuses(world, tmp_path):
+    """The double itself: a wrong region, a missing payload hash, an unsigned x-amz header, a
+    permission the policy lacks, and a locked bucket without Content-MD5 are all refused."""
+    world.bucket("locked", PRIMARY, object_lock_days=1)
+    key = world.user("narrow", [json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::locked/allowed/*"}]})])
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * 100)
+    sha = hashlib.sha256(b"x" * 100).hexdigest()
+    env = {**os.environ, **world.client_env(key)}
+
+    def put(path: str, region: str = PRIMARY, *headers: str) -> str:
+        command = [debian_tool("curl"), "-sS", "--aws-sigv4", f"aws:amz:{region}:s3", "--user",
+                   f"{key.access_key_id}:{key.secret_access_key}", "-X", "PUT", "--data-binary", f"@{body}"]
+        for header in headers:
+            command += ["-H", header]
+        return subprocess.run(command + [f"{world.endpoint}/locked/{path}"], env=env, capture_output=True,
+                              text=True).stdout
+
+    md5 = "Content-MD5: " + __import__("base64").b64encode(hashlib.md5(b"x" * 100).digest()).decode()
+    assert "x-amz-content-sha256" in put("allowed/a")
+    assert "AuthorizationHeaderMalformed" in put("allowed/a", SECONDARY, f"x-amz-content-sha256: {sha}", md5)
+    assert "XAmzContentSHA256Mismatch" in put("allowed/a", PRIMARY, f"x-amz-content-sha256: {'0' * 64}", md5)
+    assert "Content-MD5 OR x-amz-checksum-" in put("allowed/a", PRIMARY, f"x-amz-content-sha256: {sha}")
+    assert "AccessDenied" in put("elsewhere/a", PRIMARY, f"x-amz-content-sha256: {sha}", md5)
+    assert put("allowed/a", PRIMARY, f"x-amz-content-sha256: {sha}", md5) == ""
+    assert len(world.refused()) == 5
+
+
+# -- on-premise: the host's jobs on the throwaway host, with the plan's IAM user ------------------
+
+@pytest.fixture(scope="module")
+def onprem_plan():
+    return plan_of(example_installation("on-premise"))
+
+
+class OnPremLocations:
+    """The plan's two locked location buckets and its host user, in the double; the test host
+    trusts the double's certificate through its own (private) CA bundle, as a host trusts AWS."""
+
+    def __init__(self, world: StrictWorld, plan, host):
+        from tests.onprem_fixtures import backup_job
+
+        lock_days = example_installation("on-premise")["on_premise"].get("backup_lock_days", 30)
+        self.buckets = []
+        for number, region in ((1, PRIMARY), (2, SECONDARY)):
+            name, policy = bucket_of(plan, f"offsite-location-{number}")
+            world.bucket(name, region, object_lock_days=lock_days, policy=policy)
+            self.buckets.append(name)
+        policy = one(plan, "aws:iam/userPolicy:UserPolicy", "host-policy").inputs["policy"]
+        self.key = world.user("daktela-acme-onprem-backup", [policy])
+        checker = one(plan, "aws:iam/rolePolicy:RolePolicy", "freshness-least-privilege").inputs["policy"]
+        self.checker_key = world.user("acme-onprem-freshness", [checker])
+        bundle = host.root / "etc" / "ssl" / "certs" / "ca-certificates.crt"
+        bundle.write_text(bundle.read_text() + world.ca.read_text())
+        self.world, self.host, self.make_job = world, host, backup_job
+
+    def job(self, endpoints: list[str]):
+        from tests.test_onprem_backup import archive_uuid
+
+        return self.make_job(self.host, self.buckets, endpoints, archive_uuid(self.host))
+
+
+@pytest.fixture
+def locations(world, onprem_plan, test_host):
+    return OnPremLocations(world, onprem_plan, test_host)
+
+
+def status_objects(world: StrictWorld, locations: OnPremLocations) -> dict[tuple[int, int], dict]:
+    """{(bucket number, location number): the recorded result} of every status object."""
+    found = {}
+    for bucket_number, (bucket, region) in enumerate(zip(locations.buckets, (PRIMARY, SECONDARY)), 1):
+        s3 = world.admin_client("s3", region)
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix="status/acme-onprem/").get("Contents", []):
+            record = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            found[(bucket_number, record["location"])] = record
+    return found
+
+
+def test_onprem_backup_with_the_plans_key_into_two_locked_locations(world, locations, test_host):
+    """Issues 10.2 and 10.4: restic init was refused, curl's status uploads lacked the payload hash."""
+    from tests.onprem_fixtures import install, prepared_with_data
+
+    prepared_with_data(test_host)
+    job = locations.job([world.endpoint, world.endpoint])
+    install(test_host, job, locations.key.access_key_id, locations.key.secret_access_key)
+    run = test_host.run("/usr/local/sbin/daktela-backup")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert world.refused() == []
+    for bucket, region in zip(locations.buckets, (PRIMARY, SECONDARY)):
+        requests = s3_requests(world, bucket)
+        assert {r.region for r in requests} == {region}
+        puts = [r for r in requests if r.method == "PUT"]
+        assert puts and all("content-md5" in r.headers for r in puts)  # the buckets are locked
+    results = status_objects(world, locations)
+    assert sorted(results) == [(1, 1), (1, 2), (2, 1), (2, 2)]  # each result in both locations
+    assert {r["result"] for r in results.values()} == {"success"}
+
+
+def test_a_failed_location_is_reported_at_once_through_the_other(world, locations, test_host, monkeypatch):
+    """Issue 10.6: a failed run looked "fresh" for up to 28 h."""
+    from components.freshness import Watch, boto3_clients, check
+    from components.installation import onprem_freshness_watch
+    from components.config import parse_installation
+    from tests.onprem_fixtures import install, prepared_with_data
+
+    prepared_with_data(test_host)
+    job = locations.job([world.endpoint, world.endpoint])
+    install(test_host, job, locations.key.access_key_id, locations.key.secret_access_key)
+    assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
+    down = locations.job(["https://127.0.0.1:1", world.endpoint])
+    install(test_host, down, locations.key.access_key_id, locations.key.secret_access_key)
+    run = test_host.run("/usr/local/sbin/daktela-backup")
+    assert run.returncode == 1 and "location 1 (eu-central-1): FAILED" in run.stderr
+    results = status_objects(world, locations)
+    assert results[(2, 1)]["result"] == "failed" and results[(2, 2)]["result"] == "success"
+    assert results[(1, 1)]["result"] == "success"  # location 1's own copy is the old one
+
+    # The checker, with the plan's checker policy, sees location 1 as failed now, although its
+    # newest snapshot is minutes old.
+    installation = parse_installation(example_installation("on-premise"))
+    watch = Watch.from_json(onprem_freshness_watch(installation, locations.buckets).to_json())
+    for variable, value in {**locations.checker_key.env(), "AWS_CA_BUNDLE": str(world.ca)}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    findings = {f.technology: f for f in check(watch, boto3_clients(world.endpoint))}
+    assert findings["location-1"].status == "failed" and "restic exit code" in findings["location-1"].failed
+    assert findings["location-2"].status == "fresh"
+    assert world.refused() == []
+
+
+def test_connectivity_probe_with_the_plans_key(world, locations, test_host):
+    """Issue 10.4: the probe's requests lacked x-amz-content-sha256, so it always reported an error."""
+    from components.host.connectivity import check_connectivity
+    from components.host.ssh import Connection
+    from tests.onprem_fixtures import prepared_with_data
+
+    prepared_with_data(test_host)
+    job = locations.job([world.endpoint, world.endpoint])
+    with Connection(test_host.access()) as connection:
+        report = check_connectivity(connection, job, locations.key.access_key_id, locations.key.secret_access_key,
+                                    part_bytes=5 << 20, parts=2)
+    assert [l.error for l in report.locations] == [None, None], (report.lines(), [(r.method, r.path, r.query, r.status, r.error) for r in world.refused()])
+    assert all(l.bytes_per_second for l in report.locations)
+    assert world.refused() == []
+    for bucket in locations.buckets:  # the probe leaves nothing behind
+        assert world.admin_client("s3", PRIMARY).list_multipart_uploads(Bucket=bucket).get("Uploads") is None
