@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Backup status of a cloud installation: each technology's newest backup, its age and the verdict.
+"""Backup status of an installation: each technology's (cloud) or location's (on-premise) newest
+backup, its age and the verdict.
 
     pulumi stack output freshness_targets > /tmp/acme.json
     scripts/backup_status.py --targets /tmp/acme.json
 
 The same check the installation's Lambda runs every 15 minutes (components/freshness.py), for a
-person: a table, exit code 0 when every technology is fresh, 1 when any is stale, missing or could
-not be read, 2 on bad input. AWS credentials come from the usual places.
+person: a table, exit code 0 when everything is fresh, 1 when anything is stale, missing, failed
+(an on-premise location whose last run failed) or could not be read, 2 on bad input. The block-level
+line is as old as the oldest data volume's newest recovery point. AWS credentials come from the
+usual places.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([{
             "technology": f.technology, "status": f.status, "age_hours": f.age_hours,
             "limit_hours": f.limit_hours, "newest": f.newest.isoformat() if f.newest else None,
-            "error": f.error,
+            "error": f.error, "failed": f.failed, "detail": f.detail,
         } for f in findings], indent=2))
     else:
         sys.stdout.write(format_table(watch, findings))

@@ -152,3 +152,21 @@ def test_volume_script_formats_once_mounts_by_uuid_and_is_idempotent(test_host, 
     assert test_host.run(f"cat {test_host.mount_point('operational')}/keep.txt").stdout == "call-data\n"
     third = test_host.run(run)  # and again while mounted
     assert third.returncode == 0 and test_host.fstab() == fstab
+
+
+def test_storage_meter_publishes_catalogue_gb_of_10_to_the_9_bytes(files, tmp_path):
+    """Issue 10.8: dividing by 2^30 let the "100 GB" alarm fire only at 107.4 GB."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "df").write_text("#!/bin/sh\necho '        Used'\necho ' 100000000000'\n")
+    (bin_dir / "aws").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'aws-args'}\n")
+    for tool in ("df", "aws"):
+        (bin_dir / tool).chmod(0o755)
+    script = tmp_path / "meter"
+    script.write_text(files["/usr/local/sbin/daktela-attachments-meter"]["content"])
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    arguments = (tmp_path / "aws-args").read_text().split()
+    assert arguments[arguments.index("--value") + 1] == "100.000"
+    assert arguments[arguments.index("--metric-name") + 1] == "AttachmentsUsedGB"

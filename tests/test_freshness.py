@@ -19,7 +19,8 @@ from botocore.stub import Stubber
 
 from components.names import BLOCK_COPY
 from components.freshness import (
-    AGE_METRIC, BLOCK, DATABASE, FILES, TARGETS_VARIABLE, Target, Watch, boto3_clients, check, handler, publish,
+    AGE_METRIC, BLOCK, DATABASE, FILES, TARGETS_VARIABLE, Target, Watch, boto3_clients, check, format_table, handler,
+    publish,
 )
 from tests.conftest import REPO
 
@@ -159,3 +160,86 @@ def test_the_stack_output_is_what_the_script_reads():
     output = plan_of(example_installation("cloud")).outputs["freshness_targets"]
     watch = Watch.from_json(output)
     assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [BLOCK, DATABASE, FILES, BLOCK_COPY]
+
+
+VOLUMES = tuple(f"arn:aws:ec2:{REGION}:123456789012:volume/vol-0{n}" for n in range(1, 4))
+
+
+def recovery_points(stub: Stubber, vault: str, points: list[tuple[str, str, datetime]]) -> None:
+    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [
+        {"RecoveryPointArn": f"arn:aws:ec2:{REGION}::snapshot/snap-{n}", "ResourceArn": resource,
+         "Status": status, "CreationDate": created}
+        for n, (resource, status, created) in enumerate(points)]}, {"BackupVaultName": vault})
+
+
+def test_one_volume_failing_every_night_is_not_hidden_by_the_others():
+    """Issue 10.5: the vault's newest recovery point hid a volume whose backups failed."""
+    backup = boto3.client("backup", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    tonight = datetime(2026, 11, 25, 2, 30, tzinfo=timezone.utc)
+    watch = Watch("acme", "Daktela/acme", REGION, LIMIT, (Target(BLOCK, REGION, vault="daktela-acme", resources=VOLUMES),))
+    with Stubber(backup) as stub:
+        recovery_points(stub, "daktela-acme", [
+            (VOLUMES[0], "COMPLETED", tonight), (VOLUMES[1], "COMPLETED", tonight),
+            (VOLUMES[2], "COMPLETED", tonight - timedelta(days=3)),  # fails since then
+            (VOLUMES[2], "FAILED", tonight)])
+        [finding] = check(watch, lambda service, region: backup, tonight + timedelta(hours=1))
+    assert finding.status == "stale" and finding.newest == tonight - timedelta(days=3)
+    assert finding.detail == "oldest: vol-03"
+    with Stubber(backup) as stub:  # a volume that never had a recovery point
+        recovery_points(stub, "daktela-acme", [(VOLUMES[0], "COMPLETED", tonight), (VOLUMES[1], "COMPLETED", tonight)])
+        [finding] = check(watch, lambda service, region: backup, tonight + timedelta(hours=1))
+    assert finding.status == "missing" and finding.detail == "no recovery point of vol-03"
+
+
+def test_copies_in_the_second_region_are_watched_per_volume():
+    """Issue 10.5: failed cross-region copies were not watched at all."""
+    copies = boto3.client("backup", region_name=SECOND, aws_access_key_id="x", aws_secret_access_key="x")
+    tonight = datetime(2026, 11, 25, 2, 30, tzinfo=timezone.utc)
+    watch = Watch("acme", "Daktela/acme", REGION, LIMIT, (
+        Target(BLOCK_COPY, SECOND, vault="daktela-acme-copy", resources=VOLUMES),))
+    with Stubber(copies) as stub:
+        recovery_points(stub, "daktela-acme-copy", [(v, "COMPLETED", tonight - timedelta(days=2)) for v in VOLUMES])
+        [finding] = check(watch, lambda service, region: copies if region == SECOND else None,
+                          tonight + timedelta(hours=1))
+    assert finding.technology == "block-level-copy" and finding.status == "stale"
+
+
+def test_a_failed_last_run_is_failed_at_once_and_published(buckets, moto_endpoint):
+    """Issue 10.6: a location whose last run failed showed "fresh" for up to 28 h."""
+    dump_bucket, restic_bucket, dumps, restic = buckets
+    installation = "run-" + uuid.uuid4().hex[:6]
+    status = f"status/{installation}/location-1.json"
+    restic.put_object(Bucket=restic_bucket, Key=f"restic/{installation}/snapshots/abc", Body=b"{}")
+    # location 1's own copy says success (from the run before); location 2 got the newer failure
+    restic.put_object(Bucket=restic_bucket, Key=status, Body=json.dumps(
+        {"location": 1, "result": "success", "time": "2026-11-25T01:00:05Z"}).encode())
+    dumps.put_object(Bucket=dump_bucket, Key=status, Body=json.dumps(
+        {"location": 1, "result": "failed", "time": "2026-11-25T13:00:09Z", "error": "restic exit code 1"}).encode())
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, (
+        Target("location-1", SECOND, bucket=restic_bucket, prefix=f"restic/{installation}/snapshots/",
+               status_sources=((SECOND, restic_bucket, status), (REGION, dump_bucket, status))),))
+    clients = boto3_clients(moto_endpoint)
+    [finding] = check(watch, clients)
+    assert finding.status == "failed" and "restic exit code 1" in finding.failed
+    assert finding.age_hours is not None and finding.age_hours < 0.1  # young, and still failed
+    assert publish(watch, [finding], clients) == 2
+    cloudwatch = clients("cloudwatch", REGION)
+    metrics = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=f"Daktela/{installation}")["Metrics"]}
+    assert metrics == {AGE_METRIC, "BackupLastRunFailed"}
+    table = format_table(watch, [finding])
+    assert "failed (last run 2026-11-25T13:00:09Z: restic exit code 1)" in table
+
+
+def test_backup_status_script_shows_a_failed_last_run_as_failed(buckets, aws_env, moto_endpoint, tmp_path):
+    dump_bucket, restic_bucket, dumps, restic = buckets
+    restic.put_object(Bucket=restic_bucket, Key="restic/acme/snapshots/abc", Body=b"{}")
+    restic.put_object(Bucket=restic_bucket, Key="status/acme/location-2.json", Body=json.dumps(
+        {"location": 2, "result": "failed", "time": "2026-11-25T13:00:09Z", "error": "restic exit code 3"}).encode())
+    targets = tmp_path / "targets.json"
+    targets.write_text(Watch("acme", "Daktela/acme", REGION, LIMIT, (
+        Target("location-2", SECOND, bucket=restic_bucket, prefix="restic/acme/snapshots/",
+               status_sources=((SECOND, restic_bucket, "status/acme/location-2.json"),)),)).to_json())
+    result = run_status(aws_env, "--targets", str(targets), "--endpoint-url", moto_endpoint, "--json")
+    assert result.returncode == 1
+    [row] = json.loads(result.stdout)
+    assert row["status"] == "failed" and "restic exit code 3" in row["failed"]
