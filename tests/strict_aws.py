@@ -20,8 +20,9 @@ fails until the double is taught, never passes by default.
 
 After the checks, the proxy re-signs the request for moto with the same key (moto recomputes
 signatures with botocore's choices, which differ from restic's and curl's legitimate ones) and
-forwards it. Moto's own IAM model is looser in places (it ignores StringLike conditions, names
-HeadBucket's permission s3:HeadBucket, sees no resource for SSM or CloudWatch): `moto_policy`
+forwards it. Moto's own IAM model differs in places (it ignores StringLike conditions, names
+HeadBucket's permission s3:HeadBucket and CloudWatch's actions monitoring:*, sees no resource for
+SSM or CloudWatch): `moto_policy`
 translates a plan policy into what moto can evaluate, and the proxy holds the exact check.
 
 Where this is still looser than AWS (also listed in the README's "not verified here"): KMS key
@@ -136,6 +137,8 @@ def moto_policy(document: dict) -> dict:
         actions = _as_list(statement["Action"])
         if "s3:ListBucket" in actions:
             actions = [*actions, "s3:HeadBucket"]
+        # moto names an action after the credential scope's service: CloudWatch signs as "monitoring"
+        actions += [f"monitoring:{a.split(':', 1)[1]}" for a in actions if a.startswith("cloudwatch:")]
         statement["Action"] = actions
         if not all(a.lower().startswith("s3:") for a in actions):
             statement["Resource"] = "*"

@@ -171,6 +171,16 @@ def test_file_level_backup_signs_for_the_repository_region_and_inits_with_the_pl
     assert ssm and {r.region for r in ssm} == {PRIMARY}  # the password is asked for where it lives
 
 
+def test_storage_meter_publishes_into_its_own_namespace_with_the_plans_role(world, instance):
+    run = instance.run(instance.script("daktela-attachments-meter"), {"attachments/a.pdf": os.urandom(5000)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert world.refused() == []
+    [put] = [r for r in world.state.records if r.service == "monitoring"]
+    assert put.actions == ["cloudwatch:PutMetricData"] and put.region == PRIMARY
+    metrics = world.admin_client("cloudwatch", PRIMARY).list_metrics(Namespace="Daktela/acme-cloud")["Metrics"]
+    assert [m["MetricName"] for m in metrics] == ["AttachmentsUsedGB"]
+
+
 def test_database_dump_of_9_mb_gets_its_final_name_in_one_version(world, instance):
     """Issue 10.3: the .partial copy took awscli's multipart path, which needs GetObjectTagging."""
     data = instance.dump_stub(12 << 20)
@@ -296,6 +306,17 @@ def test_onprem_backup_with_the_plans_key_into_two_locked_locations(world, locat
     results = status_objects(world, locations)
     assert sorted(results) == [(1, 1), (1, 2), (2, 1), (2, 2)]  # each result in both locations
     assert {r["result"] for r in results.values()} == {"success"}
+
+    # The weekly check and a restore use the same key: reading back, locking, unlocking.
+    check = test_host.run("/usr/local/sbin/daktela-backup-check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    from components.host.restore import restore
+    from components.host.ssh import Connection
+
+    with Connection(test_host.access()) as connection:
+        report = restore(connection, str(test_host.root / "restored"))
+    assert report.restored_files > 0
+    assert world.refused() == []
 
 
 def test_a_failed_location_is_reported_at_once_through_the_other(world, locations, test_host, monkeypatch):
