@@ -26,6 +26,8 @@ from pydantic import (
     ValidationError,
 )
 
+from components.names import TECHNOLOGIES
+
 CONFIG_NAMESPACE = "daktela"
 INSTALLATION_KEY = "installation"
 ROOT = "installation"
@@ -402,7 +404,6 @@ DEFAULT_BACKUP_TIMES: dict[str, tuple[time, ...]] = {
     "cloud": (time(2, 0), time(10, 0), time(18, 0)),
     "on-premise": (time(1, 0), time(13, 0)),
 }
-CLOUD_BACKUP_TECHNOLOGIES = ("block-level", "database dump", "file-level")
 # Cloud runs need room between them: AWS Backup's start window alone is 60 minutes, and each
 # technology's window ends where the next one starts (components/schedule.py).
 MIN_MINUTES_BETWEEN_BACKUPS = {"cloud": 120, "on-premise": 60}
@@ -532,7 +533,7 @@ def _backup_problems(inst: Installation) -> list[Problem]:
         if len(times) != 3:
             problems.append(Problem(path, (
                 f"has {len(times)} time(s); a cloud installation is backed up three times a day, "
-                f"one time per technology ({', '.join(CLOUD_BACKUP_TECHNOLOGIES)})"
+                f"one time per technology ({', '.join(TECHNOLOGIES)})"
             )))
         if inst.backup.timezone != "UTC":
             problems.append(Problem(f"{ROOT}.backup.timezone", (

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import yaml
 
-from components.names import AGE_METRIC, BLOCK_COPY, LOCATIONS, TECHNOLOGIES
+from components.names import AGE_METRIC, BLOCK, BLOCK_COPY, DATABASE, FILES, LOCATIONS, TECHNOLOGIES
 
 CLOUD = "daktela:cloud:CloudInstallation"
 ONPREM = "daktela:onprem:OnPremInstallation"
@@ -69,12 +69,12 @@ def _minutes(hhmm: str) -> int:
 
 def _cloud_backup_times(plan: dict) -> dict[str, Optional[str]]:
     """The time of each technology as the plan schedules it (None: not scheduled or unknown)."""
-    times: dict[str, Optional[str]] = {"block-level": None, "database-dump": None, "file-level": None}
+    times: dict[str, Optional[str]] = dict.fromkeys(TECHNOLOGIES)
     for backup_plan in _of(plan, "aws:backup/plan:Plan"):
         for rule in backup_plan["inputs"].get("rules") or []:
             match = re.fullmatch(r"cron\((\d+) (\d+) \? \* \* \*\)", str(rule.get("schedule", "")))
             if match:
-                times["block-level"] = f"{int(match.group(2)):02d}:{int(match.group(1)):02d}"
+                times[BLOCK] = f"{int(match.group(2)):02d}:{int(match.group(1)):02d}"
     for instance in _of(plan, "aws:ec2/instance:Instance"):
         user_data = instance["inputs"].get("userData")
         if _unknown(user_data):
@@ -83,7 +83,7 @@ def _cloud_backup_times(plan: dict) -> dict[str, Optional[str]]:
             files = {f["path"]: f.get("content", "") for f in (yaml.safe_load(user_data) or {}).get("write_files", [])}
         except yaml.YAMLError:
             continue
-        for technology, unit in (("database-dump", "daktela-db-dump"), ("file-level", "daktela-restic-backup")):
+        for technology, unit in ((DATABASE, "daktela-db-dump"), (FILES, "daktela-restic-backup")):
             timer = files.get(f"/etc/systemd/system/{unit}.timer", "")
             match = re.search(r"^OnCalendar=\*-\*-\* (\d\d:\d\d):00 UTC$", timer, re.M)
             if match:
