@@ -23,6 +23,19 @@ LEFT_IN_PLACE = ("the drives, their partitions, filesystems and data (the last d
                  "is decommissioned. The backups stay in the cloud locations")
 
 
+def from_wire(value: Any) -> Any:
+    """Properties as the engine delivers them: the provider protocol carries every number as a
+    double, so 22 arrives as 22.0 (ids, units and digests would read "22.0"). Whole numbers back
+    to int; nothing in these inputs is a fraction."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: from_wire(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_wire(item) for item in value]
+    return value
+
+
 def _access(props: dict[str, Any]):
     from components.host.ssh import HostAccess
 
@@ -71,6 +84,7 @@ def host_summary(facts: Any, layout: Any) -> dict[str, Any]:
 
 class PreparedHostProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        olds, news = from_wire(olds), from_wire(news)
         keys = sorted(set(olds) | set(news))
         changed = [k for k in keys if not k.startswith("__") and k != "host" and olds.get(k) != news.get(k)]
         replaces = [k for k in changed if k in HOST_IDENTITY_INPUTS]
@@ -88,15 +102,17 @@ class PreparedHostProvider(ResourceProvider):
         return {**props, "host": host_summary(result.facts, layout)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = from_wire(props)
         return CreateResult(id_=f"{props['address']}:{props['port']}", outs=self._prepare(props))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._prepare(news))
+        return UpdateResult(outs=self._prepare(from_wire(news)))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         from components.host.facts import gather
         from components.host.ssh import Connection
 
+        props = from_wire(props)
         layout = _layout(props)
         with Connection(_access(props)) as connection:
             facts = gather(connection, layout.paths(), layout.file_paths())
@@ -108,6 +124,7 @@ class PreparedHostProvider(ResourceProvider):
         from components.host.facts import STATE_FILE
         from components.host.ssh import Connection, HostError
 
+        props = from_wire(props)
         layout = _layout(props)
         installed = " ".join(shlex.quote(p) for p in [*layout.file_paths(), STATE_FILE])
         timers = " ".join(shlex.quote(t) for t in layout.timers)
