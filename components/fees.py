@@ -52,6 +52,13 @@ CATALOGUE: tuple[Fee, ...] = (
 )
 
 
+def dynamodb_number(value: Decimal | int) -> str:
+    """A number as DynamoDB returns it (no trailing zeros, no exponent: 450.00 -> "450"). The
+    provider stores the item DynamoDB returns; any other spelling would show as a change of every
+    fee record in every later preview."""
+    return format(Decimal(value).normalize(), "f")
+
+
 @dataclass(frozen=True)
 class FeeRecord:
     """One fee as it applies to one installation: what the ledger stores."""
@@ -72,12 +79,12 @@ class FeeRecord:
             "fee_name": {"S": self.fee.name},
             "kind": {"S": self.fee.kind.value},
             "hosting": {"S": self.hosting},
-            "price": {"N": str(self.price)},
+            "price": {"N": dynamodb_number(self.price)},
             "currency": {"S": self.currency},
             "effective_from": {"S": self.effective_from},
         }
         if self.included_gb is not None:
-            item["included_gb"] = {"N": str(self.included_gb)}
+            item["included_gb"] = {"N": dynamodb_number(self.included_gb)}
         return item
 
 

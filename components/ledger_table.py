@@ -96,7 +96,7 @@ def format_records(records: list[dict[str, Any]]) -> str:
         (
             r[LEDGER_RANGE_KEY],
             r.get("kind", ""),
-            _money(r.get("price")),
+            money(r.get("price")),
             r.get("currency", ""),
             r.get("effective_from", ""),
             r.get("fee_name", ""),
@@ -110,7 +110,8 @@ def format_records(records: list[dict[str, Any]]) -> str:
     ) + "\n"
 
 
-def _money(value: Any) -> str:
+def money(value: Any) -> str:
+    """A price for people: two decimals (DynamoDB stores 450.00 as 450), more only when it has them."""
     if isinstance(value, Decimal):
         return f"{value:.2f}" if -value.as_tuple().exponent <= 2 else str(value)  # type: ignore[operator]
     return "" if value is None else str(value)

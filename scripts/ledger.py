@@ -20,7 +20,7 @@ import _repo  # noqa: F401  (repo root on sys.path)
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from components.ledger_table import LedgerError, create_table, format_records, list_records
+from components.ledger_table import LedgerError, create_table, format_records, list_records, money
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no fee records for installation {args.installation_id} in {args.table}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(records, default=str, indent=2, sort_keys=True))
+        print(json.dumps([{**r, "price": money(r.get("price"))} for r in records], default=str, indent=2, sort_keys=True))
     else:
         print(f"Fee records of {args.installation_id} in {args.table} ({args.region}):")
         sys.stdout.write(format_records(records))

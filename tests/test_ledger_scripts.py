@@ -96,3 +96,39 @@ def test_list_explains_a_missing_table_and_an_unknown_installation(aws_env, moto
     assert ledger_cli(aws_env, moto_endpoint, "create-table", "--table", table).returncode == 0
     empty = ledger_cli(aws_env, moto_endpoint, "list", "nobody", "--table", table)
     assert empty.returncode == 1 and "no fee records for installation nobody" in empty.stderr
+
+
+def dynamodb_returns(number: str) -> str:
+    """DynamoDB's canonical form of a stored number (what GetItem returns): leading and trailing
+    zeros trimmed, no exponent. moto returns numbers as they were written, so this is the check
+    moto cannot make."""
+    from decimal import Decimal
+
+    value = Decimal(number)
+    text = format(value.normalize(), "f")
+    return "0" if value == 0 else text
+
+
+def test_dynamodb_canonical_form_is_what_this_test_thinks():
+    assert [dynamodb_returns(n) for n in ("450.00", "0.250", "1E+2", "007", "0.0", "12.5")] == [
+        "450", "0.25", "100", "7", "0", "12.5"]
+
+
+@pytest.mark.parametrize("hosting", ["cloud", "on-premise"])
+def test_ledger_items_round_trip_unchanged_so_an_unchanged_stack_previews_no_change(
+        aws_env, moto_endpoint, table, hosting):
+    """Issue 11: "N": "450.00" came back as "450", and every preview showed every fee record changed."""
+    from tests.conftest import plan_of
+
+    create_table(client(moto_endpoint), table)
+    plan = plan_of(example_installation(hosting))
+    items = [json.loads(r.inputs["item"]) for r in plan.of_type("aws:dynamodb/tableItem:TableItem")]
+    assert items
+    ddb = client(moto_endpoint)
+    for item in items:
+        for value in item.values():
+            if "N" in value:
+                assert value["N"] == dynamodb_returns(value["N"]), value
+        ddb.put_item(TableName=table, Item=item)
+        key = {k: item[k] for k in ("installation_id", "fee_code")}
+        assert ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == item
