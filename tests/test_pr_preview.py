@@ -75,7 +75,7 @@ def test_changed_stack_comment(previews, update_golden):
     _, out = previews
     text = (out / "acme-onprem.md").read_text()
     assert text.startswith("<!-- daktela-plan: acme-onprem -->\n")
-    assert '    inputs.item.price.N: "1500.00" -> "1600.00"  (ignored: ignore_changes keeps the live value)' in text
+    assert '    inputs.item.price.N: "1500" -> "1600"  (ignored: ignore_changes keeps the live value)' in text
     assert "guardrails: all passed" in text
     compare("changed.md", text, update_golden)
 
