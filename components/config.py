@@ -369,10 +369,20 @@ class OnPremSettings(_Model):
     )
 
 
+# The longest id whose AWS names all fit (components/aws_limits.py; tests/test_aws_limits.py plans
+# both hostings with ids of exactly this length).
+MAX_ID_LENGTH = {"cloud": 30, "on-premise": 35}
+ID_LIMITED_BY = {
+    "cloud": "the AWS Backup plan daktela-<id>-block-level may have 50",
+    "on-premise": "an S3 bucket name, <id>-offsite-location-1 and 8 characters the engine adds, may have 63",
+}
+
+
 class Installation(_Model):
     id: str = Field(
         pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
-        description="installation id: lowercase letters, digits and dashes, 3-40 characters",
+        description="installation id: lowercase letters, digits and dashes, 3-30 characters "
+                    "(cloud) or 3-35 (on-premise), so that every AWS name made from it fits",
     )
     customer: str = Field(min_length=1, max_length=200, description="customer's name, for people")
     hosting: Hosting = Field(description="cloud (Daktela Cloud on AWS) or on-premise")
@@ -490,6 +500,13 @@ def _cross_field_problems(inst: Installation) -> list[Problem]:
                 add(f"contract.prices.{field}", (
                     f"fee {code} applies only to on-premise installations; remove it or set hosting"
                 ))
+    longest = MAX_ID_LENGTH[inst.hosting]
+    if len(inst.id) > longest:
+        add("id", (
+            f'"{inst.id}" has {len(inst.id)} characters; a {inst.hosting} installation\'s id may have '
+            f"{longest}, so that every AWS name made from it fits ({ID_LIMITED_BY[inst.hosting]}). "
+            "Choose a shorter id"
+        ))
     if not re.fullmatch(r"[A-Z]{3}", inst.contract.currency):
         add("contract.currency", f'"{inst.contract.currency}" is not an ISO 4217 code such as "EUR"')
 

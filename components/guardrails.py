@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import yaml
 
+from components import aws_limits
 from components.names import AGE_METRIC, BLOCK, BLOCK_COPY, DATABASE, FILES, LOCATIONS, TECHNOLOGIES
 
 CLOUD = "daktela:cloud:CloudInstallation"
@@ -240,8 +241,14 @@ def check_fees(plan: dict) -> list[Violation]:
     return out
 
 
+def check_aws_limits(plan: dict) -> list[Violation]:
+    """Names and inline policies AWS would refuse (components/aws_limits.py)."""
+    return [Violation("aws-limits", problem) for problem in aws_limits.problems(plan)]
+
+
 GUARDRAILS: tuple[Callable[[dict], list[Violation]], ...] = (
     check_cloud_backups, check_freshness_alarms, check_onprem_backups, check_backup_buckets, check_fees,
+    check_aws_limits,
 )
 
 

@@ -195,6 +195,12 @@ def _fake_arn(type_token: str, name: str, region: str) -> str:
     return f"arn:aws:{service}:{region}:{MOCK_ACCOUNT}:{name}"
 
 
+def autoname(name: str) -> str:
+    """The name the engine gives a resource without an explicit one: its resource name, a dash and
+    seven random characters (here seven x's: the length is real, the value plainly is not)."""
+    return f"{name}-xxxxxxx"
+
+
 def _fake_id(prefix: str, name: str) -> str:
     return f"{prefix}-0{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
@@ -203,7 +209,7 @@ def _fake_id(prefix: str, name: str) -> str:
 # components start reading more). Each gets (name, inputs, region) and returns extra state.
 FAKE_OUTPUTS: dict[str, Callable[[str, dict, str], dict]] = {
     "aws:s3/bucket:Bucket": lambda name, inputs, region: {
-        "bucket": inputs.get("bucket", f"{name}-id"), "arn": f"arn:aws:s3:::{inputs.get('bucket', f'{name}-id')}"},
+        "bucket": inputs.get("bucket", autoname(name)), "arn": f"arn:aws:s3:::{inputs.get('bucket', autoname(name))}"},
     "aws:kms/key:Key": lambda name, inputs, region: {
         "keyId": _fake_id("key", name), "arn": f"arn:aws:kms:{region}:{MOCK_ACCOUNT}:key/{_fake_id('key', name)}"},
     "aws:cloudwatch/eventRule:EventRule": lambda name, inputs, region: {

@@ -305,6 +305,6 @@ def test_failed_backup_and_copy_jobs_reach_the_ops_topic_at_once(plan):
     policy = _policy_statements(one(plan, "aws:sns/topicPolicy:TopicPolicy"))
     events = next(s for s in policy if s["Principal"] == {"Service": "events.amazonaws.com"})
     assert sorted(events["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
-        f"arn:aws:events:eu-central-1:123456789012:rule/{r.name}" for r in rules.values())  # the mock's rule ARNs
+        f"arn:aws:events:eu-central-1:123456789012:rule/{r.inputs['name']}" for r in rules.values())
     alarms = next(s for s in policy if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
     assert alarms["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":alarm:daktela-acme-cloud-*")

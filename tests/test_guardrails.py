@@ -144,7 +144,7 @@ def test_policy_pack_registers_every_guardrail(monkeypatch):
     assert registered["name"] == "daktela-catalogue"
     assert [p.name for p in registered["policies"]] == [
         "daktela-cloud-backups", "daktela-freshness-alarms", "daktela-onprem-backups",
-        "daktela-backup-buckets", "daktela-fees"]
+        "daktela-backup-buckets", "daktela-fees", "daktela-aws-limits"]
 
 
 def test_plan_check_exits_3_on_a_violation(monkeypatch, capsys):

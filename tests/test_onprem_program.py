@@ -8,6 +8,7 @@ import json
 import pytest
 
 from components.offsite import FORBIDDEN_ACTIONS
+from components.offline import autoname
 from tests.conftest import example_installation, one, plan_of
 
 
@@ -54,7 +55,7 @@ def test_lock_days_come_from_config():
 
 def test_host_key_writes_backups_to_these_two_buckets_and_cannot_destroy_them(plan):
     policy = json.loads(named(plan, "aws:iam/userPolicy:UserPolicy", "host-policy").inputs["policy"])
-    buckets = {f"arn:aws:s3:::{b.inputs.get('bucket', b.name + '-id')}" for b in plan.of_type("aws:s3/bucket:Bucket")}
+    buckets = {f"arn:aws:s3:::{b.inputs.get('bucket', autoname(b.name))}" for b in plan.of_type("aws:s3/bucket:Bucket")}
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"]

@@ -114,6 +114,7 @@ class BlockBackup(pulumi.ComponentResource):
         for suffix, (detail_type, match) in patterns.items():
             rule = aws.cloudwatch.EventRule(
                 f"{self.resource_name}-{suffix}",
+                name=f"daktela-{installation.id}-{suffix}",  # within EventBridge's 64 for any allowed id
                 description=f"Daktela CC {installation.id}: {detail_type}, not completed",
                 event_pattern=match.apply(lambda m, detail_type=detail_type: json.dumps({
                     "source": ["aws.backup"], "detail-type": [detail_type],

@@ -1,0 +1,111 @@
+"""AWS's name and size limits for every resource the toolkit names, checked on a plan.
+
+A name the engine makes (no explicit name input) is the resource name, a dash and seven random
+characters (Pulumi's autonaming), so its limit applies to the resource name plus 8. Policy sizes
+count characters without white space, as IAM does. Sources: each service's API reference
+("Length Constraints") and IAM's quotas page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+AUTONAME_SUFFIX = 8  # "-" + 7 random characters
+
+
+@dataclass(frozen=True)
+class NameLimit:
+    field: Optional[str]  # the input that names the resource; None: the engine autonames it
+    max_length: int
+    pattern: str = r".*"  # what the whole name must match
+    autonamed_when_missing: bool = True
+
+
+LIMITS: dict[str, NameLimit] = {
+    "aws:s3/bucket:Bucket": NameLimit("bucket", 63, r"[a-z0-9][a-z0-9.-]*[a-z0-9]"),
+    "aws:iam/role:Role": NameLimit("name", 64, r"[\w+=,.@-]+"),
+    "aws:iam/user:User": NameLimit("name", 64, r"[\w+=,.@-]+"),
+    "aws:iam/instanceProfile:InstanceProfile": NameLimit("name", 128, r"[\w+=,.@-]+"),
+    "aws:iam/rolePolicy:RolePolicy": NameLimit("name", 128, r"[\w+=,.@-]+"),
+    "aws:iam/userPolicy:UserPolicy": NameLimit("name", 128, r"[\w+=,.@-]+"),
+    "aws:lambda/function:Function": NameLimit("name", 64, r"[a-zA-Z0-9_-]+"),
+    "aws:cloudwatch/logGroup:LogGroup": NameLimit("name", 512, r"[\w/.#-]+"),
+    "aws:cloudwatch/eventRule:EventRule": NameLimit("name", 64, r"[\w.-]+"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": NameLimit("name", 255),
+    "aws:sns/topic:Topic": NameLimit("name", 256, r"[\w-]+"),
+    "aws:backup/vault:Vault": NameLimit("name", 50, r"[a-zA-Z0-9_-]+"),
+    "aws:backup/plan:Plan": NameLimit("name", 50, r"[a-zA-Z0-9_.-]+"),
+    "aws:backup/selection:Selection": NameLimit("name", 50, r"[a-zA-Z0-9_.-]+"),
+    "aws:ssm/parameter:Parameter": NameLimit("name", 1011, r"/[a-zA-Z0-9_.\-/]+"),
+    "aws:ec2/securityGroup:SecurityGroup": NameLimit("name", 255),
+    "aws:dynamodb/table:Table": NameLimit("name", 255, r"[a-zA-Z0-9_.-]+"),
+    "aws:kms/alias:Alias": NameLimit("name", 256, r"alias/[a-zA-Z0-9/_-]+"),
+}
+
+# Inline policy sizes (characters without white space): IAM's quotas.
+POLICY_LIMITS = {
+    "aws:iam/userPolicy:UserPolicy": 2048,  # all inline policies of one user together
+    "aws:iam/rolePolicy:RolePolicy": 10240,  # all inline policies of one role together
+    "aws:iam/role:Role": 2048,  # the trust policy (assumeRolePolicy), default quota
+}
+POLICY_FIELDS = {"aws:iam/role:Role": "assumeRolePolicy"}
+
+
+def _name_of(resource: dict, limit: NameLimit) -> Optional[str]:
+    inputs = resource.get("inputs") or {}
+    explicit = inputs.get(limit.field) if limit.field else None
+    if isinstance(explicit, str) and explicit and not explicit.startswith("<"):
+        return explicit
+    if explicit is None and limit.autonamed_when_missing:
+        return resource["name"] + "-" + "x" * (AUTONAME_SUFFIX - 1)
+    return None  # unknown until deploy
+
+
+def policy_size(document: str) -> int:
+    return len(re.sub(r"\s", "", json.dumps(json.loads(document), separators=(",", ":"))))
+
+
+def problems(plan: dict) -> list[str]:
+    """Every name and policy in the plan that AWS would refuse, with the limit it breaks."""
+    out = []
+    per_owner: dict[tuple[str, str], int] = {}
+    for resource in plan.get("resources", []):
+        kind = resource["type"]
+        limit = LIMITS.get(kind)
+        if limit is not None:
+            name = _name_of(resource, limit)
+            if name is not None:
+                if len(name) > limit.max_length:
+                    out.append(f"{kind} {resource['name']}: name {name!r} has {len(name)} characters; "
+                               f"AWS allows {limit.max_length}")
+                elif not re.fullmatch(limit.pattern, name):
+                    out.append(f"{kind} {resource['name']}: name {name!r} is not allowed ({limit.pattern})")
+        if kind in POLICY_LIMITS:
+            document = (resource.get("inputs") or {}).get(POLICY_FIELDS.get(kind, "policy"))
+            if isinstance(document, str) and document.startswith("{"):
+                owner = (resource.get("inputs") or {}).get("user") or (resource.get("inputs") or {}).get("role") \
+                    or resource["name"]
+                key = (kind, str(owner))
+                per_owner[key] = per_owner.get(key, 0) + policy_size(document)
+    for (kind, owner), size in sorted(per_owner.items()):
+        if size > POLICY_LIMITS[kind]:
+            out.append(f"{kind} of {owner}: {size} characters of policy; AWS allows {POLICY_LIMITS[kind]}")
+    return out
+
+
+def longest(plan: dict) -> list[tuple[int, int, str]]:
+    """(length, limit, resource) of every name, tightest first: what a longer id would break."""
+    rows = []
+    for resource in plan.get("resources", []):
+        limit = LIMITS.get(resource["type"])
+        if limit is not None:
+            name = _name_of(resource, limit)
+            if name is not None:
+                rows.append((limit.max_length - len(name), len(name), f"{resource['type']} {resource['name']}"))
+    return [(length, length + room, what) for room, length, what in sorted(rows)]
+
+
+__all__ = ["LIMITS", "POLICY_LIMITS", "NameLimit", "longest", "problems", "policy_size"]
