@@ -111,7 +111,16 @@ class CloudInstance:
         stub.chmod(0o755)
         return data
 
-    def run(self, script: Path, data: dict[str, bytes] | None = None) -> subprocess.CompletedProcess:
+    def systemctl_stub(self) -> Path:
+        """systemd is not PID 1 here: systemctl records what it was asked to do."""
+        calls = self.root / "systemctl-calls"
+        stub = self.bin / "systemctl"
+        stub.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+        stub.chmod(0o755)
+        return calls
+
+    def run(self, script: Path, data: dict[str, bytes] | None = None,
+            extra_mounts: str = "") -> subprocess.CompletedProcess:
         staging = self.root / "srv"
         for relative, content in (data or {}).items():
             path = staging / relative
@@ -127,6 +136,7 @@ class CloudInstance:
             f"workdir={self.root}/varlib-work /var/lib\n"
             f"mkdir -p /srv/daktela && cp -a {staging}/. /srv/daktela/ 2>/dev/null || true\n"
             "mkdir -p /srv/daktela/application /srv/daktela/attachments /srv/daktela/recordings\n"
+            + extra_mounts +
             f"exec {script}\n"
         )
         env = {**os.environ, **self.world.client_env(self.key), "PATH": f"{self.bin}:{os.environ['PATH']}",
@@ -368,3 +378,41 @@ def test_connectivity_probe_with_the_plans_key(world, locations, test_host):
     assert world.refused() == []
     for bucket in locations.buckets:  # the probe leaves nothing behind
         assert world.admin_client("s3", PRIMARY).list_multipart_uploads(Bucket=bucket).get("Uploads") is None
+
+
+def test_a_changed_backup_time_converges_on_the_running_instance(world, instance, cloud_plan):
+    """Issue 11: user data changes never reached a running instance; the job-files parameter does."""
+    calls = instance.systemctl_stub()
+    ssm = world.admin_client("ssm", PRIMARY)
+    parameter = one(cloud_plan, "aws:ssm/parameter:Parameter", "job-files").inputs
+
+    def publish(plan) -> None:  # what `pulumi up` does to the parameter
+        value = one(plan, "aws:ssm/parameter:Parameter", "job-files").inputs["insecureValue"]
+        ssm.put_parameter(Name=parameter["name"], Type="String", Tier="Advanced", Value=value, Overwrite=True)
+
+    units, sbin = instance.root / "units", instance.root / "sbin"  # the instance's, kept between runs
+    units.mkdir()
+    sbin.mkdir()
+    mounts = f"mount --bind {units} /etc/systemd/system\nmount --bind {sbin} /usr/local/sbin\n"
+    converge = instance.script("daktela-converge")
+    publish(cloud_plan)
+    first = instance.run(converge, extra_mounts=mounts)
+    assert first.returncode == 0, first.stdout + first.stderr
+    written = sorted(p.name for p in sbin.iterdir())
+    assert written == ["daktela-attachments-meter", "daktela-db-dump", "daktela-restic-backup"]
+    assert calls.read_text().splitlines()[0] == "daemon-reload"
+    assert sorted(calls.read_text().splitlines()[1:]) == [
+        "restart daktela-attachments-meter.timer", "restart daktela-db-dump.timer", "restart daktela-restic-backup.timer"]
+
+    changed = example_installation("cloud")
+    changed["backup"]["times"] = ["02:00", "11:30", "18:00"]
+    publish(plan_of(changed))
+    calls.unlink()
+    second = instance.run(converge, extra_mounts=mounts)
+    assert second.returncode == 0, second.stdout + second.stderr
+    # only what the new time changes: the dump's timer (restarted) and the windows of its neighbours
+    assert calls.read_text().splitlines() == ["daemon-reload", "restart daktela-db-dump.timer"]
+    assert "daktela-db-dump.timer" in second.stdout and "daktela-restic-backup.timer" not in second.stdout
+    assert world.refused() == []
+    requests = [r for r in world.state.records if r.service == "ssm"]
+    assert requests and {r.region for r in requests} == {PRIMARY}

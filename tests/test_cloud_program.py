@@ -236,8 +236,11 @@ def test_debian_12_image_by_lookup_and_never_replaced_by_a_newer_one():
 def test_secrets_go_to_ssm_never_into_user_data(plan):
     text = json.dumps(plan.to_json())
     assert "s3cr3t-" not in text
-    parameters = {r.inputs["name"]: r for r in plan.of_type("aws:ssm/parameter:Parameter")}
+    parameters = {r.inputs["name"]: r for r in plan.of_type("aws:ssm/parameter:Parameter")
+                  if r.inputs["type"] == "SecureString"}
     assert set(parameters) == {"/daktela/acme-cloud/database-password", "/daktela/acme-cloud/restic-password"}
+    job_files = one(plan, "aws:ssm/parameter:Parameter", "job-files")  # plain: the job files hold no secret
+    assert job_files.inputs["type"] == "String" and "s3cr3t" not in json.dumps(job_files.inputs)
     assert all(p.inputs["value"] == "[secret]" and p.inputs["type"] == "SecureString" for p in parameters.values())
 
 
@@ -285,6 +288,7 @@ def test_instance_role_has_no_managed_policy_that_reads_every_parameter(plan):
     readers = [s for s in statements if any(a.startswith("ssm:Get") for a in s["Action"])]
     assert [r["Resource"] for r in readers] == [[
         "arn:aws:ssm:eu-central-1:123456789012:parameter/daktela/acme-cloud/database-password",
+        "arn:aws:ssm:eu-central-1:123456789012:parameter/daktela/acme-cloud/job-files",
         "arn:aws:ssm:eu-central-1:123456789012:parameter/daktela/acme-cloud/restic-password"]]
 
 
@@ -308,3 +312,23 @@ def test_failed_backup_and_copy_jobs_reach_the_ops_topic_at_once(plan):
         f"arn:aws:events:eu-central-1:123456789012:rule/{r.inputs['name']}" for r in rules.values())
     alarms = next(s for s in policy if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
     assert alarms["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":alarm:daktela-acme-cloud-*")
+
+
+def test_a_new_backup_time_previews_as_a_change_that_reaches_the_running_instance():
+    """Issue 11: a changed time showed only as "ignored" user data; the instance kept its timers."""
+    from components.planview import diff_plans
+
+    changed = example_installation("cloud")
+    changed["backup"]["times"] = ["02:00", "11:30", "18:00"]
+    diff = diff_plans(plan_of(example_installation("cloud")).to_json(), plan_of(changed).to_json())
+    changes = {(d.name, c.path): c for d in diff.changed for c in d.changes}
+    timer = "inputs.insecureValue./etc/systemd/system/daktela-db-dump.timer.content:"
+    [applied] = [c for (name, path), c in changes.items() if name == "acme-cloud-host-job-files" and path.startswith(timer)]
+    assert "OnCalendar=*-*-* 11:30:00 UTC" in applied.after and not applied.ignored
+    assert all(c.ignored for (name, path), c in changes.items() if path.startswith("inputs.userData"))
+
+
+def test_job_files_parameter_fits_its_tier():
+    [parameter] = [r for r in plan_of(example_installation("cloud")).of_type("aws:ssm/parameter:Parameter")
+                   if r.name.endswith("job-files")]
+    assert parameter.inputs["tier"] == "Advanced" and len(parameter.inputs["insecureValue"]) <= 8192

@@ -87,7 +87,7 @@ def systemd_verify(files: dict[str, tuple[str, int]], root: Path) -> list[str]:
 
 def test_systemd_units_pass_systemd_analyze_verify(files, tmp_path):
     units = systemd_verify({p: (f["content"], int(f["permissions"], 8)) for p, f in files.items()}, tmp_path / "root")
-    assert len(units) == 6
+    assert len(units) == 8  # three backup jobs, the meter... and the converger: service and timer each
 
 
 @pytest.mark.parametrize("timer,expected", [
@@ -107,7 +107,7 @@ def test_timers_fire_at_the_configured_times(files, timer, expected):
 def test_scripts_parse_and_pass_shellcheck(files, tmp_path):
     need("shellcheck")
     scripts = {p: f for p, f in files.items() if p.startswith("/usr/local/sbin/")}
-    assert len(scripts) == 4
+    assert len(scripts) == 5
     for path, entry in scripts.items():
         script = tmp_path / Path(path).name
         script.write_text(entry["content"])

@@ -4,6 +4,7 @@ database-dump, restic and metering timers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -114,7 +115,8 @@ class CloudHost(pulumi.ComponentResource):
             policy=pulumi.Output.all(
                 dump=backups.dump_bucket.arn, restic=backups.restic_bucket.arn,
                 parameters=[p.arn for p in parameters.values()], keys=[k.arn for k in backups.keys],
-            ).apply(lambda arns: instance_policy(installation, backups, arns)),
+            ).apply(lambda arns: instance_policy(installation, backups, {
+                **arns, "parameters": [*arns["parameters"], job_files_arn(installation, arns["parameters"][0])]})),
             opts=child(self, provider),
         )
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.role.name, opts=child(self, provider))
@@ -135,12 +137,24 @@ class CloudHost(pulumi.ComponentResource):
             for data_class in DATA_CLASSES
         }
 
-        user_data = pulumi.Output.all(
+        values = pulumi.Output.all(
             volume_ids={k: v.id for k, v in self.volumes.items()},
             dump_bucket=backups.dump_bucket.bucket,
             restic_bucket=backups.restic_bucket.bucket,
             parameter_names={k: p.name for k, p in parameters.items()},
-        ).apply(lambda values: cloud_init(installation, backups, values))
+        )
+        # The job files as the stack wants them now; the instance converges to them (user data
+        # only starts a new instance, and changing it would not reach a running one).
+        self.job_files = aws.ssm.Parameter(
+            f"{name}-job-files",
+            name=job_files_parameter(installation),
+            type="String",
+            tier="Advanced",  # up to 8 KB; the job files are about 7 KB
+            insecure_value=values.apply(lambda v: job_files_value(installation, backups, v)),  # shown in previews
+            description=f"Daktela CC {installation.id}: backup job files (no secrets); the instance converges to them",
+            opts=child(self, provider),
+        )
+        user_data = values.apply(lambda v: cloud_init(installation, backups, v))
 
         self.instance = aws.ec2.Instance(
             name,
@@ -301,18 +315,13 @@ def s3_endpoint(region: str) -> str:
 
 def job_files(installation: Installation, backups: BackupTargets, values: dict[str, Any],
               endpoint: str = "") -> list[dict[str, str]]:
-    """Every file cloud-init writes: scripts and systemd units (no secrets in any of them).
-    `endpoint` replaces AWS's S3 endpoint for restic (tests point it at a loopback double)."""
+    """The backup jobs' files: scripts and systemd units (no secrets in any of them), written by
+    cloud-init at launch and kept converged from the job-files parameter afterwards. `endpoint`
+    replaces AWS's S3 endpoint for restic (tests point it at a loopback double)."""
     region = installation.regions.primary
     database = installation.database
     dump_slot, files_slot = slot(installation, DATABASE), slot(installation, FILES)
     scripts = {
-        "daktela-volumes": render(
-            "cloud/daktela-volumes.sh.j2", installation_id=installation.id,
-            volumes=[{"volume_id": values["volume_ids"][dc.name], "mount_point": mount_point(dc.name),
-                      "label": f"dk-{dc.name}"} for dc in DATA_CLASSES],
-            directories=[{"path": mount_point("database"), "mode": "0700"}],
-        ),
         "daktela-db-dump": render(
             "cloud/daktela-db-dump.sh.j2", installation_id=installation.id, region=region,
             bucket=values["dump_bucket"], prefix=backups.dump_prefix, suffix=names.DUMP_SUFFIX,
@@ -350,10 +359,48 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
     return files
 
 
-TIMERS = ("daktela-db-dump.timer", "daktela-restic-backup.timer", "daktela-attachments-meter.timer")
-PACKAGES = ("awscli", "restic", "mariadb-client", "gzip")
+TIMERS = ("daktela-db-dump.timer", "daktela-restic-backup.timer", "daktela-attachments-meter.timer",
+          "daktela-converge.timer")
+PACKAGES = ("awscli", "restic", "mariadb-client", "gzip", "python3")
+CONVERGE_EVERY_MINUTES = 15
+
+
+def job_files_parameter(installation: Installation) -> str:
+    return f"/daktela/{installation.id}/job-files"
+
+
+def job_files_arn(installation: Installation, sibling_arn: str) -> str:
+    """The job-files parameter's ARN, from another parameter of the installation (same region, account)."""
+    return sibling_arn.split(":parameter/", 1)[0] + ":parameter" + job_files_parameter(installation)
+
+
+def job_files_value(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> str:
+    """What daktela-converge writes: {path: {mode, content}}, compact and in a stable order."""
+    files = {f["path"]: {"mode": f["mode"], "content": f["content"]} for f in job_files(installation, backups, values)}
+    return json.dumps(files, sort_keys=True, separators=(",", ":"))
+
+
+def first_boot_files(installation: Installation, values: dict[str, Any]) -> list[dict[str, str]]:
+    """What only cloud-init writes: the volume script (first boot) and the converger with its units."""
+    region = installation.regions.primary
+    return [
+        {"path": "/usr/local/sbin/daktela-volumes", "mode": "0755", "content": render(
+            "cloud/daktela-volumes.sh.j2", installation_id=installation.id,
+            volumes=[{"volume_id": values["volume_ids"][dc.name], "mount_point": mount_point(dc.name),
+                      "label": f"dk-{dc.name}"} for dc in DATA_CLASSES],
+            directories=[{"path": mount_point("database"), "mode": "0700"}])},
+        {"path": "/usr/local/sbin/daktela-converge", "mode": "0755", "content": render(
+            "cloud/daktela-converge.sh.j2", installation_id=installation.id, region=region,
+            parameter=job_files_parameter(installation))},
+        {"path": "/etc/systemd/system/daktela-converge.service", "mode": "0644", "content": render(
+            "cloud/daktela-converge.service.j2", installation_id=installation.id)},
+        {"path": "/etc/systemd/system/daktela-converge.timer", "mode": "0644", "content": render(
+            "cloud/daktela-converge.timer.j2", installation_id=installation.id,
+            every_minutes=CONVERGE_EVERY_MINUTES)},
+    ]
 
 
 def cloud_init(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> str:
     return render("cloud/cloud-init.yaml.j2", installation_id=installation.id, packages=PACKAGES,
-                  files=job_files(installation, backups, values), timers=TIMERS)
+                  files=first_boot_files(installation, values) + job_files(installation, backups, values),
+                  timers=TIMERS)
