@@ -10,6 +10,7 @@ program calls; it reads the config through the SDK and registers nothing.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 import zoneinfo
@@ -75,9 +76,30 @@ def _time_of_day(value: Any) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+@functools.lru_cache(maxsize=1)
+def known_regions() -> tuple[str, ...]:
+    """The regions botocore's own endpoint data lists for every service the toolkit uses."""
+    import botocore
+    import botocore.session
+
+    session = botocore.session.get_session()
+    services = ("s3", "ec2", "backup", "lambda", "ssm", "iam", "sns", "events", "cloudwatch")
+    regions = set(session.get_available_regions("s3"))
+    for service in services[1:]:
+        available = set(session.get_available_regions(service))
+        regions &= available if available else regions  # global services (iam) list none
+    return tuple(sorted(regions)) + (f"(botocore {botocore.__version__})",)
+
+
 def _aws_region(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
         raise ValueError(f'"{value}" is not an AWS region name (e.g. "eu-central-1")')
+    *regions, version = known_regions()
+    if value not in regions:
+        close = difflib.get_close_matches(value, regions, n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        raise ValueError(f'"{value}" is not an AWS region where every service the toolkit uses runs, per '
+                         f"{version}{hint} (a region launched after that needs a newer boto3 pin)")
     return value
 
 
@@ -702,6 +724,33 @@ class StackConfig:
     secrets: dict[str, Any]  # SecretKey.key -> pulumi.Output[str], always secret
 
 
+def _all_config_keys() -> list[str]:
+    """Every config key the engine handed the program (the SDK keeps them in a context variable,
+    or the process environment)."""
+    from pulumi.runtime import config as runtime_config
+
+    return sorted({*runtime_config.get_config_env(), *runtime_config.CONFIG.get()})
+
+
+def unknown_key_problems(keys: Iterable[str]) -> list[Problem]:
+    """Keys of this project's namespace that the toolkit does not read, and keys whose namespace
+    looks like a typo of it: each named, with the key it probably meant."""
+    known = [f"{CONFIG_NAMESPACE}:{INSTALLATION_KEY}", *(s.full_key for s in SECRET_KEYS)]
+    problems = []
+    for key in keys:
+        namespace, _, name = key.partition(":")
+        near_namespace = namespace != CONFIG_NAMESPACE and difflib.SequenceMatcher(
+            None, namespace, CONFIG_NAMESPACE).ratio() >= 0.75
+        if key in known or (namespace != CONFIG_NAMESPACE and not near_namespace):
+            continue
+        meant = difflib.get_close_matches(f"{CONFIG_NAMESPACE}:{name}", known, n=1, cutoff=0.6)
+        hint = f'did you mean "{meant[0]}"? ' if meant else ""
+        what = (f'namespace "{namespace}" is not "{CONFIG_NAMESPACE}"' if near_namespace
+                else "is not a key the toolkit reads")
+        problems.append(Problem(key, f"{what}; {hint}known keys: {', '.join(known)}"))
+    return problems
+
+
 def load_stack_config() -> StackConfig:
     """Read `daktela:installation` and the secret keys; raise ConfigError listing every problem.
 
@@ -713,7 +762,7 @@ def load_stack_config() -> StackConfig:
     from pulumi.runtime.config import get_config, is_config_secret
 
     config = pulumi.Config(CONFIG_NAMESPACE)
-    problems: list[Problem] = []
+    problems: list[Problem] = unknown_key_problems(_all_config_keys())
     raw_text = config.get(INSTALLATION_KEY)
     try:
         raw = json.loads(raw_text) if raw_text is not None else None

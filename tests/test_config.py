@@ -3,6 +3,8 @@ program before any resource is registered, naming its config path and what to do
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from datetime import date, time
 from decimal import Decimal
@@ -126,6 +128,8 @@ BAD_CONFIGS = [
      "installation.on_premise.host.address", "is neither a host name nor an IP address"),
     ("ledger-region-missing", C, {"ledger.region": _DELETE},
      "installation.ledger.region", "is required: AWS region of the ledger table"),
+    ("region-that-does-not-exist", C, {"regions.secondary": "eu-central-9"},
+     "installation.regions.secondary", 'is not an AWS region where every service the toolkit uses runs'),
     ("section-not-mapping", C, {"contract": "450 EUR"},
      "installation.contract", "must be a mapping of settings, got '450 EUR'"),
 ]
@@ -274,3 +278,33 @@ def test_prices_accept_strings_as_pulumi_config_set_writes_them():
     prices = parse_installation(installation).contract.prices
     assert str(prices.on_premise_setup) == "1500.00"
     assert str(prices.storage_per_gb) == "0.0125"
+
+
+def test_unknown_keys_of_the_namespace_are_refused_with_what_was_meant():
+    """Issue 11: daktela:databasePasword and daktela:foo were planned without a word."""
+    secrets = secret_values(C)
+    stack = stack_input(example_installation(C), secrets=secrets,
+                        plain={"daktela:databasePasword": "x", "daktela:foo": "1", "aws:region": "eu-central-1"})
+    error, recorder = run_recorded(stack)
+    assert isinstance(error, ConfigError) and recorder.resources == []
+    problems = {p.path: p.message for p in error.problems}
+    assert set(problems) == {"daktela:databasePasword", "daktela:foo"}  # aws:region is the provider's
+    assert 'did you mean "daktela:databasePassword"?' in problems["daktela:databasePasword"]
+    assert "is not a key the toolkit reads" in problems["daktela:foo"]
+
+
+def test_a_mistyped_namespace_is_named_not_just_a_missing_installation():
+    installation = example_installation(C)
+    stack = stack_input(installation)
+    config = {("daktla:installation" if k == "daktela:installation" else k): v for k, v in stack.config.items()}
+    error, _ = run_recorded(dataclasses.replace(stack, config=config))
+    paths = [p.path for p in error.problems]
+    assert "daktla:installation" in paths and "installation" in paths
+    assert 'namespace "daktla" is not "daktela"; did you mean "daktela:installation"?' in str(error)
+
+
+def test_region_suggestion_names_the_close_one():
+    installation = example_installation(C)
+    installation["regions"]["primary"] = "eu-centrl-1"
+    error, _ = run_recorded(stack_input(installation))
+    assert 'did you mean "eu-central-1"?' in str(error)
