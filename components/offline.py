@@ -237,10 +237,10 @@ FAKE_CALLS: dict[str, Callable[[dict], dict]] = {
         "id": MOCK_ACCOUNT, "userId": "PLAN",
     },
     "aws:ec2/getSubnet:getSubnet": lambda args: {
-        "id": args.get("id"), "availabilityZone": "mock-az-1a", "vpcId": "vpc-0mock0000000000001",
+        "id": args.get("id"), "availabilityZone": f"zone-of-{args.get('id')}", "vpcId": f"vpc-of-{args.get('id')}",
     },
     "aws:ec2/getAmi:getAmi": lambda args: {
-        "id": "ami-0mockdebian12000", "name": "debian-12-amd64-20260101-0000", "architecture": "x86_64",
+        "id": "ami-newest-debian-12-amd64", "name": "debian-12-amd64-newest", "architecture": "x86_64",
     },
 }
 
@@ -321,7 +321,8 @@ class Recorder:
                 "ignore_changes": sorted(request.ignoreChanges),
                 "delete_before_replace": bool(request.deleteBeforeReplace),
                 "replace_on_changes": sorted(request.replaceOnChanges),
-                "additional_secret_outputs": sorted(request.additionalSecretOutputs),
+                # a provider's own secret outputs and the program's may name the same output
+                "additional_secret_outputs": sorted(set(request.additionalSecretOutputs)),
             },
         ))
 

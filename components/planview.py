@@ -61,12 +61,19 @@ def _options_line(options: dict) -> str:
     return ", ".join(parts)
 
 
+PLACEHOLDERS_NOTE = (
+    "(offline: what AWS assigns at deploy is a placeholder here: ids, ARNs' account and ids, the random "
+    "part of engine-made names as x's, and lookups such as the AMI and the subnet's zone)"
+)
+
+
 def render_text(plan: dict) -> str:
     """The whole plan, one block per resource, indented under its parent."""
     resources = plan["resources"]
     depth: dict[str, int] = {}
     lines = [
         f"Stack {plan['stack']} (project {plan['project']}): {len(resources)} resources",
+        PLACEHOLDERS_NOTE,
         "",
     ]
     for resource in resources:

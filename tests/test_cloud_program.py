@@ -228,7 +228,7 @@ def test_debian_12_image_by_lookup_and_never_replaced_by_a_newer_one():
     assert args["owners"] == ["136693071363"] and args["mostRecent"] is True
     assert {"name": "name", "values": ["debian-12-amd64-*"]} in args["filters"]
     instance = next(r for r in recorder.resources if r.type == "aws:ec2/instance:Instance")
-    assert instance.inputs["ami"] == "ami-0mockdebian12000"
+    assert instance.inputs["ami"] == "ami-newest-debian-12-amd64"  # the offline lookup's placeholder
     assert "ami" in instance.options["ignore_changes"]
     assert instance.inputs["metadataOptions"]["httpTokens"] == "required"
 
