@@ -10,13 +10,20 @@ STACKS ?= $(wildcard Pulumi.*.yaml)
 
 .PHONY: plan test bench
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# `make plan` needs only the runtime; the tests add their own tools.
+$(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-plan: $(VENV)/.installed
-	@for stack in $(STACKS); do $(BIN)/python scripts/plan.py "$$stack" || exit $$?; echo; done
+# Every stack is planned and reported (its plan, or its config problems with their paths); the exit
+# code is the worst of them, after all.
+plan: $(VENV)/.runtime
+	@$(BIN)/python scripts/plan.py $(STACKS)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

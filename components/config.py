@@ -103,6 +103,9 @@ def _aws_region(value: Any) -> str:
     return value
 
 
+MAX_PRICE = Decimal(10) ** 12  # far above any contract; keeps prices exact in DynamoDB's 38 digits
+
+
 def _price(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a price; write a number such as 450.00")
@@ -112,6 +115,8 @@ def _price(value: Any) -> Decimal:
         raise ValueError(f'"{value}" is not a price; write a number such as 450.00') from None
     if not price.is_finite() or price < 0:
         raise ValueError(f'"{value}" is not a price: it must be a number of 0 or more')
+    if price >= MAX_PRICE:
+        raise ValueError(f'"{value}" is not a plausible price: it must be less than {MAX_PRICE:,}')
     if -price.as_tuple().exponent > 4:  # type: ignore[operator]
         raise ValueError(f'"{value}" has more than 4 decimal places; round it as the contract does')
     # Money reads with at least two decimals (450.00), whether YAML gave 450, 450.0 or "450.00".
@@ -287,7 +292,8 @@ class Backup(_Model):
 class Notifications(_Model):
     ops: list[Email] = Field(min_length=1, description="addresses alerted when a backup is stale")
     billing: list[Email] = Field(
-        default_factory=list, description="addresses told when storage passes the included GB"
+        default_factory=list,
+        description="addresses told when storage passes the included GB (none: the ops addresses)"
     )
 
 

@@ -28,9 +28,12 @@ def summarise(stack_file: Path) -> FleetRow:
     stack = stack_file.name[len("Pulumi."):-len(".yaml")]
     try:
         plan = run_program(read_stack_file(stack_file)).to_json()
-    except (ConfigError, StackFileError) as error:
-        problems = len(getattr(error, "problems", [])) or 1
-        return FleetRow(stack, "-", "-", "-", "-", "-", f"config error ({problems} problem(s))", False)
+    except ConfigError as error:
+        paths = ", ".join(p.path for p in error.problems)
+        return FleetRow(stack, "-", "-", "-", "-", "-",
+                        f"config error at {paths} (scripts/plan.py {stack_file.name} says what to do)", False)
+    except StackFileError as error:
+        return FleetRow(stack, "-", "-", "-", "-", "-", f"unreadable: {error}", False)
     outputs = plan["outputs"]
     installation = outputs.get("installation", {})
     backup = outputs.get("backup", {})

@@ -58,7 +58,9 @@ class CloudInstallation(_Installation):
         primary_key = kms_key(f"{name}-key-primary", f"Daktela CC {name}: volumes, dumps, vault", primary, self)
         secondary_key = kms_key(f"{name}-key-secondary", f"Daktela CC {name}: restic, vault copies", secondary, self)
         ops_topic = notification_topic(f"{name}-ops", installation.notifications.ops, primary, self)
-        billing_topic = notification_topic(f"{name}-billing", installation.notifications.billing, primary, self)
+        # Somebody must receive the storage alarm: without billing addresses, the ops addresses do.
+        billing_topic = notification_topic(
+            f"{name}-billing", installation.notifications.billing or installation.notifications.ops, primary, self)
 
         dump_prefix, restic_prefix = names.dump_prefix(name), names.repository_prefix(name)
         # A dump is written once under its final name and never overwritten, so an old dump's

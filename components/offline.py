@@ -67,7 +67,10 @@ def read_stack_file(path: Path | str) -> StackInput:
     become the placeholder "[secret]" and stay secret keys, as the real engine would keep them."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        raise StackFileError(f"{path}: is not UTF-8 text ({error.reason} at byte {error.start}); "
+                             "save it as UTF-8") from None
     except (OSError, yaml.YAMLError) as error:
         raise StackFileError(f"{path}: cannot read the stack file: {error}") from None
     config = document.get("config", {}) if isinstance(document, dict) else None
@@ -261,6 +264,8 @@ def _make_engine(recorder: "Recorder"):
             if fake is not None:
                 state.update(fake(args.name, args.inputs, region))
             prefix = FAKE_IDS.get(args.typ)
+            if args.typ == "aws:s3/bucket:Bucket":
+                return state["bucket"], state  # a bucket's id is its name
             return (_fake_id(prefix, args.name) if prefix else f"{args.name}-id"), state
 
         def call(self, args: mocks.MockCallArgs):

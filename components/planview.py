@@ -46,8 +46,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def show(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= MAX_VALUE_WIDTH else text[: MAX_VALUE_WIDTH - 3] + "..."
+    """The whole value as JSON: never cut (a cut once hid /srv/daktela/recordings in a command)."""
+    return json.dumps(value, sort_keys=True)
 
 
 def _options_line(options: dict) -> str:

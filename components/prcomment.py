@@ -27,21 +27,15 @@ def render_comment(stack: str, diff: Optional[PlanDiff], violations: list[Violat
     counts = f"{len(diff.added)} to add, {len(diff.changed)} to change, {len(diff.removed)} to remove"
     verdict = "all passed" if not violations else f"**{len(violations)} violation(s)**"
     lines += ["", f"**{counts}** · guardrails: {verdict}", ""]
-    body = render_diff(diff)
-    body = "\n".join(_diff_marker(line) for line in body.splitlines()[1:])
+    body = "\n".join(render_diff(diff).splitlines()[1:])  # the same markers as plan.py --diff
     if len(body) > MAX_DIFF_CHARS:
         body = body[:MAX_DIFF_CHARS] + "\n… (cut; run scripts/plan.py --diff locally for the whole diff)"
     if body.strip():
-        lines += ["```diff", body, "```"]
+        lines += ["`+` added, `-` removed, `~` changed (as `scripts/plan.py --diff` prints it)", "",
+                  "```diff", body, "```"]
     else:
         lines.append("No resource changes.")
     if violations:
         lines += ["", "Guardrail violations:", ""] + [f"- {v}" for v in violations]
     return "\n".join(lines) + "\n"
 
-
-def _diff_marker(line: str) -> str:
-    # GitHub colours "+" and "-" lines; "~" (changed) and detail lines stay neutral.
-    if line.startswith("~ "):
-        return "! " + line[2:]
-    return line

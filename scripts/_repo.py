@@ -1,8 +1,17 @@
-"""Lets a script run as `python scripts/<name>.py` from anywhere: puts the repo root on sys.path."""
+"""Lets a script run as `./scripts/<name>.py` or `python scripts/<name>.py` from anywhere: puts the
+repo root on sys.path and, when started by another Python than the project's virtualenv (`.venv`,
+which `make plan` creates and Pulumi.yaml names), re-runs the script under that one."""
 
+import os
 import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+
+if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve() \
+        and not os.environ.get("DAKTELA_NO_VENV_REEXEC"):
+    os.environ["DAKTELA_NO_VENV_REEXEC"] = "1"  # once, whatever happens
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))

@@ -227,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"missing answers: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if not args.dir.is_dir():
+        print(f"--dir {args.dir}: no such directory; create it, or give the directory of the repository",
+              file=sys.stderr)
+        return 2
     target = args.dir / f"Pulumi.{args.stack}.yaml"
     if target.exists():
         print(f"{target} exists: onboarding never overwrites a stack file. Edit it, or choose another --stack",
@@ -261,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     for secret in SECRET_KEYS:
         if args.hosting in secret.hostings:
             print(f"  {secret.how_to_set.replace('pulumi config set', f'pulumi config set --stack {args.stack}', 1)}")
-    print(f"next: .venv/bin/python scripts/plan.py {target.name} --check && pulumi preview --diff --stack {args.stack}")
+    print(f"next: {_repo.REPO_ROOT / 'scripts' / 'plan.py'} {target} --check "
+          f"&& pulumi preview --diff --stack {args.stack}")
     return 0
 
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Offline plan of one stack: every resource the program registers, without the Pulumi CLI or cloud.
+"""Offline plan of one or more stacks: every resource the program registers, without the Pulumi CLI
+or cloud.
 
     scripts/plan.py Pulumi.example-onprem.yaml              # readable plan
+    scripts/plan.py Pulumi.*.yaml                           # every stack; each reported, then the exit code
     scripts/plan.py Pulumi.example-onprem.yaml --json       # machine-readable, for saving and tools
     scripts/plan.py Pulumi.acme.yaml --diff base.json       # what changes against a saved plan
+    scripts/plan.py Pulumi.acme.yaml --diff-new             # a new stack: everything is added
     scripts/plan.py Pulumi.acme.yaml --check                # and the catalogue's guardrails
 
-Exit codes: 0 planned, 1 invalid stack config (every problem is listed), 2 unreadable input,
-3 a guardrail is violated (with --check; every violation is listed).
+Exit codes (with several stacks, the highest of them, after every stack was reported):
+0 planned, 1 invalid stack config (every problem is listed; a stack waiting for its secrets says
+which `pulumi config set --secret` commands to run), 2 unreadable input (a stack file, or a base
+plan that is not a plan of this stack), 3 a guardrail is violated (with --check).
 Secrets print as [secret]. The output is deterministic: an unchanged stack gives identical output.
 """
 
@@ -16,42 +21,62 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Optional
 
-import _repo  # noqa: F401  (repo root on sys.path)
+import _repo  # noqa: F401  (repo root on sys.path; re-runs under the project's .venv)
 
-from components.config import ConfigError
+from components.config import SECRET_KEYS, ConfigError
 from components.guardrails import check_plan, render_violations
-from components.offline import StackFileError, read_stack_file, run_program
+from components.offline import StackFileError, read_stack_file, run_program, stack_name_of
 from components.planview import diff_plans, render_diff, render_text
 
+PLANNED, INVALID, UNREADABLE, VIOLATED = 0, 1, 2, 3
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stack_file", help="a Pulumi.<stack>.yaml file")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--check", action="store_true",
-                        help="also check the catalogue's guardrails (components/guardrails.py)")
-    parser.add_argument("--diff", metavar="BASE_JSON",
-                        help="compare with a plan saved earlier with --json (e.g. from the base branch)")
-    args = parser.parse_args(argv)
 
-    base = None
-    if args.diff:
-        try:
-            with open(args.diff, encoding="utf-8") as handle:
-                base = json.load(handle)
-        except (OSError, ValueError) as error:
-            print(f"{args.diff}: cannot read the base plan: {error}", file=sys.stderr)
-            return 2
+class BadBase(Exception):
+    pass
+
+
+def read_base(path: str, stack: str, other_stack: bool) -> dict:
     try:
-        plan = run_program(read_stack_file(args.stack_file)).to_json()
-    except StackFileError as error:
-        print(error, file=sys.stderr)
-        return 2
-    except ConfigError as error:
-        print(f"{args.stack_file}: {error}", file=sys.stderr)
-        return 1
+        with open(path, encoding="utf-8") as handle:
+            base = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise BadBase(f"{path}: cannot read the base plan: {error}") from None
+    if not (isinstance(base, dict) and isinstance(base.get("resources"), list)
+            and all(isinstance(r, dict) and "urn" in r for r in base["resources"])):
+        raise BadBase(f"{path}: not a plan (make one with: scripts/plan.py <stack file> --json > {path})")
+    if base.get("stack") != stack and not other_stack:
+        raise BadBase(f"{path}: is a plan of stack {base.get('stack')!r}, not of {stack!r}; a diff of two "
+                      "stacks shows every resource replaced. Pass --other-stack to compare them anyway")
+    return base
 
+
+def waiting_for_secrets(stack: str, error: ConfigError) -> Optional[str]:
+    """When the only problems are secrets not set yet: the commands that set them, in order."""
+    keys = {secret.full_key: secret for secret in SECRET_KEYS}
+    if not error.problems or any(p.path not in keys or "is required" not in p.message for p in error.problems):
+        return None
+    commands = [f"  pulumi stack select {stack}"] + [f"  {keys[p.path].how_to_set}" for p in error.problems]
+    return f"stack {stack} waits for its secrets; set them with the Pulumi CLI:\n" + "\n".join(commands)
+
+
+def plan_one(stack_file: str, args: argparse.Namespace, several: bool) -> int:
+    try:
+        stack = stack_name_of(__import__("pathlib").Path(stack_file))
+        base = read_base(args.diff, stack, args.other_stack) if args.diff else None
+        plan = run_program(read_stack_file(stack_file)).to_json()
+    except (StackFileError, BadBase) as error:
+        print(error, file=sys.stderr)
+        return UNREADABLE
+    except ConfigError as error:
+        print(f"{stack_file}: {error}", file=sys.stderr)
+        hint = waiting_for_secrets(stack, error)
+        if hint:
+            print(hint, file=sys.stderr)
+        return INVALID
+    if args.diff_new:
+        base = {"stack": plan["stack"], "project": plan["project"], "resources": [], "outputs": {}}
     if base is not None:
         diff = diff_plans(base, plan)
         output = json.dumps(diff.to_json(), indent=2, sort_keys=True) + "\n" if args.json else render_diff(diff)
@@ -62,8 +87,41 @@ def main(argv: list[str] | None = None) -> int:
         violations = check_plan(plan)
         sys.stdout.write(render_violations(violations))
         if violations:
-            return 3
-    return 0
+            return VIOLATED
+    return PLANNED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 2)[2],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stack_files", nargs="+", metavar="stack_file", help="Pulumi.<stack>.yaml file(s)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--check", action="store_true",
+                        help="also check the catalogue's guardrails (components/guardrails.py)")
+    compare = parser.add_mutually_exclusive_group()
+    compare.add_argument("--diff", metavar="BASE_JSON",
+                         help="compare with a plan of the same stack saved earlier with --json (e.g. from the base branch)")
+    compare.add_argument("--diff-new", action="store_true",
+                         help="the stack is new (no base plan): show everything as added")
+    parser.add_argument("--other-stack", action="store_true",
+                        help="with --diff: allow a base plan of another stack")
+    args = parser.parse_args(argv)
+    if (args.diff or args.diff_new) and len(args.stack_files) > 1:
+        parser.error("--diff and --diff-new take one stack file")
+    several = len(args.stack_files) > 1
+    codes = []
+    for number, stack_file in enumerate(args.stack_files):
+        if several and number:
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+        codes.append(plan_one(stack_file, args, several))
+        sys.stderr.flush()
+    if several:
+        summary = ", ".join(f"{f}: {['planned', 'invalid config', 'unreadable', 'guardrail violated'][c]}"
+                            for f, c in zip(args.stack_files, codes))
+        print(f"\n{len(codes)} stacks: {summary}", file=sys.stderr)
+    return max(codes)
 
 
 if __name__ == "__main__":

@@ -242,3 +242,5 @@ LogLevel VERBOSE
                                        capture_output=True, text=True).stdout
             if leftovers.strip():
                 raise RuntimeError(f"loop devices left behind: {leftovers}")
+        for drive in self.drives.values():  # the drive images (sparse, but GBs apparent) go too
+            drive.backing_file.unlink(missing_ok=True)

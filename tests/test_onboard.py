@@ -43,8 +43,14 @@ def test_cloud_onboarding_writes_a_stack_that_plans_cleanly(tmp_path):
     assert f"wrote {stack}" in result.stdout
     assert "pulumi config set --stack acme --secret daktela:databasePassword" in result.stdout
     assert "hostSshPrivateKey" not in result.stdout
-    assert "next: .venv/bin/python scripts/plan.py Pulumi.acme.yaml --check" in result.stdout
+    # the next command works as printed, from any directory, --dir included
+    next_line = next(line for line in result.stdout.splitlines() if line.startswith("next: "))
+    command = next_line[len("next: "):].split(" && ")[0].split()
+    assert command[1] == str(stack) and command[2] == "--check"
+    waiting = subprocess.run(command, capture_output=True, text=True, cwd="/", timeout=120)
+    assert waiting.returncode == 1 and "stack acme waits for its secrets" in waiting.stderr
     set_secrets(stack, "cloud")
+    assert subprocess.run(command, capture_output=True, text=True, cwd="/", timeout=120).returncode == 0
     plan = run_program(read_stack_file(stack)).to_json()
     assert check_plan(plan) == []
     assert plan["outputs"]["installation"]["id"] == "acme"

@@ -16,7 +16,9 @@ def test_readme_config_reference_matches_the_model():
 
 def test_make_plan_plans_every_example_stack():
     # The README's main command, as a user runs it (the venv exists: the tests run inside it).
-    result = subprocess.run(["make", "plan"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    # Only the examples: a stack file a user added (and may not have finished) is not the tests' business.
+    result = subprocess.run(["make", "plan", "STACKS=Pulumi.example-cloud.yaml Pulumi.example-onprem.yaml"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Stack example-cloud (project daktela-installation)" in result.stdout
     assert "Stack example-onprem (project daktela-installation)" in result.stdout

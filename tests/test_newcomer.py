@@ -1,0 +1,104 @@
+"""A newcomer's dead ends, each closed (issue 12): several stacks planned and reported, secrets a stack
+waits for named as commands, unreadable input reported without a traceback, a diff of a new stack
+and a refusal to diff two different stacks, whole values in the text plan."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import EXAMPLES, REPO
+
+PLAN = [sys.executable, str(REPO / "scripts" / "plan.py")]
+
+
+def plan(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([*PLAN, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def stack_without_secrets(tmp_path, name: str = "acme"):
+    document = yaml.safe_load(EXAMPLES["cloud"].read_text())
+    document["config"] = {k: v for k, v in document["config"].items() if not isinstance(v, dict) or "secure" not in v}
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_every_stack_is_reported_and_the_exit_code_comes_after_all(tmp_path):
+    waiting = stack_without_secrets(tmp_path)  # sorts first, as a newly onboarded stack would
+    result = plan(waiting, EXAMPLES["cloud"], EXAMPLES["on-premise"])
+    assert result.returncode == 1
+    assert "Stack example-cloud" in result.stdout and "Stack example-onprem" in result.stdout
+    assert "stack acme waits for its secrets; set them with the Pulumi CLI:" in result.stderr
+    assert "  pulumi stack select acme\n  pulumi config set --secret daktela:databasePassword" in result.stderr
+    assert f"{waiting}: invalid config, " in result.stderr.splitlines()[-1]
+
+
+def test_a_stack_file_that_is_not_utf8_is_reported_not_a_traceback(tmp_path):
+    broken = tmp_path / "Pulumi.latin.yaml"
+    broken.write_bytes(EXAMPLES["cloud"].read_bytes().replace(b"ACME", "ÁCME".encode("latin-1")))
+    result = plan(broken)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is not UTF-8 text" in result.stderr and "save it as UTF-8" in result.stderr
+    from components.fleet import summarise
+
+    row = summarise(broken)  # the fleet view reports it and goes on
+    assert not row.ok and "unreadable" in row.guardrails
+
+
+def test_a_base_that_is_not_a_plan_or_of_another_stack_is_refused(tmp_path):
+    not_a_plan = tmp_path / "base.json"
+    not_a_plan.write_text(json.dumps({"hello": 1}))
+    result = plan(EXAMPLES["cloud"], "--diff", not_a_plan)
+    assert result.returncode == 2 and "not a plan" in result.stderr and "Traceback" not in result.stderr
+    other = tmp_path / "other.json"
+    other.write_text(plan(EXAMPLES["on-premise"], "--json").stdout)
+    refused = plan(EXAMPLES["cloud"], "--diff", other)
+    assert refused.returncode == 2 and "is a plan of stack 'example-onprem', not of 'example-cloud'" in refused.stderr
+    allowed = plan(EXAMPLES["cloud"], "--diff", other, "--other-stack")
+    assert allowed.returncode == 0 and "to add" in allowed.stdout
+
+
+def test_a_new_stack_diffs_as_everything_added():
+    result = plan(EXAMPLES["cloud"], "--diff-new")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Stack example-cloud: 72 to add, 0 to change, 0 to remove")
+
+
+def test_the_text_plan_never_cuts_a_value():
+    text = plan(EXAMPLES["cloud"]).stdout
+    assert "..." not in text.replace("…", "")
+    [command] = [line for line in text.splitlines() if "backup --json --quiet --host acme-cloud" in line
+                 and "userData" in line]
+    assert command.rstrip().endswith('/srv/daktela/recordings \\\\"')  # whole, up to its last path
+
+
+def test_a_script_started_by_another_python_runs_under_the_project_venv(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DAKTELA_NO_VENV_REEXEC"}
+    result = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "plan.py"), "--help"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Exit codes" in result.stdout
+
+
+def test_an_absurd_price_is_a_config_error_not_a_traceback():
+    from tests.conftest import example_installation, run_recorded, stack_input
+
+    installation = example_installation("cloud")
+    installation["contract"]["prices"]["installation_monthly"] = 1e30
+    error, _ = run_recorded(stack_input(installation))
+    assert "is not a plausible price" in str(error)
+
+
+def test_without_billing_addresses_the_ops_addresses_get_the_storage_alarm():
+    from tests.conftest import example_installation, plan_of
+
+    installation = example_installation("cloud")
+    installation["notifications"].pop("billing", None)
+    subscriptions = [r for r in plan_of(installation).of_type("aws:sns/topicSubscription:TopicSubscription")
+                     if "billing" in r.name]
+    assert subscriptions and {s.inputs["endpoint"] for s in subscriptions} == set(installation["notifications"]["ops"])
