@@ -107,16 +107,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _needed(args: argparse.Namespace) -> list[str]:
+    return REQUIRED + REQUIRED_BY_HOSTING.get(args.hosting or "", [])
+
+
 def ask_missing(args: argparse.Namespace) -> list[str]:
-    """Ask for missing answers on a terminal; return the flags still missing."""
-    needed = REQUIRED + REQUIRED_BY_HOSTING.get(args.hosting or "", [])
-    missing = [name for name in needed if not getattr(args, name)]
-    if missing and sys.stdin.isatty():
-        for name in missing:
+    """Ask for missing answers on a terminal; return the flags still missing. The hosting's own
+    questions follow once the hosting is known (asked or given), each question at most once."""
+    asked: set[str] = set()
+    while sys.stdin.isatty():
+        questions = [name for name in _needed(args) if not getattr(args, name) and name not in asked]
+        if not questions:
+            break
+        for name in questions:
+            asked.add(name)
             answer = input(f"{name.replace('_', ' ')}: ").strip()
-            setattr(args, name, [answer] if name == "ops_email" else answer)
-        missing = [name for name in needed if not getattr(args, name)]
-    return ["--" + name.replace("_", "-") for name in missing]
+            if name == "hosting" and answer not in REQUIRED_BY_HOSTING:
+                print(f"hosting is one of: {', '.join(REQUIRED_BY_HOSTING)}", file=sys.stderr)
+                answer = ""
+            if answer:
+                setattr(args, name, [answer] if name == "ops_email" else answer)
+    return ["--" + name.replace("_", "-") for name in _needed(args) if not getattr(args, name)]
 
 
 def installation_from(args: argparse.Namespace, sizes: Optional[dict[str, int]] = None,

@@ -139,3 +139,63 @@ def test_onprem_insufficient_connectivity_writes_nothing(test_host, tmp_path, aw
     assert result.returncode == 1 and "connectivity is not sufficient" in result.stderr
     assert "verdict: insufficient" in result.stdout
     assert not (tmp_path / "Pulumi.acme-onprem.yaml").exists()
+
+
+def answer_at_terminal(arguments: list[str], answers: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run onboarding on a pseudo-terminal and answer each prompt as it appears (its name: answer)."""
+    import os
+    import pty
+    import re
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: onboarding, with the pty as its terminal
+        os.execv(ONBOARD[0], [*ONBOARD, "--dir", str(cwd), *arguments])
+    transcript, pending, deadline = b"", b"", time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        transcript += chunk
+        pending += chunk
+        asked = re.search(rb"([a-z ]+): $", pending)
+        if asked:  # a prompt: its answer, or nothing (the question stays unanswered)
+            os.write(fd, answers.get(asked.group(1).decode().strip(), "").encode() + b"\n")
+            pending = b""
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), transcript.decode(errors="replace")
+
+
+def test_interactive_onboarding_asks_the_hostings_own_questions(tmp_path):
+    """Issue 12: hosting answered at the prompt, the cloud questions were never asked."""
+    given = [a for a in CLOUD]
+    for flag in ("--hosting", "--subnet-id"):
+        index = given.index(flag)
+        del given[index:index + 2]
+    code, transcript = answer_at_terminal(["--stack", "acme", *given],
+                                          {"hosting": "cloud", "subnet id": "subnet-0a1b2c3d4e5f60718"}, tmp_path)
+    assert code == 0, transcript
+    assert "subnet id:" in transcript
+    document = yaml.safe_load((tmp_path / "Pulumi.acme.yaml").read_text())
+    installation = document["config"]["daktela:installation"]
+    assert installation["hosting"] == "cloud" and installation["cloud"]["subnet_id"] == "subnet-0a1b2c3d4e5f60718"
+
+
+def test_interactive_on_premise_onboarding_asks_for_the_host_and_drives(tmp_path):
+    given = [a for a in CLOUD]
+    for flag in ("--hosting", "--subnet-id"):
+        index = given.index(flag)
+        del given[index:index + 2]
+    code, transcript = answer_at_terminal(["--stack", "acme", *given], {"hosting": "on-premise"}, tmp_path)
+    for question in ("price on premise:", "price setup:", "host:", "key:", "operational drive:", "archive drive:"):
+        assert question in transcript, transcript
+    assert code == 2 and not (tmp_path / "Pulumi.acme.yaml").exists()  # unanswered: nothing written
