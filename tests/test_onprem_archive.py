@@ -106,13 +106,19 @@ def reset(host) -> None:
 def test_sigkill_at_random_moments_never_loses_a_file(test_host):
     old = setup_files(test_host, count_old=30, count_new=2)
     config = write_config(test_host)
-    started = time.monotonic()
-    assert subprocess.run(archive_command(test_host, config), capture_output=True).returncode == 0
-    full_run = time.monotonic() - started
+    runs = []
+    for _ in range(3):  # a warm run's length (the first pays for cold caches)
+        reset(test_host)
+        started = time.monotonic()
+        assert subprocess.run(archive_command(test_host, config), capture_output=True).returncode == 0
+        runs.append(time.monotonic() - started)
+    full_run = min(runs)
     rng = random.Random(20261125)
-    trials = 24
+    trials, max_trials = 24, 72
     partial = 0  # trials killed with the work half done: the case that matters
-    for trial in range(trials):
+    trial = -1
+    while trial + 1 < trials or (partial < 5 and trial + 1 < max_trials):  # on a busy machine, try more
+        trial += 1
         reset(test_host)
         process = subprocess.Popen(archive_command(test_host, config), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
@@ -133,7 +139,7 @@ def test_sigkill_at_random_moments_never_loses_a_file(test_host):
         assert all(p == ["archive"] for p in where(test_host, old).values()), f"trial {trial}"
         leftovers = test_host.run(f"find {test_host.mount_point('archive')} -name '.daktela-archiving-*'").stdout
         assert leftovers == ""
-    assert partial >= 5, f"only {partial} of {trials} kills landed mid-run; the trial proves little"
+    assert partial >= 5, f"only {partial} of {trial + 1} kills landed mid-run; the trial proves little"
 
 
 def test_refuses_when_the_archive_drive_is_not_mounted(test_host):
