@@ -25,7 +25,8 @@ from components.freshness import Watch, boto3_clients, check, format_table, publ
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", required=True,
                         help="file with the stack output freshness_targets (JSON), or - for stdin")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -26,7 +26,8 @@ from components.host.ssh import Connection, HostError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack_file")
     parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
     parser.add_argument("--outputs", required=True,

@@ -23,7 +23,8 @@ from components.fleet import default_stack_files, exit_code, fleet, render_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack_files", nargs="*", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-examples", action="store_true", help="leave out Pulumi.example-*.yaml")

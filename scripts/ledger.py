@@ -24,7 +24,8 @@ from components.ledger_table import LedgerError, create_table, format_records, l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("create-table", "create the ledger table if it does not exist"),
                             ("list", "list one installation's fee records")):

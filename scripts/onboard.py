@@ -80,7 +80,8 @@ class Refused(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add = p.add_argument
     add("--stack", help="stack name: writes Pulumi.<stack>.yaml")
     add("--dir", type=Path, default=_repo.REPO_ROOT, help="where stack files live (default: the repo)")

@@ -39,7 +39,8 @@ def empty(stack: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, type=Path, help="checkout of the base branch")
     parser.add_argument("--head", required=True, type=Path, help="checkout of the pull request")
     parser.add_argument("--out", required=True, type=Path, help="directory for the comments")

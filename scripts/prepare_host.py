@@ -10,8 +10,14 @@ plan step by step and verifies the result. A plan that erases a drive (only poss
 stack's allow_wipe names that drive) is applied only with --yes or after typing the drive's identity.
 
 Exit codes: 0 prepared or nothing to do, 1 refused (nothing was changed), 2 bad arguments or stack
-config, 3 cannot connect or the host key is not the expected one, 4 a step or the verification
-failed (re-run to continue from where it stopped).
+config, 3 cannot connect or the host key is not the expected one (nothing was changed), 4 a step or
+the verification failed, or the connection was lost after the preflight (re-run to continue from
+where it stopped: every step is safe to repeat).
+
+Drive identities in the stack: /dev/disk/by-id/<name>, wwn:<0x...>, serial:<serial>, or on test
+hosts loop:<backing file>; a bare /dev/sdX is refused (it can change between boots). Wiping a drive
+that holds data needs the stack's installation.on_premise.drives.<role>.allow_wipe to repeat that
+drive's exact identity, and then --yes or typing the identity here.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from components.host.layout import layout_from_config
 from components.host.planner import PlanRefused, plan
 from components.host.prepare import StalePlan, StepFailed, VerifyFailed, apply
 from components.host.report import preflight_lines
-from components.host.ssh import Connection, HostError
+from components.host.ssh import Connection, ConnectionLost, HostError
 from components.host.steps import WipeSignatures
 
 
@@ -37,7 +43,8 @@ def _fail(code: int, message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack_file", help="the installation's Pulumi.<stack>.yaml")
     parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -91,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(1, str(error))
     except (StepFailed, VerifyFailed) as error:
         return _fail(4, f"{error}\nRe-run to continue: the plan starts from what is already done.")
+    except ConnectionLost as error:  # after the preflight: while applying or verifying
+        return _fail(4, f"{error}\nThe connection was lost; re-run to continue: the plan starts from what is "
+                        "already done.")
     except HostError as error:  # cannot connect, host key refused, connection lost before apply
         return _fail(3, str(error))
 

@@ -98,3 +98,12 @@ def test_refused_key_and_unreachable_host_are_clear(test_host):
         Connection(test_host.access(private_key=stranger.getvalue()))
     with pytest.raises(HostError, match="cannot connect"):
         Connection(test_host.access(port=1))
+
+
+def test_a_connection_lost_mid_command_is_reported_as_lost_not_as_exit_code_minus_one(test_host):
+    """Issue 12: a dropped channel read as "command failed with exit code -1"."""
+    from components.host.ssh import ConnectionLost
+
+    with Connection(test_host.access()) as connection:
+        with pytest.raises(ConnectionLost, match="the connection was lost during a command"):
+            connection.run("kill -9 $PPID; sleep 5", privileged=False)  # the session's sshd dies

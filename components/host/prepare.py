@@ -12,7 +12,7 @@ from typing import Callable, Optional
 from components.host.facts import HostFacts, gather
 from components.host.layout import DesiredLayout
 from components.host.planner import plan, relevant_facts
-from components.host.ssh import Connection, HostError
+from components.host.ssh import Connection, ConnectionLost, HostError
 from components.host.steps import Step
 
 Progress = Callable[[str], None]
@@ -61,6 +61,9 @@ def apply(
         say(f"[{number}/{len(steps)}] {step} ...")
         try:
             connection.run(step.script(), stdin=step.stdin())
+        except ConnectionLost:
+            raise StepFailed(f"{name}: the connection was lost during step {number} of {len(steps)} ({step}); "
+                             "whether it finished is unknown. Every step is safe to repeat: re-run to continue") from None
         except HostError as error:
             raise StepFailed(f"{name}: step {number} of {len(steps)} failed ({step}): {error}") from None
         say(f"[{number}/{len(steps)}] done")

@@ -32,6 +32,11 @@ class HostKeyError(HostError):
     """The host's key is unknown or not the expected one: nothing was run."""
 
 
+class ConnectionLost(HostError):
+    """The connection ended while a command ran: whether it finished is unknown. Every step the
+    toolkit runs is safe to repeat, so the answer is to run again."""
+
+
 class CommandError(HostError):
     """A command failed or ran past its deadline."""
 
@@ -227,12 +232,15 @@ class Connection:
                 select.select([channel], [], [], min(remaining, 1.0))
             while not channel.status_event.wait(0.2):
                 if not self._transport.is_active():
-                    raise HostError(f"{self.access.name}: the connection closed during a command")
+                    raise ConnectionLost(f"{self.access.name}: the connection was lost during a command")
                 if time.monotonic() > deadline:
                     raise CommandError(f"{self.access.name}: no exit status for: {_short(script)}")
             exit_code = channel.recv_exit_status()
+            if exit_code == -1:  # paramiko: the channel closed without an exit status
+                raise ConnectionLost(f"{self.access.name}: the connection was lost during a command "
+                                     "(no exit status came back)")
         except (paramiko.SSHException, OSError, EOFError) as error:
-            raise HostError(f"{self.access.name}: the connection failed during a command: {error}") from None
+            raise ConnectionLost(f"{self.access.name}: the connection was lost during a command: {error}") from None
         finally:
             channel.close()
         result = CommandResult(script, exit_code, out.decode(errors="replace"), err.decode(errors="replace"))
