@@ -262,3 +262,20 @@ def test_installed_files_are_compared_by_digest_and_mode():
     assert plan(recorded, desired) == []  # no systemd on the recorded host: timers are not enabled
     recorded.init = "systemd"
     assert kinds(plan(recorded, desired)) == [("ActivateTimers", "")]
+
+
+def test_preflight_and_planner_agree_on_a_drive_with_only_a_backup_gpt():
+    """Issue 12: the preflight called this drive blank while the plan refused it as holding data."""
+    from components.host.facts import Signature
+    from components.host.planner import describe_content, resolve_drive
+    from components.host.report import preflight_lines
+
+    recorded = facts("fresh")
+    disk, _ = resolve_drive(recorded, "loop:/testhost/archive.img")
+    recorded.signatures[disk.path] = (Signature("gpt", "0x13fffe00"),)  # the backup header at the end
+    found = describe_content(recorded, disk)
+    assert found and "partition-table signature" in found[0]
+    report = "\n".join(preflight_lines(recorded, layout(), "test host", "SHA256:x"))
+    assert "nothing (blank)" not in report.split("archive drive:")[1]
+    assert found[0] in report
+    assert found[0] in refusal_from(recorded, layout())  # the refusal names the same thing

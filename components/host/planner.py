@@ -84,7 +84,8 @@ class _DriveState:
 
 
 def describe_content(facts: HostFacts, disk: BlockDevice) -> list[str]:
-    """What is on a disk, for people."""
+    """What is on a disk, for people. Empty means blank: the one definition the preflight report
+    and the planner share."""
     found = []
     table = facts.partition_tables.get(disk.path)
     if table is not None:
@@ -94,12 +95,19 @@ def describe_content(facts: HostFacts, disk: BlockDevice) -> list[str]:
     for signature in facts.signatures.get(disk.path, ()):
         if signature.type not in PARTITION_TABLE_SIGNATURES:
             found.append(f"a {signature.type} signature on the whole disk")
+        elif table is None:  # e.g. only the backup GPT at the end of the disk survived
+            found.append(f"a {signature.type} partition-table signature that no table could be read from "
+                         "(a damaged or backup-only table)")
     for child in disk.walk():
         if child is disk:
             continue
-        for signature in facts.signatures.get(child.path, ()):
+        signatures = facts.signatures.get(child.path, ())
+        for signature in signatures:
             label = f" labelled '{signature.label}'" if signature.label else ""
             found.append(f"{signature.type}{label} on {child.path}")
+        if not signatures and child.type == "part" and (table is None or not any(
+                p.node == child.path for p in table.partitions)):
+            found.append(f"partition {child.path}, known to the kernel but in no partition table on the disk")
     return found
 
 
@@ -149,7 +157,7 @@ def _plan_drive(facts: HostFacts, drive: DesiredDrive, reasons: list[str]) -> _D
         and all(s.type in PARTITION_TABLE_SIGNATURES for s in disk_signatures)
         and len(kernel_partitions) <= 1
     )
-    blank = table is None and not disk_signatures and not kernel_partitions
+    blank = not describe_content(facts, disk)  # the same test the preflight report uses
     make_fs = MakeFilesystem(drive.role, state.node, drive.filesystem, drive.label, drive.filesystem_uuid)
 
     if blank:
