@@ -489,7 +489,7 @@ def parse_installation(raw: Any) -> Installation:
         raise ConfigError([Problem(
             ROOT,
             f"is missing or not a mapping; set {CONFIG_NAMESPACE}:{INSTALLATION_KEY} "
-            "in the stack file (see the README's config reference)",
+            "in the stack file (see docs/reference.md)",
         )])
     try:
         installation = Installation.model_validate(raw)
@@ -543,7 +543,7 @@ def _cross_field_problems(inst: Installation) -> list[Problem]:
     for section, hosting in (("cloud", "cloud"), ("on_premise", "on-premise")):
         present = getattr(inst, section) is not None
         if inst.hosting == hosting and not present:
-            add(section, f"is required when hosting is {hosting!r}; see the README's config reference")
+            add(section, f"is required when hosting is {hosting!r}; see docs/reference.md")
         if inst.hosting != hosting and present:
             add(section, f"applies only when hosting is {hosting!r}; remove it or change hosting")
 
@@ -663,7 +663,7 @@ def _message(item: dict, loc: tuple) -> str:
     if kind == "value_error":
         return str(item["ctx"]["error"])
     if kind == "missing":
-        return f"is required: {_describe(loc) or 'see the README config reference'}"
+        return f"is required: {_describe(loc) or 'see docs/reference.md'}"
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -804,7 +804,7 @@ def load_stack_config() -> StackConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# The README's config reference is generated from this model, so it cannot drift from it.
+# The config reference (docs/reference.md) is generated from this model, so it cannot drift from it.
 
 
 _TYPE_NAMES = {

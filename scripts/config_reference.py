@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Print the config reference (markdown) generated from the config model, or refresh the README's copy.
+"""Print the config reference (markdown) generated from the config model, or refresh docs/reference.md.
 
     scripts/config_reference.py            # print it
-    scripts/config_reference.py --write    # replace the block between the README's markers
+    scripts/config_reference.py --write    # replace the block between docs/reference.md's markers
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import _repo
 from components.config import config_reference
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
-README = _repo.REPO_ROOT / "README.md"
+REFERENCE = _repo.REPO_ROOT / "docs" / "reference.md"
 
 
 def readme_with_reference(text: str) -> str:
@@ -27,10 +27,10 @@ def readme_with_reference(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="rewrite the README's reference block")
+    parser.add_argument("--write", action="store_true", help="rewrite the reference block of docs/reference.md")
     args = parser.parse_args(argv)
     if args.write:
-        README.write_text(readme_with_reference(README.read_text()))
+        REFERENCE.write_text(readme_with_reference(REFERENCE.read_text()))
     else:
         sys.stdout.write(config_reference())
     return 0

@@ -227,7 +227,7 @@ def preflight(args: argparse.Namespace, installation) -> tuple[dict[str, int], s
 
 def stack_text(stack: str, installation: dict[str, Any]) -> str:
     header = (f"# Installation {installation['id']} ({installation['customer']}), written by scripts/onboard.py.\n"
-              "# Every key is explained in the README's config reference. Secrets are set with\n"
+              "# Every key is explained in docs/reference.md. Secrets are set with\n"
               "# `pulumi config set --secret` and appear below as `secure:` values once set.\n")
     document = {"config": {"daktela:installation": json.loads(json.dumps(installation, default=str))}}
     return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -25,7 +25,7 @@ HeadBucket's permission s3:HeadBucket and CloudWatch's actions monitoring:*, see
 SSM or CloudWatch): `moto_policy`
 translates a plan policy into what moto can evaluate, and the proxy holds the exact check.
 
-Where this is still looser than AWS (also listed in the README's "not verified here"): KMS key
+Where this is still looser than AWS (also listed in docs/development.md, "Not verified here"): KMS key
 policies and grants; service control policies and permission boundaries; conditions other than
 the ones above (the double refuses them rather than guessing); S3 Object Lock retention arithmetic
 (moto's); request rate limits and eventual consistency.

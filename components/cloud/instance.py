@@ -171,7 +171,7 @@ class CloudHost(pulumi.ComponentResource):
             ),
             tags={"Name": f"daktela-{installation.id}"},
             # A newer Debian image or changed user data must not replace (or stop) a live contact
-            # centre: they apply to new instances; see the README.
+            # centre: they apply to new instances; see docs/design.md.
             opts=child(self, provider, ignore_changes=["ami", "userData"]),
         )
         for data_class in DATA_CLASSES:
