@@ -26,6 +26,7 @@ plan: $(VENV)/.runtime
 	@$(BIN)/python scripts/plan.py $(STACKS)
 
 test: $(VENV)/.installed
+	$(BIN)/python -m ruff check --quiet .
 	$(BIN)/python -m pytest
 
 # Benchmarks against peers (root; takes minutes; results in bench/results/, summary in BENCHMARKS.md).

@@ -10,8 +10,9 @@ or cloud.
     scripts/plan.py Pulumi.acme.yaml --check                # and the catalogue's guardrails
 
 Exit codes (with several stacks, the highest of them, after every stack was reported):
-0 planned, 1 invalid stack config (every problem is listed; a stack waiting for its secrets says
-which `pulumi config set --secret` commands to run), 2 unreadable input (a stack file, or a base
+0 planned (a stack that only waits for its secrets is planned with placeholders for them, and told
+which `pulumi config set --secret` commands to run), 1 invalid stack config (every problem is
+listed; with --check a missing secret counts, as it stops `pulumi up`), 2 unreadable input (a stack file, or a base
 plan that is not a plan of this stack), 3 a guardrail is violated (with --check).
 Secrets print as [secret]. The output is deterministic: an unchanged stack gives identical output.
 """
@@ -19,15 +20,17 @@ Secrets print as [secret]. The output is deterministic: an unchanged stack gives
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Optional
 
 import _repo  # noqa: F401  (repo root on sys.path; re-runs under the project's .venv)
 
 from components.config import SECRET_KEYS, ConfigError
 from components.guardrails import check_plan, render_violations
-from components.offline import StackFileError, read_stack_file, run_program, stack_name_of
+from components.offline import SECRET, StackFileError, StackInput, read_stack_file, run_program, stack_name_of
 from components.planview import diff_plans, render_diff, render_text
 
 PLANNED, INVALID, UNREADABLE, VIOLATED = 0, 1, 2, 3
@@ -61,11 +64,27 @@ def waiting_for_secrets(stack: str, error: ConfigError) -> Optional[str]:
     return f"stack {stack} waits for its secrets; set them with the Pulumi CLI:\n" + "\n".join(commands)
 
 
+def with_placeholder_secrets(stack_input: StackInput, error: ConfigError) -> StackInput:
+    """The stack with "[secret]" for the secrets it does not have yet: offline, a secret's value
+    never shows (it prints as [secret] either way), so the plan is the one the stack will have."""
+    keys = [p.path for p in error.problems]
+    return dataclasses.replace(stack_input, config={**stack_input.config, **{k: SECRET for k in keys}},
+                               secret_keys=tuple(sorted({*stack_input.secret_keys, *keys})))
+
+
 def plan_one(stack_file: str, args: argparse.Namespace, several: bool) -> int:
     try:
-        stack = stack_name_of(__import__("pathlib").Path(stack_file))
+        stack = stack_name_of(Path(stack_file))
         base = read_base(args.diff, stack, args.other_stack) if args.diff else None
-        plan = run_program(read_stack_file(stack_file)).to_json()
+        stack_input = read_stack_file(stack_file)
+        try:
+            plan = run_program(stack_input).to_json()
+        except ConfigError as error:
+            hint = waiting_for_secrets(stack, error)
+            if hint is None or args.check:  # --check: `pulumi up` would stop here, so this does too
+                raise
+            print(f"{stack_file}: planned with placeholders: {hint}", file=sys.stderr)
+            plan = run_program(with_placeholder_secrets(stack_input, error)).to_json()
     except (StackFileError, BadBase) as error:
         print(error, file=sys.stderr)
         return UNREADABLE

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import fnmatch
 import hashlib
 import hmac
 import http.client

@@ -30,12 +30,20 @@ def stack_without_secrets(tmp_path, name: str = "acme"):
 
 def test_every_stack_is_reported_and_the_exit_code_comes_after_all(tmp_path):
     waiting = stack_without_secrets(tmp_path)  # sorts first, as a newly onboarded stack would
-    result = plan(waiting, EXAMPLES["cloud"], EXAMPLES["on-premise"])
-    assert result.returncode == 1
+    broken = tmp_path / "Pulumi.broken.yaml"
+    broken.write_text(EXAMPLES["cloud"].read_text().replace("eu-west-1", "eu-west-9"))
+    result = plan(broken, waiting, EXAMPLES["cloud"], EXAMPLES["on-premise"])
+    assert result.returncode == 1  # the broken stack, after every other one was planned
     assert "Stack example-cloud" in result.stdout and "Stack example-onprem" in result.stdout
-    assert "stack acme waits for its secrets; set them with the Pulumi CLI:" in result.stderr
+    assert "installation.regions.secondary" in result.stderr
+    # a stack that only waits for its secrets is planned offline (a secret prints as [secret]
+    # either way) and told the commands to run
+    assert "Stack acme (project daktela-installation)" in result.stdout
+    assert "planned with placeholders: stack acme waits for its secrets; set them with the Pulumi CLI:" in result.stderr
     assert "  pulumi stack select acme\n  pulumi config set --secret daktela:databasePassword" in result.stderr
-    assert f"{waiting}: invalid config, " in result.stderr.splitlines()[-1]
+    assert f"{broken}: invalid config, {waiting}: planned, " in result.stderr.splitlines()[-1]
+    strict = plan(waiting, "--check")  # pulumi up would stop at the missing secrets: so does --check
+    assert strict.returncode == 1 and "stack acme waits for its secrets" in strict.stderr
 
 
 def test_a_stack_file_that_is_not_utf8_is_reported_not_a_traceback(tmp_path):
