@@ -27,6 +27,7 @@ plan: $(VENV)/.runtime
 
 test: $(VENV)/.installed
 	$(BIN)/python -m ruff check --quiet .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 # Benchmarks against peers (root; takes minutes; results in bench/results/, summary in BENCHMARKS.md).

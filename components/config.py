@@ -654,7 +654,7 @@ def _problems_from_pydantic(error: ValidationError) -> list[Problem]:
     for item in error.errors(include_url=False):
         loc = item["loc"]
         path = ROOT + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-        problems.append(Problem(path, _message(item, loc)))
+        problems.append(Problem(path, _message(dict(item), loc)))
     return problems
 
 

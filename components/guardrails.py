@@ -121,24 +121,24 @@ def check_freshness_alarms(plan: dict) -> list[Violation]:
         if isinstance(watch, dict):
             limits.add(float(watch["limit_hours"]))
     out = []
-    alarms = {}
+    alarms: dict[Optional[str], dict] = {}
     for alarm in _of(plan, ALARM):
         inputs = alarm["inputs"]
         if inputs.get("metricName") == AGE_METRIC:
             alarms[(inputs.get("dimensions") or {}).get("Technology")] = alarm
-    for name in sorted(expected - set(alarms)):
+    for name in sorted(expected - {a for a in alarms if a is not None}):
         out.append(Violation("freshness-alarms", f"no freshness alarm for {name}"))
-    for name, alarm in sorted(alarms.items(), key=lambda item: str(item[0])):
+    for technology, alarm in sorted(alarms.items(), key=lambda item: str(item[0])):
         inputs = alarm["inputs"]
         threshold = inputs.get("threshold")
         if not (24 < float(threshold) <= 36):
-            out.append(Violation("freshness-alarms", f"{name}: threshold {threshold} h is not 24 h + a reserve of 1-12 h", _key(alarm)))
+            out.append(Violation("freshness-alarms", f"{technology}: threshold {threshold} h is not 24 h + a reserve of 1-12 h", _key(alarm)))
         if limits and float(threshold) not in limits:
-            out.append(Violation("freshness-alarms", f"{name}: threshold {threshold} h differs from the checker's limit {sorted(limits)}", _key(alarm)))
+            out.append(Violation("freshness-alarms", f"{technology}: threshold {threshold} h differs from the checker's limit {sorted(limits)}", _key(alarm)))
         if inputs.get("treatMissingData") != "breaching":
-            out.append(Violation("freshness-alarms", f"{name}: missing data must breach (a dead checker must alarm)", _key(alarm)))
+            out.append(Violation("freshness-alarms", f"{technology}: missing data must breach (a dead checker must alarm)", _key(alarm)))
         if inputs.get("comparisonOperator") != "GreaterThanThreshold":
-            out.append(Violation("freshness-alarms", f"{name}: must fire when the age passes the threshold", _key(alarm)))
+            out.append(Violation("freshness-alarms", f"{technology}: must fire when the age passes the threshold", _key(alarm)))
     return out
 
 
@@ -165,9 +165,9 @@ def check_onprem_backups(plan: dict) -> list[Violation]:
             out.append(Violation("onprem-twice-daily", f"backups run at {times}, not twice a day", _key(host)))
         out += _onprem_exclusions(job, _key(host))
     buckets = [r for r in _of(plan, "aws:s3/bucket:Bucket") if r.get("provider")]
-    regions = {b["provider"].rsplit("(", 1)[-1].rstrip(")") for b in buckets}
-    if len(regions) < 2:
-        out.append(Violation("onprem-two-regions", f"the backup buckets are in {sorted(regions)}, not two regions"))
+    bucket_regions = {b["provider"].rsplit("(", 1)[-1].rstrip(")") for b in buckets}
+    if len(bucket_regions) < 2:
+        out.append(Violation("onprem-two-regions", f"the backup buckets are in {sorted(bucket_regions)}, not two regions"))
     return out
 
 

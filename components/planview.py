@@ -189,9 +189,9 @@ def render_diff(diff: PlanDiff) -> str:
         lines.append(f"+ {resource['type']}  {resource['name']}")
     for resource in diff.removed:
         lines.append(f"- {resource['type']}  {resource['name']}")
-    for resource in diff.changed:
-        lines.append(f"~ {resource.type}  {resource.name}")
-        for change in resource.changes:
+    for changed in diff.changed:
+        lines.append(f"~ {changed.type}  {changed.name}")
+        for change in changed.changes:
             note = "  (ignored: ignore_changes keeps the live value)" if change.ignored else ""
             lines.append(f"    {change.path}: {show(change.before)} -> {show(change.after)}{note}")
     if diff.outputs:

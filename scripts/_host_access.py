@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -46,3 +47,9 @@ def load_target(stack_file: str, key_file: str, accept_new_host_key: bool = Fals
         host.address, host.port, host.user, key_text, host.host_key_fingerprint, host.known_hosts_file,
         accept_new_host_key=accept_new_host_key,
     ))
+
+
+def on_premise(installation: Any) -> Any:
+    """The on-premise settings of an installation load_target accepted (it refuses other hostings)."""
+    assert installation.on_premise is not None, "load_target accepts on-premise stacks only"
+    return installation.on_premise

@@ -52,12 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         stack = name[len("Pulumi."):-len(".yaml")]
         base_file, head_file = args.base / name, args.head / name
         base, _ = plan_json(args.base, base_file) if base_file.exists() else (empty(stack), None)
+        head: dict | None
         if not head_file.exists():
             head, error, note = empty(stack), None, "The stack file is removed: its resources would be destroyed."
         else:
             head, error = plan_json(args.head, head_file)
             note = "" if base_file.exists() else "A new stack."
-        if error is not None:
+        if error is not None or head is None:
             comment, failing = render_comment(stack, None, [], error=error, note=note), failing + 1
         else:
             diff = diff_plans(base or empty(stack), head)

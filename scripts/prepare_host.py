@@ -26,7 +26,7 @@ import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, load_target
+from _host_access import UsageError, load_target, on_premise
 
 from components.host.facts import gather
 from components.host.layout import layout_from_config
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         return _fail(2, str(error))
     installation, access = target.installation, target.access
-    layout = layout_from_config(installation.on_premise)
+    layout = layout_from_config(on_premise(installation))
 
     def new_key(seen: str) -> None:
         print(f"accepting the host's key {seen} as asked; pin it in "

@@ -3,6 +3,7 @@ a failed, aborted, expired or partial backup job or a failed copy reaches the op
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Optional
 
@@ -67,7 +68,8 @@ class BlockBackup(pulumi.ComponentResource):
                 completion_window=block.window_minutes - AWS_BACKUP_START_WINDOW_MINUTES,
                 lifecycle=retention,
                 copy_actions=[aws.backup.PlanRuleCopyActionArgs(
-                    destination_vault_arn=self.copy_vault.arn, lifecycle=retention,
+                    destination_vault_arn=self.copy_vault.arn,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=cloud.backup_retention_days),
                 )],
                 recovery_point_tags={INSTALLATION_TAG: installation.id, "daktela-technology": BLOCK},
             )],
@@ -116,9 +118,7 @@ class BlockBackup(pulumi.ComponentResource):
                 f"{self.resource_name}-{suffix}",
                 name=f"daktela-{installation.id}-{suffix}",  # within EventBridge's 64 for any allowed id
                 description=f"Daktela CC {installation.id}: {detail_type}, not completed",
-                event_pattern=match.apply(lambda m, detail_type=detail_type: json.dumps({
-                    "source": ["aws.backup"], "detail-type": [detail_type],
-                    "detail": {**m, "state": FAILED_JOB_STATES}}, sort_keys=True)),
+                event_pattern=match.apply(functools.partial(event_pattern, detail_type)),
                 opts=child(self, self.primary),
             )
             aws.cloudwatch.EventTarget(f"{self.resource_name}-{suffix}-target", rule=rule.name, arn=topic.arn,
@@ -131,6 +131,11 @@ class BlockBackup(pulumi.ComponentResource):
             opts=child(self, self.primary),
         )
         return rules
+
+
+def event_pattern(detail_type: str, match: dict) -> str:
+    return json.dumps({"source": ["aws.backup"], "detail-type": [detail_type],
+                       "detail": {**match, "state": FAILED_JOB_STATES}}, sort_keys=True)
 
 
 def ops_topic_policy(installation_id: str, topic_arn: str, rule_arns: list[str]) -> str:

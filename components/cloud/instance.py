@@ -188,7 +188,7 @@ class CloudHost(pulumi.ComponentResource):
                         provider: aws.Provider) -> aws.ec2.SecurityGroup:
         cloud = installation.cloud
         assert cloud is not None
-        anywhere = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+        anywhere: dict[str, Any] = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
         ingress = [
             aws.ec2.SecurityGroupIngressArgs(description="HTTPS", protocol="tcp", from_port=443, to_port=443, **anywhere),
             aws.ec2.SecurityGroupIngressArgs(description="SIP (TCP, TLS)", protocol="tcp", from_port=5060, to_port=5061, **anywhere),

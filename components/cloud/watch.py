@@ -14,8 +14,8 @@ from components.cloud.base import assume_role_policy, child, metrics_namespace, 
 from components.config import Installation
 
 # The checker ships as a package of its own two modules (and nothing else of the repository).
-CHECKER_FILES = {f"components/{Path(m.__file__).name}": Path(m.__file__) for m in (freshness, names)}
-CHECKER_FILES["components/__init__.py"] = Path(freshness.__file__).with_name("__init__.py")
+CHECKER_FILES = {f"components/{Path(str(m.__file__)).name}": Path(str(m.__file__)) for m in (freshness, names)}
+CHECKER_FILES["components/__init__.py"] = Path(str(freshness.__file__)).with_name("__init__.py")
 CHECK_EVERY_MINUTES = 15
 CHECK_EVERY = f"rate({CHECK_EVERY_MINUTES} minutes)"
 ALARM_PERIOD_SECONDS = 3600

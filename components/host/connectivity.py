@@ -41,15 +41,17 @@ class ConnectivityReport:
     @property
     def run_seconds(self) -> Optional[float]:
         """How long one run's upload of a day's change takes, location 1 then location 2."""
-        if any(l.bytes_per_second is None for l in self.locations):
+        speeds = [l.bytes_per_second for l in self.locations]
+        if any(s is None for s in speeds):
             return None
-        return sum(self.changed_bytes_per_day / l.bytes_per_second for l in self.locations)
+        return sum(self.changed_bytes_per_day / s for s in speeds if s is not None)
 
     @property
     def first_backup_seconds(self) -> Optional[float]:
-        if any(l.bytes_per_second is None for l in self.locations):
+        speeds = [l.bytes_per_second for l in self.locations]
+        if any(s is None for s in speeds):
             return None
-        return sum(self.backed_up_bytes / l.bytes_per_second for l in self.locations)
+        return sum(self.backed_up_bytes / s for s in speeds if s is not None)
 
     @property
     def sufficient(self) -> bool:

@@ -235,7 +235,11 @@ def parse_facts(output: str) -> HostFacts:
         if " " in line:
             link, target = line.split(" ", 1)
             by_id[link] = target
-    tables, signatures, holders, paths, files = {}, {}, {}, {}, {}
+    tables: dict[str, Optional[PartitionTable]] = {}
+    signatures: dict[str, tuple[Signature, ...]] = {}
+    holders: dict[str, tuple[str, ...]] = {}
+    paths: dict[str, Optional[PathState]] = {}
+    files: dict[str, Optional[tuple[str, int, str]]] = {}
     for name, text in sections.items():
         kind, _, subject = name.partition(" ")
         if kind == "sfdisk":

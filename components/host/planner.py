@@ -83,6 +83,15 @@ class _DriveState:
     mounted: bool = False  # already mounted at its mount point
 
 
+def _path_state(facts: HostFacts, path: str) -> Optional[tuple[str, str, int]]:
+    state = facts.paths.get(path)
+    return None if state is None else (state.owner, state.group, state.mode)
+
+
+def _as_dict(value: Any) -> Optional[dict]:
+    return asdict(value) if value is not None else None
+
+
 def describe_content(facts: HostFacts, disk: BlockDevice) -> list[str]:
     """What is on a disk, for people. Empty means blank: the one definition the preflight report
     and the planner share."""
@@ -306,9 +315,7 @@ def plan(facts: HostFacts, layout: DesiredLayout) -> list[Step]:
         remount = not state.mounted or bool(state.steps)
         wrong = tuple(
             (d.path, d.owner, d.group, d.mode) for d in state.drive.directories
-            if remount or facts.paths.get(d.path) is None
-            or (facts.paths[d.path].owner, facts.paths[d.path].group, facts.paths[d.path].mode)
-            != (d.owner, d.group, d.mode)
+            if remount or _path_state(facts, d.path) != (d.owner, d.group, d.mode)
         )
         if wrong:
             steps.append(EnsureDirectories(state.drive.role, wrong))
@@ -335,7 +342,7 @@ def relevant_facts(facts: HostFacts, layout: DesiredLayout) -> str:
         nodes = [n.path for n in disk.walk()] if disk else []
         subject[drive.role] = {
             "disk": asdict(disk) if disk else None,
-            "table": asdict(facts.partition_tables[disk.path]) if disk and facts.partition_tables.get(disk.path) else None,
+            "table": _as_dict(facts.partition_tables.get(disk.path)) if disk else None,
             "signatures": {n: [asdict(s) for s in facts.signatures.get(n, ())] for n in nodes},
             "holders": {n: facts.holders.get(n, ()) for n in nodes},
             "mounts": [asdict(m) for m in facts.mounts if m.target == drive.mount_point or m.source in nodes],

@@ -114,7 +114,7 @@ def restore(
         raise RestoreError(f"{connection.access.name}: no usable snapshot in "
                            + (f"location {location}" if location else "any location"))
     chosen = max(usable, key=lambda s: s.snapshot_time or "")
-    snapshot_id = snapshot or chosen.snapshot_id
+    snapshot_id = snapshot or chosen.snapshot_id or ""  # usable ones all have one
     quoted_target = shlex.quote(target)
     if connection.run(f"[ ! -e {quoted_target} ] || [ -z \"$(ls -A {quoted_target})\" ]", check=False).exit_code:
         raise RestoreError(f"{connection.access.name}: {target} is not empty; a restore never overwrites "
