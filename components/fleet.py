@@ -9,7 +9,7 @@ from pathlib import Path
 from components.config import ConfigError
 from components.guardrails import check_plan
 from components.names import BLOCK_COPY
-from components.offline import StackFileError, read_stack_file, run_program
+from components.offline import StackFileError, read_stack_file, run_program, stack_name_of
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class FleetRow:
 
 
 def summarise(stack_file: Path) -> FleetRow:
-    stack = stack_file.name[len("Pulumi."):-len(".yaml")]
+    stack = stack_name_of(stack_file)
     try:
         plan = run_program(read_stack_file(stack_file)).to_json()
     except ConfigError as error:

@@ -60,11 +60,6 @@ def _document(value: Any) -> Any:
     return value
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 # -- cloud ------------------------------------------------------------------------------------
 
 

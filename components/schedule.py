@@ -24,10 +24,6 @@ class Slot:
     start: time
     window_minutes: int  # until the next technology starts
 
-    @property
-    def start_minute(self) -> int:
-        return self.start.hour * 60 + self.start.minute
-
     def aws_cron(self) -> str:
         """AWS schedule expression (UTC) for a daily run at `start`."""
         return f"cron({self.start.minute} {self.start.hour} ? * * *)"

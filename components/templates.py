@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -22,3 +22,14 @@ _environment.filters["b64"] = lambda text: base64.b64encode(text.encode()).decod
 def render(name: str, **context: Any) -> str:
     """Render templates/<name> with `context`; a name the template uses but `context` lacks raises."""
     return _environment.get_template(name).render(**context)
+
+
+def timer_job_units(name: str, description: str, exec_start: str, requires_mounts: list[str],
+                    calendars: list[str], timeout_seconds: Optional[int]) -> dict[str, str]:
+    """The one way to build a scheduled job's systemd units: {path: content} of its service (a
+    oneshot bounded by `timeout_seconds`, needing `requires_mounts`) and its timer (`calendars`)."""
+    service = render("systemd-backup.service.j2", description=description, exec_start=exec_start,
+                     requires_mounts=requires_mounts, runtime_max_seconds=timeout_seconds)
+    timer = render("systemd-backup.timer.j2", description=f"{description} (schedule)",
+                   calendars=calendars, unit=f"{name}.service")
+    return {f"/etc/systemd/system/{name}.service": service, f"/etc/systemd/system/{name}.timer": timer}

@@ -21,6 +21,7 @@ from pathlib import Path
 import _repo  # noqa: F401  (repo root on sys.path)
 
 from components.guardrails import check_plan
+from components.offline import stack_name_of
 from components.planview import diff_plans
 from components.prcomment import render_comment
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     names = sorted({p.name for c in (args.base, args.head) for p in c.glob("Pulumi.*.yaml")})
     changed, failing = [], 0
     for name in names:
-        stack = name[len("Pulumi."):-len(".yaml")]
+        stack = stack_name_of(Path(name))
         base_file, head_file = args.base / name, args.head / name
         base, _ = plan_json(args.base, base_file) if base_file.exists() else (empty(stack), None)
         head: dict | None

@@ -15,7 +15,7 @@ from components.cloud.base import DATA_CLASS_TAG, assume_role_policy, child, met
 from components import names
 from components.config import Installation
 from components.schedule import DATABASE, FILES, slot
-from components.templates import render
+from components.templates import render, timer_job_units
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account: the official Debian cloud images
 DEBIAN_12_NAME = "debian-12-amd64-*"
@@ -299,14 +299,8 @@ def instance_policy(installation: Installation, backups: BackupTargets, arns: di
 
 def _systemd_job(name: str, description: str, exec_start: str, calendars: list[str],
                  requires: list[str], runtime_max_seconds: Optional[int]) -> list[dict[str, str]]:
-    service = render("systemd-backup.service.j2", description=description, exec_start=exec_start,
-                     requires_mounts=requires, runtime_max_seconds=runtime_max_seconds)
-    timer = render("systemd-backup.timer.j2", description=f"{description} (schedule)",
-                   calendars=calendars, unit=f"{name}.service")
-    return [
-        {"path": f"/etc/systemd/system/{name}.service", "mode": "0644", "content": service},
-        {"path": f"/etc/systemd/system/{name}.timer", "mode": "0644", "content": timer},
-    ]
+    units = timer_job_units(name, description, exec_start, requires, calendars, runtime_max_seconds)
+    return [{"path": path, "mode": "0644", "content": content} for path, content in units.items()]
 
 
 def s3_endpoint(region: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from components import names
-from components.templates import TEMPLATES, render
+from components.templates import TEMPLATES, render, timer_job_units
 
 ENV_FILE = "/etc/daktela-toolkit/backup.env"
 ARCHIVE_CONFIG = "/etc/daktela-toolkit/archive.json"
@@ -96,12 +96,8 @@ class BackupJob:
 
 def _unit(name: str, description: str, exec_start: str, requires: list[str], calendars: list[str],
           timeout_seconds: Optional[int]) -> list[ManagedFile]:
-    service = render("systemd-backup.service.j2", description=description, exec_start=exec_start,
-                     requires_mounts=requires, runtime_max_seconds=timeout_seconds)
-    timer = render("systemd-backup.timer.j2", description=f"{description} (schedule)",
-                   calendars=calendars, unit=f"{name}.service")
-    return [ManagedFile(f"/etc/systemd/system/{name}.service", 0o644, service),
-            ManagedFile(f"/etc/systemd/system/{name}.timer", 0o644, timer)]
+    units = timer_job_units(name, description, exec_start, requires, calendars, timeout_seconds)
+    return [ManagedFile(path, 0o644, content) for path, content in units.items()]
 
 
 def job_files(job: BackupJob) -> list[ManagedFile]:

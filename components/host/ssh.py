@@ -90,7 +90,8 @@ def load_private_key(text: str) -> paramiko.PKey:
             return key_class.from_private_key(io.StringIO(text))
         except (paramiko.SSHException, ValueError) as error:
             errors.append(f"{key_class.__name__}: {error}")
-    raise HostError("the SSH private key cannot be read (an unencrypted OpenSSH or PEM key is expected)")
+    raise HostError("the SSH private key cannot be read (an unencrypted OpenSSH or PEM key is expected): "
+                    + "; ".join(errors))
 
 
 def _known_host_keys(path: str, address: str, port: int) -> list[paramiko.PKey]:
