@@ -28,7 +28,7 @@ import sys
 import _repo  # noqa: F401  (repo root on sys.path)
 from _host_access import UsageError, load_target, on_premise
 
-from components.host.facts import gather
+from components.host.facts import FactsUnreadable, gather
 from components.host.layout import layout_from_config
 from components.host.planner import PlanRefused, plan
 from components.host.prepare import StalePlan, StepFailed, VerifyFailed, apply
@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionLost as error:  # after the preflight: while applying or verifying
         return _fail(4, f"{error}\nThe connection was lost; re-run to continue: the plan starts from what is "
                         "already done.")
+    except FactsUnreadable as error:  # the preflight could not read the host: nothing was changed
+        return _fail(1, str(error))
     except HostError as error:  # cannot connect, host key refused, connection lost before apply
         return _fail(3, str(error))
 

@@ -279,3 +279,46 @@ def test_preflight_and_planner_agree_on_a_drive_with_only_a_backup_gpt():
     assert "nothing (blank)" not in report.split("archive drive:")[1]
     assert found[0] in report
     assert found[0] in refusal_from(recorded, layout())  # the refusal names the same thing
+
+
+class _AnsweringConnection:
+    """Stands in for the SSH runner: every command gets the same answer."""
+
+    def __init__(self, stdout: str):
+        from components.host.ssh import HostAccess
+
+        self.stdout = stdout
+        self.access = HostAccess(address="host.example", port=22, user="root", private_key="k",
+                                 host_key_fingerprint="SHA256:" + "A" * 43)
+
+    def run(self, script: str, **_: object):
+        from components.host.ssh import CommandResult
+
+        return CommandResult(script, 0, self.stdout, "")
+
+
+def test_an_answer_that_is_not_the_facts_is_a_host_error_that_says_what_came_back():
+    """Issue 15: gather raised a bare ValueError, which the host CLI showed as a traceback."""
+    from components.host.facts import FactsUnreadable, gather
+    from components.host.prepare import VerifyFailed, verify
+    from components.host.ssh import HostError
+
+    connection = _AnsweringConnection("Welcome to ACME's server!\nLast login: yesterday\n")
+    with pytest.raises(FactsUnreadable) as caught:
+        gather(connection)
+    assert isinstance(caught.value, HostError)
+    message = str(caught.value)
+    assert "root@host.example:22: cannot read the host's facts" in message and "Welcome to ACME" in message
+    assert "Nothing was changed" in message
+    with pytest.raises(VerifyFailed, match="while verifying, after the steps ran"):
+        verify(connection, layout())
+
+
+def test_restic_output_that_is_not_json_is_reported_not_taken_for_no_snapshot():
+    from components.host.restore import survey
+    from tests.onprem_fixtures import BackupJob, BackupLocation
+
+    job = BackupJob("acme", "/srv/daktela", "/srv/archive", "u", ("01:00", "13:00"), "UTC", 120, 90,
+                    "mariadb", "daktela", "daktela_backup", (BackupLocation("eu-central-1", "b1"),))
+    [state] = survey(_AnsweringConnection("this is not json"), job)
+    assert state.snapshot_id is None and "snapshot list could not be read" in state.error

@@ -15,6 +15,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
+from components.host.ssh import HostError
+
 SECTION = "@@daktela "
 STATE_FILE = "/etc/daktela-toolkit/host.json"
 TOOLS = ("sfdisk", "partx", "wipefs", "mkfs.ext4", "mkfs.xfs", "findmnt", "lsblk", "losetup", "udevadm",
@@ -292,10 +294,17 @@ def parse_facts(output: str) -> HostFacts:
     )
 
 
+class FactsUnreadable(HostError):
+    """The host answered, but not with what the facts script prints: nothing was changed."""
+
+
 def gather(connection: Any, paths: Iterable[str] = (), files: Iterable[str] = ()) -> HostFacts:
     """Read the host's facts in one round trip."""
     result = connection.run(facts_script(paths, files), timeout=120)
     try:
         return parse_facts(result.stdout)
     except (ValueError, KeyError) as error:
-        raise ValueError(f"{connection.access.name}: cannot read the host's facts: {error}") from None
+        start = result.stdout.strip()[:120].replace("\n", " | ")
+        raise FactsUnreadable(f"{connection.access.name}: cannot read the host's facts ({error}); its answer "
+                              f"began {start!r}. Nothing was changed. Is it a Linux host with a POSIX shell, "
+                              "and does nothing print text at login (a profile script) for this user?") from None

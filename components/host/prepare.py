@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from components.host.facts import HostFacts, gather
+from components.host.facts import FactsUnreadable, HostFacts, gather
 from components.host.layout import DesiredLayout
 from components.host.planner import plan, relevant_facts
 from components.host.ssh import Connection, ConnectionLost, HostError
@@ -71,7 +71,10 @@ def apply(
 
 
 def verify(connection: Connection, layout: DesiredLayout) -> HostFacts:
-    facts = gather(connection, layout.paths(), layout.file_paths())
+    try:
+        facts = gather(connection, layout.paths(), layout.file_paths())
+    except FactsUnreadable as error:
+        raise VerifyFailed(f"{error} (while verifying, after the steps ran)") from None
     remaining = plan(facts, layout)
     if remaining:
         raise VerifyFailed(

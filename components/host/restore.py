@@ -85,8 +85,10 @@ def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
         if result.ok:
             try:
                 snapshots = json.loads(result.stdout or "[]")
-            except ValueError:
-                pass
+            except ValueError as unreadable:
+                states.append(LocationState(number, location.region, None, None,
+                                            f"restic's snapshot list could not be read: {unreadable}"))
+                continue
         if result.ok and snapshots:
             newest = max(snapshots, key=lambda s: s["time"])
             states.append(LocationState(number, location.region, newest["id"], newest["time"]))
