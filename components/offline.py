@@ -87,6 +87,19 @@ def read_stack_file(path: Path | str) -> StackInput:
     return StackInput(project_name(), stack_name_of(path), values, tuple(sorted(secret_keys)))
 
 
+def installation_of(stack: StackInput) -> Any:
+    """The stack file's validated `daktela:installation` (raises ConfigError listing every problem),
+    for the scripts that need the settings without running the program."""
+    from components.config import CONFIG_NAMESPACE, INSTALLATION_KEY, parse_installation
+
+    text = stack.config.get(f"{CONFIG_NAMESPACE}:{INSTALLATION_KEY}")
+    try:
+        raw = json.loads(text) if text is not None else None
+    except ValueError:
+        raw = text
+    return parse_installation(raw)
+
+
 def _config_value(value: Any) -> str:
     # Pulumi hands every config value to the program as a string; objects and lists as JSON.
     if isinstance(value, str):

@@ -7,9 +7,8 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from components.config import ConfigError, Installation, parse_installation
+from components.config import ConfigError, Installation
+from components.offline import StackFileError, installation_of, read_stack_file
 from components.host.ssh import HostAccess
 
 
@@ -25,11 +24,9 @@ class OnPremTarget:
 
 def load_target(stack_file: str, key_file: str, accept_new_host_key: bool = False) -> OnPremTarget:
     try:
-        with open(stack_file, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle) or {}
-        installation = parse_installation((document.get("config") or {}).get("daktela:installation"))
-    except (OSError, yaml.YAMLError) as error:
-        raise UsageError(f"{stack_file}: cannot read: {error}") from None
+        installation = installation_of(read_stack_file(stack_file))
+    except StackFileError as error:
+        raise UsageError(str(error)) from None
     except ConfigError as error:
         raise UsageError(f"{stack_file}: {error}") from None
     if installation.on_premise is None:

@@ -238,9 +238,18 @@ LogLevel VERBOSE
             if drive.device:
                 subprocess.run(["losetup", "-d", drive.device], capture_output=True)
         for drive in self.drives.values():
-            leftovers = subprocess.run(["losetup", "-j", str(drive.backing_file)],
-                                       capture_output=True, text=True).stdout
-            if leftovers.strip():
-                raise RuntimeError(f"loop devices left behind: {leftovers}")
+            # A device still mounted in the dying namespace is detached lazily (autoclear) once the
+            # kernel has torn the namespace down; on a busy machine that takes a moment.
+            deadline = time.monotonic() + 15
+            while True:
+                leftovers = subprocess.run(["losetup", "-j", str(drive.backing_file)],
+                                           capture_output=True, text=True).stdout
+                if not leftovers.strip():
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"loop devices left behind: {leftovers}")
+                for device in [line.split(":", 1)[0] for line in leftovers.splitlines() if line]:
+                    subprocess.run(["losetup", "-d", device], capture_output=True)
+                time.sleep(0.2)
         for drive in self.drives.values():  # the drive images (sparse, but GBs apparent) go too
             drive.backing_file.unlink(missing_ok=True)
