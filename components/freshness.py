@@ -228,13 +228,16 @@ def format_table(watch: Watch, findings: list[Finding]) -> str:
 
 
 def boto3_clients(endpoint_url: Optional[str] = None) -> ClientFactory:
+    """Clients of a session of their own: its credentials are those of the environment now, not
+    whatever boto3's process-wide default session resolved first."""
     import boto3
 
+    session = boto3.session.Session()
     cache: dict[tuple[str, str], Any] = {}
 
     def client_for(service: str, region: str) -> Any:
         if (service, region) not in cache:
-            cache[(service, region)] = boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+            cache[(service, region)] = session.client(service, region_name=region, endpoint_url=endpoint_url)
         return cache[(service, region)]
 
     return client_for

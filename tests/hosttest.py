@@ -251,5 +251,12 @@ LogLevel VERBOSE
                 for device in [line.split(":", 1)[0] for line in leftovers.splitlines() if line]:
                     subprocess.run(["losetup", "-d", device], capture_output=True)
                 time.sleep(0.2)
-        for drive in self.drives.values():  # the drive images (sparse, but GBs apparent) go too
-            drive.backing_file.unlink(missing_ok=True)
+        # Nothing the host made stays behind but its log: drive images (sparse, GBs apparent), the
+        # private /etc copy, keys, overlays and staged data.
+        for child in self.root.iterdir():
+            if child.name == "sshd.log":
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import yaml
@@ -151,12 +152,14 @@ class CloudInstance:
 
 
 @pytest.fixture
-def instance(world, cloud_plan, tmp_path):
+def instance(world, cloud_plan, tmp_path) -> Iterator[CloudInstance]:
     if shutil.which("unshare") is None or os.geteuid() != 0:
         if IN_CI:
             pytest.fail("the cloud job tests need root and unshare")
         pytest.skip("the cloud job tests need root and unshare")
-    return CloudInstance(world, cloud_plan, tmp_path / "instance")
+    instance = CloudInstance(world, cloud_plan, tmp_path / "instance")
+    yield instance
+    shutil.rmtree(instance.root)  # the dump data (12 MiB a test) and the instance's files
 
 
 def s3_requests(world: StrictWorld, bucket: str) -> list:
@@ -357,7 +360,8 @@ def test_a_failed_location_is_reported_at_once_through_the_other(world, location
         monkeypatch.setenv(variable, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     findings = {f.technology: f for f in check(watch, boto3_clients(world.endpoint))}
-    assert findings["location-1"].status == "failed" and "restic exit code" in findings["location-1"].failed
+    assert findings["location-1"].status == "failed", findings
+    assert "restic exit code" in findings["location-1"].failed
     assert findings["location-2"].status == "fresh"
     assert world.refused() == []
 
