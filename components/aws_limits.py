@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 AUTONAME_SUFFIX = 8  # "-" + 7 random characters
 
@@ -68,21 +68,27 @@ def policy_size(document: str) -> int:
     return len(re.sub(r"\s", "", json.dumps(json.loads(document), separators=(",", ":"))))
 
 
+def _names(plan: dict) -> Iterator[tuple[dict, str, NameLimit]]:
+    """(resource, the name AWS will see, its limit) of every resource with a known name."""
+    for resource in plan.get("resources", []):
+        limit = LIMITS.get(resource["type"])
+        name = _name_of(resource, limit) if limit is not None else None
+        if limit is not None and name is not None:
+            yield resource, name, limit
+
+
 def problems(plan: dict) -> list[str]:
     """Every name and policy in the plan that AWS would refuse, with the limit it breaks."""
     out = []
+    for resource, name, limit in _names(plan):
+        where = f"{resource['type']} {resource['name']}"
+        if len(name) > limit.max_length:
+            out.append(f"{where}: name {name!r} has {len(name)} characters; AWS allows {limit.max_length}")
+        elif not re.fullmatch(limit.pattern, name):
+            out.append(f"{where}: name {name!r} is not allowed ({limit.pattern})")
     per_owner: dict[tuple[str, str], int] = {}
     for resource in plan.get("resources", []):
         kind = resource["type"]
-        limit = LIMITS.get(kind)
-        if limit is not None:
-            name = _name_of(resource, limit)
-            if name is not None:
-                if len(name) > limit.max_length:
-                    out.append(f"{kind} {resource['name']}: name {name!r} has {len(name)} characters; "
-                               f"AWS allows {limit.max_length}")
-                elif not re.fullmatch(limit.pattern, name):
-                    out.append(f"{kind} {resource['name']}: name {name!r} is not allowed ({limit.pattern})")
         if kind in POLICY_LIMITS:
             document = (resource.get("inputs") or {}).get(POLICY_FIELDS.get(kind, "policy"))
             if isinstance(document, str) and document.startswith("{"):
@@ -98,14 +104,9 @@ def problems(plan: dict) -> list[str]:
 
 def longest(plan: dict) -> list[tuple[int, int, str]]:
     """(length, limit, resource) of every name, tightest first: what a longer id would break."""
-    rows = []
-    for resource in plan.get("resources", []):
-        limit = LIMITS.get(resource["type"])
-        if limit is not None:
-            name = _name_of(resource, limit)
-            if name is not None:
-                rows.append((limit.max_length - len(name), len(name), f"{resource['type']} {resource['name']}"))
-    return [(length, length + room, what) for room, length, what in sorted(rows)]
+    rows = sorted((limit.max_length - len(name), len(name), limit.max_length, f"{resource['type']} {resource['name']}")
+                  for resource, name, limit in _names(plan))
+    return [(length, max_length, what) for _, length, max_length, what in rows]
 
 
 __all__ = ["LIMITS", "POLICY_LIMITS", "NameLimit", "longest", "problems", "policy_size"]

@@ -88,18 +88,20 @@ def known_regions() -> tuple[str, ...]:
     for service in services[1:]:
         available = set(session.get_available_regions(service))
         regions &= available if available else regions  # global services (iam) list none
-    return tuple(sorted(regions)) + (f"(botocore {botocore.__version__})",)
+    return tuple(sorted(regions))
 
 
 def _aws_region(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
         raise ValueError(f'"{value}" is not an AWS region name (e.g. "eu-central-1")')
-    *regions, version = known_regions()
+    regions = known_regions()
     if value not in regions:
+        import botocore
         close = difflib.get_close_matches(value, regions, n=1)
         hint = f'; did you mean "{close[0]}"?' if close else ""
         raise ValueError(f'"{value}" is not an AWS region where every service the toolkit uses runs, per '
-                         f"{version}{hint} (a region launched after that needs a newer boto3 pin)")
+                         f"botocore {botocore.__version__}{hint} (a region launched after that needs a newer "
+                         "boto3 pin)")
     return value
 
 
@@ -730,6 +732,16 @@ class StackConfig:
     secrets: dict[str, Any]  # SecretKey.key -> pulumi.Output[str], always secret
 
 
+def installation_value(text: Optional[str]) -> Any:
+    """`daktela:installation` as the SDK hands it over (an object arrives as JSON text)."""
+    import json
+
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return text
+
+
 def _all_config_keys() -> list[str]:
     """Every config key the engine handed the program (the SDK keeps them in a context variable,
     or the process environment)."""
@@ -762,7 +774,6 @@ def load_stack_config() -> StackConfig:
 
     Registers no resource, so a bad stack stops before anything is planned.
     """
-    import json
 
     import pulumi
     from pulumi.runtime.config import get_config, is_config_secret
@@ -770,10 +781,7 @@ def load_stack_config() -> StackConfig:
     config = pulumi.Config(CONFIG_NAMESPACE)
     problems: list[Problem] = unknown_key_problems(_all_config_keys())
     raw_text = config.get(INSTALLATION_KEY)
-    try:
-        raw = json.loads(raw_text) if raw_text is not None else None
-    except json.JSONDecodeError:
-        raw = raw_text
+    raw = installation_value(raw_text)
     installation: Optional[Installation] = None
     try:
         installation = parse_installation(raw)

@@ -90,14 +90,9 @@ def read_stack_file(path: Path | str) -> StackInput:
 def installation_of(stack: StackInput) -> Any:
     """The stack file's validated `daktela:installation` (raises ConfigError listing every problem),
     for the scripts that need the settings without running the program."""
-    from components.config import CONFIG_NAMESPACE, INSTALLATION_KEY, parse_installation
+    from components.config import CONFIG_NAMESPACE, INSTALLATION_KEY, installation_value, parse_installation
 
-    text = stack.config.get(f"{CONFIG_NAMESPACE}:{INSTALLATION_KEY}")
-    try:
-        raw = json.loads(text) if text is not None else None
-    except ValueError:
-        raw = text
-    return parse_installation(raw)
+    return parse_installation(installation_value(stack.config.get(f"{CONFIG_NAMESPACE}:{INSTALLATION_KEY}")))
 
 
 def _config_value(value: Any) -> str:

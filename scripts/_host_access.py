@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
-from typing import Any
 
-from components.config import ConfigError, Installation
+from components.config import ConfigError, Installation, OnPremSettings
 from components.offline import StackFileError, installation_of, read_stack_file
 from components.host.ssh import HostAccess
 
@@ -19,6 +18,7 @@ class UsageError(Exception):
 @dataclass(frozen=True)
 class OnPremTarget:
     installation: Installation
+    settings: OnPremSettings  # installation.on_premise, known to be there
     access: HostAccess
 
 
@@ -40,13 +40,7 @@ def load_target(stack_file: str, key_file: str, accept_new_host_key: bool = Fals
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise UsageError(f"--key {key_file} is readable by others; chmod 600 it first")
     host = installation.on_premise.host
-    return OnPremTarget(installation, HostAccess(
+    return OnPremTarget(installation, installation.on_premise, HostAccess(
         host.address, host.port, host.user, key_text, host.host_key_fingerprint, host.known_hosts_file,
         accept_new_host_key=accept_new_host_key,
     ))
-
-
-def on_premise(installation: Any) -> Any:
-    """The on-premise settings of an installation load_target accepted (it refuses other hostings)."""
-    assert installation.on_premise is not None, "load_target accepts on-premise stacks only"
-    return installation.on_premise

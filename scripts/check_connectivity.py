@@ -17,7 +17,7 @@ import json
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, load_target, on_premise
+from _host_access import UsageError, load_target
 
 from components.host.backup_job import job_from_outputs
 from components.host.connectivity import check_connectivity
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.outputs, encoding="utf-8") as handle:
             outputs = json.load(handle)
         installation = target.installation
-        job, key_id, secret = job_from_outputs(installation, layout_from_config(on_premise(installation)), outputs)
+        job, key_id, secret = job_from_outputs(installation, layout_from_config(target.settings), outputs)
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2

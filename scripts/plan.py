@@ -72,7 +72,7 @@ def with_placeholder_secrets(stack_input: StackInput, error: ConfigError) -> Sta
                                secret_keys=tuple(sorted({*stack_input.secret_keys, *keys})))
 
 
-def plan_one(stack_file: str, args: argparse.Namespace, several: bool) -> int:
+def plan_one(stack_file: str, args: argparse.Namespace) -> int:
     try:
         stack = stack_name_of(Path(stack_file))
         base = read_base(args.diff, stack, args.other_stack) if args.diff else None
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         if several and number:
             sys.stdout.write("\n")
         sys.stdout.flush()
-        codes.append(plan_one(stack_file, args, several))
+        codes.append(plan_one(stack_file, args))
         sys.stderr.flush()
     if several:
         summary = ", ".join(f"{f}: {['planned', 'invalid config', 'unreadable', 'guardrail violated'][c]}"

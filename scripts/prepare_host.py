@@ -26,7 +26,7 @@ import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, load_target, on_premise
+from _host_access import UsageError, load_target
 
 from components.host.facts import FactsUnreadable, gather
 from components.host.layout import layout_from_config
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         target = load_target(args.stack_file, args.key, args.accept_new_host_key)
     except UsageError as error:
         return _fail(2, str(error))
-    installation, access = target.installation, target.access
-    layout = layout_from_config(on_premise(installation))
+    access = target.access
+    layout = layout_from_config(target.settings)
 
     def new_key(seen: str) -> None:
         print(f"accepting the host's key {seen} as asked; pin it in "

@@ -41,7 +41,6 @@ import hmac
 import http.client
 import json
 import re
-import socket
 import ssl
 import subprocess
 import threading
@@ -594,9 +593,3 @@ def enforce_iam(moto_endpoint: str) -> None:
     response = connection.getresponse()
     assert response.status == 200, response.read()
     connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
