@@ -253,10 +253,30 @@ class Prices(_Model):
     )
 
 
+class PriceChangePrices(_Model):
+    installation_monthly: Optional[Price] = Field(default=None, description="new 9.03 monthly price")
+    storage_per_gb: Optional[Price] = Field(default=None, description="new monthly price per GB above the included")
+    on_premise_monthly: Optional[Price] = Field(default=None, description="new 9.04 monthly price (on-premise only)")
+
+
+class PriceChange(_Model):
+    effective_from: date = Field(description="first day (YYYY-MM-DD) the new prices apply")
+    prices: PriceChangePrices = Field(description="the prices that change; the others stay as they were")
+
+
 class Contract(_Model):
     currency: str = Field(description="ISO 4217 currency code of every price, e.g. EUR")
     start_date: date = Field(description="contract start (YYYY-MM-DD); fees take effect from it")
+    end_date: Optional[date] = Field(
+        default=None,
+        description="last day billed (YYYY-MM-DD); set it and run `pulumi up` before `pulumi destroy`",
+    )
     prices: Prices = Field(description="prices from the customer's contract")
+    price_changes: list[PriceChange] = Field(
+        default_factory=list,
+        description="later prices, each from its effective date; a change adds ledger records and "
+                    "never rewrites earlier ones",
+    )
     included_storage_gb: int = Field(
         default=100, ge=0, description="GB of comments and email attachments included in 9.03"
     )
@@ -530,6 +550,7 @@ def _cross_field_problems(inst: Installation) -> list[Problem]:
                 add(f"contract.prices.{field}", (
                     f"fee {code} applies only to on-premise installations; remove it or set hosting"
                 ))
+    problems += _contract_problems(inst)
     longest = MAX_ID_LENGTH[inst.hosting]
     if len(inst.id) > longest:
         add("id", (
@@ -568,6 +589,35 @@ def _cross_field_problems(inst: Installation) -> list[Problem]:
 
     if inst.on_premise is not None:
         problems += _on_premise_problems(inst.on_premise)
+    return problems
+
+
+def _contract_problems(inst: Installation) -> list[Problem]:
+    """Dates of the contract and its price changes: one order, inside the contract."""
+    problems: list[Problem] = []
+    contract = inst.contract
+    if contract.end_date is not None and contract.end_date < contract.start_date:
+        problems.append(Problem(f"{ROOT}.contract.end_date", (
+            f"{contract.end_date} is before contract.start_date ({contract.start_date}); the last "
+            "day billed cannot come before the first")))
+    previous = contract.start_date
+    for index, change in enumerate(contract.price_changes):
+        path = f"{ROOT}.contract.price_changes[{index}]"
+        day = change.effective_from
+        if day <= previous:
+            after = "contract.start_date" if index == 0 else f"price_changes[{index - 1}]"
+            problems.append(Problem(f"{path}.effective_from", (
+                f"{day} is not after {after} ({previous}); list price changes in date order, each on "
+                "a later day")))
+        if contract.end_date is not None and day > contract.end_date:
+            problems.append(Problem(f"{path}.effective_from", (
+                f"{day} is after contract.end_date ({contract.end_date}); nothing is billed then")))
+        if all(value is None for value in change.prices.model_dump().values()):
+            problems.append(Problem(f"{path}.prices", "names no price; give the prices that change"))
+        if inst.hosting != "on-premise" and change.prices.on_premise_monthly is not None:
+            problems.append(Problem(f"{path}.prices.on_premise_monthly", (
+                "fee 9.04 applies only to on-premise installations; remove it")))
+        previous = max(previous, day)
     return problems
 
 
@@ -666,6 +716,9 @@ def _message(item: dict, loc: tuple) -> str:
         return str(item["ctx"]["error"])
     if kind == "missing":
         return f"is required: {_describe(loc) or 'see docs/reference.md'}"
+    if kind == "extra_forbidden" and loc[-2:] == ("prices", "on_premise_setup") and "price_changes" in loc:
+        return ("6.21 is a one-off fee, billed once in the month the contract starts; it has no later "
+                "price. Remove it from the price change")
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)

@@ -1,87 +1,61 @@
 """The fee catalogue (codes and kinds, from the vendor's catalogue) and the fee ledger component.
 
 Codes and kinds are the catalogue's and live here; prices are contract data from the stack config.
-Each applicable fee becomes one DynamoDB item keyed by (installation_id, fee_code). Billing history
-is never deleted: every record is retained when the stack is destroyed, and the one-off setup fee
-is written once and never rewritten, whatever later happens to its price.
+The ledger holds, per installation, one item for the contract (dates, currency, included storage,
+where its storage readings are) and one item per fee and price period: the price from the contract
+start (record key = the fee code) and each later price from its effective date (`<code>@<date>`).
+A price change adds records and never rewrites earlier ones. Billing history is never deleted:
+every record is retained when the stack is destroyed, and the one-off setup fee is written once and
+never rewritten, whatever later happens to its price. scripts/statement.py reads the ledger.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
-from enum import Enum
 from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
+from components import names
+from components.catalogue import (  # noqa: F401  (re-exported: the catalogue's public names)
+    CATALOGUE, CONTRACT_RECORD, LEDGER_HASH_KEY, LEDGER_RANGE_KEY, Fee, FeeKind, dynamodb_number)
 from components.config import Installation
 
-LEDGER_HASH_KEY = "installation_id"
-LEDGER_RANGE_KEY = "fee_code"
-
-
-class FeeKind(str, Enum):
-    MONTHLY = "monthly"
-    ONE_OFF = "one-off"
-    PER_GB_MONTHLY = "per-GB monthly"
-
-
-@dataclass(frozen=True)
-class Fee:
-    code: str
-    name: str
-    kind: FeeKind
-    price_field: str  # attribute of config.Prices that holds this fee's price
-    hostings: tuple[str, ...]
-
-
-CATALOGUE: tuple[Fee, ...] = (
-    Fee("9.03", "Daktela CC Installation + 100 GB Storage", FeeKind.MONTHLY,
-        "installation_monthly", ("cloud", "on-premise")),
-    # The catalogue prices storage above the included GB per GB without a code of its own; it is
-    # part of 9.03, so its record carries that code with a suffix.
-    Fee("9.03-storage", "Storage above the included GB (comments and email attachments)",
-        FeeKind.PER_GB_MONTHLY, "storage_per_gb", ("cloud", "on-premise")),
-    Fee("9.04", "On-premise installation (Outside Daktela Cloud)", FeeKind.MONTHLY,
-        "on_premise_monthly", ("on-premise",)),
-    Fee("6.21", "On-premise installation setup (one-off)", FeeKind.ONE_OFF,
-        "on_premise_setup", ("on-premise",)),
-)
-
-
-def dynamodb_number(value: Decimal | int) -> str:
-    """A number as DynamoDB returns it (no trailing zeros, no exponent: 450.00 -> "450"). The
-    provider stores the item DynamoDB returns; any other spelling would show as a change of every
-    fee record in every later preview."""
-    return format(Decimal(value).normalize(), "f")
+def record_key(code: str, effective_from: date, contract_start: date) -> str:
+    """A fee record's key: the code for the price from the contract start (so a corrected start
+    date updates that record instead of leaving a second one), `<code>@<date>` for a later price."""
+    return code if effective_from == contract_start else f"{code}@{effective_from.isoformat()}"
 
 
 @dataclass(frozen=True)
 class FeeRecord:
-    """One fee as it applies to one installation: what the ledger stores."""
+    """One fee's price for one installation from one day on: what the ledger stores."""
 
     fee: Fee
     installation_id: str
     hosting: str
     price: Decimal
     currency: str
-    effective_from: str  # the contract start date, never "now": inputs must be deterministic
+    effective_from: date  # a contract date, never "now": inputs must be deterministic
+    key: str
     included_gb: Optional[int] = None
 
     def item(self) -> dict:
         """The DynamoDB item, in the attribute-value form TableItem and boto3 take."""
         item = {
             LEDGER_HASH_KEY: {"S": self.installation_id},
-            LEDGER_RANGE_KEY: {"S": self.fee.code},
+            LEDGER_RANGE_KEY: {"S": self.key},
+            "fee_code": {"S": self.fee.code},
             "fee_name": {"S": self.fee.name},
             "kind": {"S": self.fee.kind.value},
             "hosting": {"S": self.hosting},
             "price": {"N": dynamodb_number(self.price)},
             "currency": {"S": self.currency},
-            "effective_from": {"S": self.effective_from},
+            "effective_from": {"S": self.effective_from.isoformat()},
         }
         if self.included_gb is not None:
             item["included_gb"] = {"N": dynamodb_number(self.included_gb)}
@@ -89,22 +63,51 @@ class FeeRecord:
 
 
 def fee_records(installation: Installation) -> list[FeeRecord]:
-    """The fees that apply to this installation, in catalogue order."""
+    """The fee records of this installation: each applicable fee's price from the contract start,
+    then each later price in date order (catalogue order within a day)."""
     contract = installation.contract
+    periods: list[tuple[date, dict[str, Optional[Decimal]]]] = [
+        (contract.start_date, contract.prices.model_dump()),
+        *((change.effective_from, change.prices.model_dump()) for change in contract.price_changes),
+    ]
     records = []
-    for fee in CATALOGUE:
-        if installation.hosting not in fee.hostings:
-            continue
-        records.append(FeeRecord(
-            fee=fee,
-            installation_id=installation.id,
-            hosting=installation.hosting,
-            price=getattr(contract.prices, fee.price_field),
-            currency=contract.currency,
-            effective_from=contract.start_date.isoformat(),
-            included_gb=contract.included_storage_gb if fee.kind is FeeKind.PER_GB_MONTHLY else None,
-        ))
+    for day, prices in periods:
+        for fee in CATALOGUE:
+            price = prices.get(fee.price_field)
+            if installation.hosting not in fee.hostings or price is None:
+                continue
+            records.append(FeeRecord(
+                fee=fee,
+                installation_id=installation.id,
+                hosting=installation.hosting,
+                price=price,
+                currency=contract.currency,
+                effective_from=day,
+                key=record_key(fee.code, day, contract.start_date),
+                included_gb=contract.included_storage_gb if fee.kind is FeeKind.PER_GB_MONTHLY else None,
+            ))
     return records
+
+
+def contract_item(installation: Installation) -> dict:
+    """The contract's own ledger item: what a statement needs besides prices. It changes in place
+    (an end date is added when the installation is torn down); prices never do."""
+    contract = installation.contract
+    item = {
+        LEDGER_HASH_KEY: {"S": installation.id},
+        LEDGER_RANGE_KEY: {"S": CONTRACT_RECORD},
+        "customer": {"S": installation.customer},
+        "hosting": {"S": installation.hosting},
+        "currency": {"S": contract.currency},
+        "start_date": {"S": contract.start_date.isoformat()},
+        "included_storage_gb": {"N": dynamodb_number(contract.included_storage_gb)},
+        # where the storage readings are: both hostings publish them into regions.primary
+        "metrics_region": {"S": installation.regions.primary},
+        "metrics_namespace": {"S": names.metrics_namespace(installation.id)},
+    }
+    if contract.end_date is not None:
+        item["end_date"] = {"S": contract.end_date.isoformat()}
+    return item
 
 
 # Every input of a one-off record is ignored after creation: a changed price, table or key never
@@ -130,20 +133,23 @@ class FeeLedger(pulumi.ComponentResource):
             region=ledger.region,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.records = {}
-        for record in fee_records(installation):
-            one_off = record.fee.kind is FeeKind.ONE_OFF
-            self.records[record.fee.code] = aws.dynamodb.TableItem(
-                f"{name}-{record.fee.code}",
+
+        def table_item(resource_name: str, item: dict, ignore: Optional[list[str]]) -> aws.dynamodb.TableItem:
+            return aws.dynamodb.TableItem(
+                resource_name,
                 table_name=ledger.table,
                 hash_key=LEDGER_HASH_KEY,
                 range_key=LEDGER_RANGE_KEY,
-                item=json.dumps(record.item(), sort_keys=True),
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    provider=provider,
-                    retain_on_delete=True,
-                    ignore_changes=ONE_OFF_IGNORED_INPUTS if one_off else None,
-                ),
+                item=json.dumps(item, sort_keys=True),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, retain_on_delete=True,
+                                            ignore_changes=ignore),
             )
-        self.register_outputs({"fee_codes": sorted(self.records)})
+
+        self.contract = table_item(f"{name}-contract", contract_item(installation), None)
+        self.records = {}
+        for record in fee_records(installation):
+            one_off = record.fee.kind is FeeKind.ONE_OFF
+            self.records[record.key] = table_item(
+                f"{name}-{record.key.replace('@', '-from-')}", record.item(),
+                ONE_OFF_IGNORED_INPUTS if one_off else None)
+        self.register_outputs({"fee_records": sorted(self.records)})

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""The fee ledger: create its DynamoDB table once, list an installation's fee records.
+"""The fee ledger: create its DynamoDB table once, list an installation's records, migrate a table.
 
     scripts/ledger.py create-table --table daktela-fee-ledger --region eu-central-1
     scripts/ledger.py list acme-onprem --table daktela-fee-ledger --region eu-central-1 [--json]
+    scripts/ledger.py migrate --from OLD-TABLE --table NEW-TABLE --region eu-central-1
+
+`migrate` copies a table made before price history (keyed by fee code) into a new one; the old
+table is left as it was. Monthly statements: scripts/statement.py.
 
 AWS credentials come from the usual places (environment, ~/.aws, instance role); --endpoint-url
 points at another DynamoDB API (tests use a moto server on loopback).
@@ -20,7 +24,8 @@ import _repo  # noqa: F401  (repo root on sys.path)
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from components.ledger_table import LedgerError, create_table, format_records, list_records, money
+from components.catalogue import CONTRACT_RECORD
+from components.ledger_table import LedgerError, create_table, format_records, list_records, migrate, money
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,11 +33,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("create-table", "create the ledger table if it does not exist"),
-                            ("list", "list one installation's fee records")):
+                            ("list", "list one installation's contract and fee records"),
+                            ("migrate", "copy a table keyed by fee code into a new one with price history")):
         command = commands.add_parser(name, help=help_text)
         if name == "list":
             command.add_argument("installation_id")
             command.add_argument("--json", action="store_true", help="print JSON")
+        if name == "migrate":
+            command.add_argument("--from", dest="source", required=True, help="the earlier table (left as it is)")
         command.add_argument("--table", default="daktela-fee-ledger", help="ledger table name")
         command.add_argument("--region", required=True, help="AWS region of the ledger table")
         command.add_argument("--endpoint-url", help="DynamoDB endpoint (for tests and local APIs)")
@@ -43,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "create-table":
             outcome = create_table(client, args.table)
             print(f"ledger table {args.table} in {args.region}: {outcome}")
+            return 0
+        if args.command == "migrate":
+            copied, present = migrate(client, args.source, args.table)
+            print(f"copied {copied} records from {args.source} into {args.table} ({present} were there "
+                  f"already); set ledger.table: {args.table} in every stack and run pulumi up")
             return 0
         records = list_records(client, args.table, args.installation_id)
     except LedgerError as error:
@@ -55,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no fee records for installation {args.installation_id} in {args.table}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps([{**r, "price": money(r.get("price"))} for r in records], default=str, indent=2, sort_keys=True))
+        print(json.dumps([{**r, **({"price": money(r["price"])} if "price" in r else {})} for r in records], default=str, indent=2, sort_keys=True))
     else:
         print(f"Fee records of {args.installation_id} in {args.table} ({args.region}):")
+        for contract in (r for r in records if r.get("record") == CONTRACT_RECORD):
+            print(f"contract: {contract.get('customer')}, {contract.get('hosting')}, {contract.get('currency')}, "
+                  f"from {contract.get('start_date')} to {contract.get('end_date') or '(open)'}, "
+                  f"{contract.get('included_storage_gb')} GB included")
         sys.stdout.write(format_records(records))
     return 0
 

@@ -263,8 +263,8 @@ def test_backup_buckets_are_private_encrypted_versioned_tls_only_with_lifecycle(
 
 
 def test_cloud_fees_are_recorded(plan):
-    codes = sorted(json.loads(r.inputs["item"])["fee_code"]["S"] for r in plan.of_type("aws:dynamodb/tableItem:TableItem"))
-    assert codes == ["9.03", "9.03-storage"]
+    records = sorted(json.loads(r.inputs["item"])["record"]["S"] for r in plan.of_type("aws:dynamodb/tableItem:TableItem"))
+    assert records == ["9.03", "9.03-storage", "contract"]
 
 
 def test_dumps_are_gone_at_most_a_day_after_the_configured_retention(plan):

@@ -15,7 +15,16 @@ TABLE_ITEM = "aws:dynamodb/tableItem:TableItem"
 
 
 def _ledger_records(plan) -> dict[str, dict]:
-    return {json.loads(r.inputs["item"])["fee_code"]["S"]: r for r in plan.of_type(TABLE_ITEM)}
+    """Fee records by record key (the contract record left out)."""
+    return {json.loads(r.inputs["item"])["record"]["S"]: r for r in plan.of_type(TABLE_ITEM)
+            if json.loads(r.inputs["item"])["record"]["S"] != "contract"}
+
+
+def _contract(plan) -> dict:
+    found = [json.loads(r.inputs["item"]) for r in plan.of_type(TABLE_ITEM)
+             if json.loads(r.inputs["item"])["record"]["S"] == "contract"]
+    assert len(found) == 1
+    return found[0]
 
 
 def test_catalogue_codes_and_kinds_are_the_vendors():
@@ -57,15 +66,15 @@ def test_prices_come_from_the_contract_not_the_code():
     ("cloud", {"9.03", "9.03-storage"}),
     ("on-premise", {"9.03", "9.03-storage", "9.04", "6.21"}),
 ])
-def test_ledger_items_are_keyed_by_installation_and_code_and_retained(hosting, codes):
+def test_ledger_items_are_keyed_by_installation_and_record_and_retained(hosting, codes):
     installation = example_installation(hosting)
     records = _ledger_records(plan_of(installation))
     assert set(records) == codes
     for code, resource in records.items():
         item = json.loads(resource.inputs["item"])
         assert resource.inputs["tableName"] == installation["ledger"]["table"]
-        assert (resource.inputs["hashKey"], resource.inputs["rangeKey"]) == ("installation_id", "fee_code")
-        assert item["installation_id"]["S"] == installation["id"]
+        assert (resource.inputs["hashKey"], resource.inputs["rangeKey"]) == ("installation_id", "record")
+        assert item["installation_id"]["S"] == installation["id"] and item["fee_code"]["S"] == code
         assert item["effective_from"]["S"] == "2026-12-01"  # the contract date, never "now"
         assert resource.options["retain_on_delete"] is True, f"{code} must survive pulumi destroy"
         assert resource.provider == f"{installation['id']}-fees-ledger-region (eu-central-1)"
@@ -96,7 +105,7 @@ def test_changed_setup_price_never_rewrites_the_one_off_record():
 def test_one_off_fee_appears_exactly_once():
     plan = plan_of(example_installation("on-premise"))
     one_offs = [r for r in plan.of_type(TABLE_ITEM)
-                if json.loads(r.inputs["item"])["kind"]["S"] == FeeKind.ONE_OFF.value]
+                if json.loads(r.inputs["item"]).get("kind", {}).get("S") == FeeKind.ONE_OFF.value]
     assert len(one_offs) == 1
 
 
@@ -112,3 +121,42 @@ def test_every_aws_resource_has_an_explicit_regional_provider():
         for resource in plan_of(example_installation(hosting)).resources:
             if resource.type.startswith("aws:"):
                 assert resource.provider not in (None, "default"), resource.urn
+
+
+def test_contract_record_says_what_a_statement_needs():
+    contract = _contract(plan_of(example_installation("on-premise")))
+    assert contract == {
+        "installation_id": {"S": "acme-onprem"}, "record": {"S": "contract"},
+        "customer": {"S": "ACME Contact s.r.o."}, "hosting": {"S": "on-premise"}, "currency": {"S": "EUR"},
+        "start_date": {"S": "2026-12-01"}, "included_storage_gb": {"N": "100"},
+        "metrics_region": {"S": "eu-central-1"}, "metrics_namespace": {"S": "Daktela/acme-onprem"},
+    }
+
+
+def test_price_change_adds_records_from_its_date_and_rewrites_nothing():
+    base = example_installation("on-premise")
+    changed = example_installation("on-premise")
+    changed["contract"]["price_changes"] = [
+        {"effective_from": "2027-07-15", "prices": {"installation_monthly": 480, "storage_per_gb": 0.3}},
+        {"effective_from": "2028-01-01", "prices": {"on_premise_monthly": 210}},
+    ]
+    diff = diff_plans(plan_of(base).to_json(), plan_of(changed).to_json())
+    assert not diff.changed and not diff.removed  # no earlier record is touched
+    added = {d["name"]: json.loads(d["inputs"]["item"]) for d in diff.added if d["type"] == TABLE_ITEM}
+    assert {name: (item["record"]["S"], item["fee_code"]["S"], item["price"]["N"], item["effective_from"]["S"])
+            for name, item in added.items()} == {
+        "acme-onprem-fees-9.03-from-2027-07-15": ("9.03@2027-07-15", "9.03", "480", "2027-07-15"),
+        "acme-onprem-fees-9.03-storage-from-2027-07-15": ("9.03-storage@2027-07-15", "9.03-storage", "0.3",
+                                                          "2027-07-15"),
+        "acme-onprem-fees-9.04-from-2028-01-01": ("9.04@2028-01-01", "9.04", "210", "2028-01-01"),
+    }
+
+
+def test_end_date_changes_only_the_contract_record():
+    base = example_installation("cloud")
+    ended = example_installation("cloud")
+    ended["contract"]["end_date"] = "2027-06-30"
+    diff = diff_plans(plan_of(base).to_json(), plan_of(ended).to_json())
+    assert [(d.name, [c.path for c in d.changes]) for d in diff.changed] == [
+        ("acme-cloud-fees-contract", ["inputs.item.end_date.S"])]
+    assert not diff.added and not diff.removed

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from components.config import parse_installation
-from components.fees import fee_records
+from components.fees import contract_item, fee_records
 from components.ledger_table import LedgerError, create_table
 from tests.conftest import REPO, example_installation
 
@@ -40,7 +40,7 @@ def test_create_table_makes_a_protected_table_once(aws_env, moto_endpoint, table
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == f"ledger table {table} in {REGION}: created"
     described = client(moto_endpoint).describe_table(TableName=table)["Table"]
-    assert [k["AttributeName"] for k in described["KeySchema"]] == ["installation_id", "fee_code"]
+    assert [k["AttributeName"] for k in described["KeySchema"]] == ["installation_id", "record"]
     assert described["DeletionProtectionEnabled"] is True
     assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     backups = client(moto_endpoint).describe_continuous_backups(TableName=table)
@@ -69,23 +69,31 @@ def test_list_shows_the_records_the_program_writes(aws_env, moto_endpoint, table
     assert ledger_cli(aws_env, moto_endpoint, "create-table", "--table", table).returncode == 0
     dynamodb = client(moto_endpoint)
     for hosting in ("on-premise", "cloud"):
+        config = example_installation(hosting)
+        config["contract"]["price_changes"] = [{"effective_from": "2027-07-01", "prices": {"installation_monthly": 480}}]
+        installation = parse_installation(config)
         # The very items the FeeLedger component passes to TableItem, written as the provider would.
-        for record in fee_records(parse_installation(example_installation(hosting))):
-            dynamodb.put_item(TableName=table, Item=record.item())
+        for item in [contract_item(installation)] + [r.item() for r in fee_records(installation)]:
+            dynamodb.put_item(TableName=table, Item=item)
 
     result = ledger_cli(aws_env, moto_endpoint, "list", "acme-onprem", "--table", table)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"Fee records of acme-onprem in {table} ({REGION}):"
-    rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert set(rows) == {"6.21", "9.03", "9.03-storage", "9.04"}  # nothing of acme-cloud
-    assert rows["6.21"][1:4] == ["one-off", "1500.00", "EUR"]
-    assert rows["9.03-storage"][1:5] == ["per-GB", "monthly", "0.25", "EUR"]
+    assert lines[1] == ("contract: ACME Contact s.r.o., on-premise, EUR, from 2026-12-01 to (open), "
+                        "100 GB included")
+    rows = [line.split() for line in lines[3:]]
+    assert [(r[0], r[-1] if r[0] == "6.21" else "") for r in rows] == [  # nothing of acme-cloud
+        ("6.21", "(one-off)"), ("9.03", ""), ("9.03", ""), ("9.03-storage", ""), ("9.04", "")]
+    assert rows[0][1:4] == ["one-off", "1500.00", "EUR"]
+    assert [r[2:5] for r in rows if r[0] == "9.03"] == [["450.00", "EUR", "2026-12-01"], ["480.00", "EUR", "2027-07-01"]]
+    assert rows[3][1:5] == ["per-GB", "monthly", "0.25", "EUR"]
 
     as_json = json.loads(ledger_cli(aws_env, moto_endpoint, "list", "acme-cloud", "--table", table,
                                     "--json").stdout)
-    assert [r["fee_code"] for r in as_json] == ["9.03", "9.03-storage"]
+    assert [r.get("fee_code") for r in as_json] == ["9.03", "9.03", "9.03-storage", None]  # the contract last
     assert as_json[0]["price"] == "450.00" and as_json[0]["effective_from"] == "2026-12-01"
+    assert as_json[1]["record"] == "9.03@2027-07-01" and as_json[3]["record"] == "contract"
 
 
 def test_list_explains_a_missing_table_and_an_unknown_installation(aws_env, moto_endpoint, table):
@@ -130,5 +138,42 @@ def test_ledger_items_round_trip_unchanged_so_an_unchanged_stack_previews_no_cha
             if "N" in value:
                 assert value["N"] == dynamodb_returns(value["N"]), value
         ddb.put_item(TableName=table, Item=item)
-        key = {k: item[k] for k in ("installation_id", "fee_code")}
+        key = {k: item[k] for k in ("installation_id", "record")}
         assert ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == item
+
+
+def create_earlier_table(dynamodb, name: str) -> None:
+    """A ledger table as the toolkit made it before price history: keyed by fee code."""
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "installation_id", "KeyType": "HASH"},
+                   {"AttributeName": "fee_code", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "installation_id", "AttributeType": "S"},
+                              {"AttributeName": "fee_code", "AttributeType": "S"}])
+
+
+def test_migrate_copies_an_earlier_table_keyed_by_fee_code_and_changes_nothing_there(aws_env, moto_endpoint, table):
+    dynamodb = client(moto_endpoint)
+    old = f"{table}-v1"
+    create_earlier_table(dynamodb, old)
+    earlier = []  # the items the toolkit wrote before price history: no "record" attribute
+    for record in fee_records(parse_installation(example_installation("on-premise"))):
+        item = {k: v for k, v in record.item().items() if k != "record"}
+        dynamodb.put_item(TableName=old, Item=item)
+        earlier.append(item)
+
+    refused = ledger_cli(aws_env, moto_endpoint, "create-table", "--table", old)
+    assert refused.returncode == 1 and f"scripts/ledger.py migrate --from {old} --table NEW" in refused.stderr
+
+    result = ledger_cli(aws_env, moto_endpoint, "migrate", "--from", old, "--table", table)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"copied 4 records from {old} into {table} (0 were there already)")
+    migrated = {i["record"]["S"]: i for i in dynamodb.scan(TableName=table)["Items"]}
+    assert set(migrated) == {"9.03", "9.03-storage", "9.04", "6.21"}
+    # the same records the program now writes for the contract's start (so no preview shows a change)
+    for record in fee_records(parse_installation(example_installation("on-premise"))):
+        assert migrated[record.key] == record.item()
+    assert sorted(dynamodb.scan(TableName=old)["Items"], key=str) == sorted(earlier, key=str)
+
+    again = ledger_cli(aws_env, moto_endpoint, "migrate", "--from", old, "--table", table)
+    assert again.stdout.startswith(f"copied 0 records from {old} into {table} (4 were there already)")

@@ -27,11 +27,11 @@ def test_onprem_plan_lists_setup_and_both_monthly_fees_retained():
     plan = json.loads(result.stdout)
     assert plan["stack"] == "example-onprem"
     fees = {
-        json.loads(r["inputs"]["item"])["fee_code"]["S"]: r
+        json.loads(r["inputs"]["item"])["record"]["S"]: r
         for r in plan["resources"] if r["type"] == "aws:dynamodb/tableItem:TableItem"
     }
     assert {"6.21", "9.03", "9.04"} <= set(fees)
-    assert all(fees[code]["options"]["retain_on_delete"] for code in ("6.21", "9.03", "9.04"))
+    assert all(fees[code]["options"]["retain_on_delete"] for code in ("6.21", "9.03", "9.04", "contract"))
     for resource in plan["resources"]:
         assert set(resource) >= {"type", "name", "parent", "provider", "inputs", "options"}
 
@@ -40,7 +40,7 @@ def test_cloud_plan_lists_9_03_and_no_on_premise_fees():
     result = plan_cli("Pulumi.example-cloud.yaml", "--json")
     assert result.returncode == 0, result.stderr
     codes = [
-        json.loads(r["inputs"]["item"])["fee_code"]["S"]
+        json.loads(r["inputs"]["item"]).get("fee_code", {}).get("S")
         for r in json.loads(result.stdout)["resources"] if r["type"] == "aws:dynamodb/tableItem:TableItem"
     ]
     assert "9.03" in codes and "9.04" not in codes and "6.21" not in codes
@@ -80,7 +80,7 @@ def test_diff_shows_added_removed_and_changed_paths(tmp_path):
     stack_file.write_text(yaml.safe_dump(document))
     result = plan_cli(str(stack_file), "--diff", str(tmp_path / "base.json"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "Stack example-cloud: 0 to add, 2 to change, 0 to remove"
+    assert result.stdout.splitlines()[0] == "Stack example-cloud: 0 to add, 3 to change, 0 to remove"  # contract, 9.03, storage
     assert '    inputs.item.price.N: "0.25" -> "0.3"' in result.stdout
     assert '    inputs.tableName: "daktela-fee-ledger" -> "ledger-2027"' in result.stdout
 

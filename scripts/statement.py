@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Monthly statement: what each installation owes for a month, from the fee ledger and its storage readings.
+
+    scripts/statement.py --month 2027-03 --region eu-central-1                 # every installation
+    scripts/statement.py --month 2027-03 --region eu-central-1 --installation acme-onprem
+    scripts/statement.py --month 2027-03 --stack Pulumi.acme-onprem.yaml --format json
+
+Per installation: the 9.03 line, the 9.04 line (on-premise), the 6.21 one-off in the month the
+contract starts, and storage above the included GB with its quantity and price; prices as the
+ledger held them in that month. The rules (pro rata days, how storage is measured and rounded) are
+in docs/operate.md#billing and components/billing.py. Without --installation or --stack, every
+installation with a contract record in the ledger that is billed in the month.
+
+AWS credentials come from the usual places; they need dynamodb:Query/Scan/DescribeTable on the
+ledger and cloudwatch:GetMetricData. --endpoint-url points at another AWS API (tests: moto).
+Exit codes: 0 the statement is complete, 1 written but incomplete (e.g. no storage readings; each
+problem is on stderr) or the ledger cannot be read, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from typing import Any
+
+import _repo  # noqa: F401  (repo root on sys.path)
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from components.billing import (CSV_COLUMNS, StatementError, daily_readings, document, fetch_readings,
+                                from_ledger, month_days, rows, statement)
+from components.ledger_table import LedgerError, check_schema, contract_ids, list_records
+
+
+def installations_to_bill(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
+    """(table, region, installation ids) groups from --stack or --table/--region/--installation."""
+    if args.stack:
+        from components.config import ConfigError
+        from components.offline import StackFileError, installation_of, read_stack_file
+
+        groups: dict[tuple[str, str], list[str]] = {}
+        for path in args.stack:
+            try:
+                installation = installation_of(read_stack_file(path))
+            except (StackFileError, ConfigError) as error:
+                raise StatementError(f"--stack {path}: {error}") from None
+            groups.setdefault((installation.ledger.table, installation.ledger.region), []).append(installation.id)
+        return [(table, region, ids) for (table, region), ids in groups.items()]
+    if not args.region:
+        raise StatementError("give --region (the ledger table's AWS region) or --stack")
+    return [(args.table, args.region, args.installation or [])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--month", required=True, help="the month billed, YYYY-MM (UTC)")
+    parser.add_argument("--stack", action="append", help="a stack file; its installation and ledger (repeatable)")
+    parser.add_argument("--installation", action="append", help="an installation id (repeatable; default: all)")
+    parser.add_argument("--table", default="daktela-fee-ledger", help="ledger table name")
+    parser.add_argument("--region", help="AWS region of the ledger table")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv")
+    parser.add_argument("--output", help="write here instead of stdout")
+    parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
+    args = parser.parse_args(argv)
+
+    try:
+        first, last = month_days(args.month)
+        groups = installations_to_bill(args)
+    except StatementError as error:
+        print(f"statement: {error}", file=sys.stderr)
+        return 2
+
+    statements, problems = [], []
+    session = boto3.session.Session()
+    try:
+        for table, region, ids in groups:
+            ledger = session.client("dynamodb", region_name=region, endpoint_url=args.endpoint_url)
+            check_schema(ledger, table)
+            for installation_id in ids or contract_ids(ledger, table):
+                try:
+                    contract, records = from_ledger(installation_id, list_records(ledger, table, installation_id))
+                except StatementError as error:
+                    problems.append(str(error))
+                    continue
+                cloudwatch = session.client("cloudwatch", region_name=contract.metrics_region,
+                                            endpoint_url=args.endpoint_url)
+                readings = daily_readings(fetch_readings(cloudwatch, contract, first, last))
+                result = statement(contract, records, readings, args.month)
+                if result.lines or args.installation or args.stack:
+                    statements.append(result)
+    except (LedgerError, StatementError) as error:
+        print(f"statement: {error}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as error:
+        print(f"statement: AWS said: {error}", file=sys.stderr)
+        return 1
+
+    text = render(args.format, args.month, statements)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    problems += [p for s in statements for p in s.problems]
+    for s in statements:
+        if not s.lines:
+            print(f"statement: {s.contract.installation_id} is not billed in {args.month} (contract "
+                  f"{s.contract.start_date} to {s.contract.end_date or 'open'})", file=sys.stderr)
+    for problem in problems:
+        print(f"statement: INCOMPLETE: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def render(form: str, month: str, statements: list[Any]) -> str:
+    if form == "json":
+        return json.dumps(document(month, statements), indent=2, sort_keys=True) + "\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(statements))
+    return out.getvalue()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
