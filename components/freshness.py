@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-from components.names import AGE_METRIC, BLOCK, DATABASE, FAILED_METRIC, FILES, TECHNOLOGIES
+from components.names import AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, DATABASE, FAILED_METRIC, FILES, TECHNOLOGIES
 
 __all__ = ["AGE_METRIC", "BLOCK", "DATABASE", "FAILED_METRIC", "FILES", "TECHNOLOGIES"]
 TARGETS_VARIABLE = "DAKTELA_FRESHNESS_TARGETS"
@@ -82,6 +82,8 @@ class Watch:
     metrics_region: str
     limit_hours: float
     targets: tuple[Target, ...]
+    # (region, bucket, key) of the on-premise storage readings; the checker publishes the newest
+    meter_sources: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
     def from_json(cls, text: str) -> "Watch":
@@ -92,17 +94,21 @@ class Watch:
             metrics_region=data["metrics_region"],
             limit_hours=float(data["limit_hours"]),
             targets=tuple(Target.from_dict(t) for t in data["targets"]),
+            meter_sources=tuple(tuple(s) for s in data.get("meter_sources", ())),  # type: ignore[misc]
         )
 
     def to_json(self) -> str:
-        return json.dumps({
+        document = {
             "installation_id": self.installation_id,
             "namespace": self.namespace,
             "metrics_region": self.metrics_region,
             "limit_hours": self.limit_hours,
             "targets": [{k: list(v) if isinstance(v, tuple) else v for k, v in t.__dict__.items()}
                         for t in self.targets],
-        }, sort_keys=True)
+        }
+        if self.meter_sources:
+            document["meter_sources"] = [list(s) for s in self.meter_sources]
+        return json.dumps(document, sort_keys=True)
 
 
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
@@ -147,8 +153,14 @@ def newest_backup(target: Target, client_for: ClientFactory) -> tuple[Optional[d
 def last_run(target: Target, client_for: ClientFactory) -> Optional[dict]:
     """The newest last-run result among the target's status objects (each location's result is
     written into every location it can reach, so a location that is down still reports)."""
+    return _newest_record(target.status_sources, client_for)
+
+
+def _newest_record(sources: tuple[tuple[str, str, str], ...], client_for: ClientFactory) -> Optional[dict]:
+    """The newest (by its "time") of the JSON records at these (region, bucket, key) sources; a
+    source without the object is skipped."""
     newest: Optional[dict] = None
-    for region, bucket, key in target.status_sources:
+    for region, bucket, key in sources:
         s3 = client_for("s3", region)
         try:
             record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -157,6 +169,32 @@ def last_run(target: Target, client_for: ClientFactory) -> Optional[dict]:
         if newest is None or str(record.get("time", "")) > str(newest.get("time", "")):
             newest = record
     return newest
+
+
+# An on-premise reading is published while it is at most this old (the meter reads every 6 hours;
+# the checker runs every 15 minutes and may publish one reading many times: billing takes each
+# day's maximum). An older one is not published, so the missing-readings alarm fires.
+READING_PUBLISHED_HOURS = 7.0
+
+
+def publish_storage_reading(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = None) -> Optional[dict]:
+    """Publish the newest on-premise storage reading as the installation's attachments metric, with
+    the time it was taken. Returns the reading published, or None."""
+    if not watch.meter_sources:
+        return None
+    now = now or datetime.now(timezone.utc)
+    reading = _newest_record(watch.meter_sources, client_for)
+    if reading is None:
+        return None
+    taken = datetime.fromisoformat(str(reading["time"]).replace("Z", "+00:00"))
+    if (now - taken).total_seconds() > READING_PUBLISHED_HOURS * 3600:
+        return None
+    client_for("cloudwatch", watch.metrics_region).put_metric_data(Namespace=watch.namespace, MetricData=[{
+        "MetricName": ATTACHMENTS_METRIC,
+        "Dimensions": [{"Name": "Installation", "Value": watch.installation_id}],
+        "Timestamp": taken, "Value": float(reading["gb"]), "Unit": "Gigabytes",
+    }])
+    return reading
 
 
 def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = None) -> list[Finding]:
@@ -250,4 +288,14 @@ def handler(event: Any, context: Any) -> dict:
     findings = check(watch, clients)
     publish(watch, findings, clients)
     print(format_table(watch, findings))
-    return {f.technology: {"status": f.status, "age_hours": f.age_hours} for f in findings}
+    result: dict[str, Any] = {f.technology: {"status": f.status, "age_hours": f.age_hours} for f in findings}
+    if watch.meter_sources:
+        try:
+            reading = publish_storage_reading(watch, clients)
+        except Exception as error:  # noqa: BLE001  (the backups' findings are published already)
+            print(f"storage reading not published: {type(error).__name__}: {error}")
+            reading = None
+        result["storage_reading"] = reading
+        print(f"storage reading: {reading['gb']} GB at {reading['time']}" if reading
+              else f"storage reading: none younger than {READING_PUBLISHED_HOURS} h")
+    return result

@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Optional
 
 import pulumi
+import pulumi_aws as aws
 
 from components.cloud.base import kms_key, metrics_namespace, notification_topic, regional_provider
 from components.cloud.block_backup import BlockBackup
 from components.cloud.buckets import BackupBucket
 from components.cloud.instance import BackupTargets, CloudHost
-from components.cloud.watch import FreshnessWatch, list_objects_statement, storage_alarm
+from components.cloud.watch import FreshnessWatch, list_objects_statement, storage_alarms
 from components.config import StackConfig
 from components import names
 from components.freshness import Target, Watch
@@ -38,6 +39,13 @@ class _Installation(pulumi.ComponentResource):
             f"{installation.id}-fees", installation, opts=pulumi.ResourceOptions(parent=self)
         )
 
+    def _topics(self, provider: aws.Provider) -> tuple[aws.sns.Topic, aws.sns.Topic]:
+        """The ops topic and the billing topic. Somebody must receive the storage alarms: without
+        billing addresses, the ops addresses do."""
+        name, notifications = self.installation.id, self.installation.notifications
+        return (notification_topic(f"{name}-ops", notifications.ops, provider, self),
+                notification_topic(f"{name}-billing", notifications.billing or notifications.ops, provider, self))
+
     def _outputs(self) -> dict:
         return {"installation_id": self.installation.id, "hosting": self.installation.hosting}
 
@@ -57,10 +65,7 @@ class CloudInstallation(_Installation):
         secondary = regional_provider(f"{name}-secondary", regions.secondary, installation, self)
         primary_key = kms_key(f"{name}-key-primary", f"Daktela CC {name}: volumes, dumps, vault", primary, self)
         secondary_key = kms_key(f"{name}-key-secondary", f"Daktela CC {name}: restic, vault copies", secondary, self)
-        ops_topic = notification_topic(f"{name}-ops", installation.notifications.ops, primary, self)
-        # Somebody must receive the storage alarm: without billing addresses, the ops addresses do.
-        billing_topic = notification_topic(
-            f"{name}-billing", installation.notifications.billing or installation.notifications.ops, primary, self)
+        ops_topic, billing_topic = self._topics(primary)
 
         dump_prefix, restic_prefix = names.dump_prefix(name), names.repository_prefix(name)
         # A dump is written once under its final name and never overwritten, so an old dump's
@@ -101,8 +106,7 @@ class CloudInstallation(_Installation):
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.block_backup.alert_failures(ops_topic)
-        self.storage_alarm = storage_alarm(f"{name}-storage-above-included", installation, billing_topic,
-                                           primary, self)
+        self.storage_alarms = storage_alarms(f"{name}-storage", installation, billing_topic, primary, self)
         self.register_outputs({**self._outputs(), "instance_id": self.host.instance.id,
                                "freshness_targets": self.freshness_targets})
 
@@ -166,7 +170,7 @@ class OnPremInstallation(_Installation):
         )
 
         primary = self.offsite.providers[0]
-        ops_topic = notification_topic(f"{name}-ops", installation.notifications.ops, primary, self)
+        ops_topic, billing_topic = self._topics(primary)
         self.freshness_targets = pulumi.Output.all(*bucket_names).apply(
             lambda names: onprem_freshness_watch(installation, names).to_json())
         read_statements = pulumi.Output.all(*[b.bucket.arn for b in self.offsite.buckets]).apply(
@@ -180,6 +184,7 @@ class OnPremInstallation(_Installation):
             read_statements=read_statements, technologies=LOCATIONS, reports_runs=LOCATIONS, ops_topic=ops_topic,
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
+        self.storage_alarms = storage_alarms(f"{name}-storage", installation, billing_topic, primary, self)
         self.register_outputs({**self._outputs(), "freshness_targets": self.freshness_targets})
 
 
@@ -198,4 +203,5 @@ def onprem_freshness_watch(installation, bucket_names) -> Watch:
                                         for r, b in zip(regions, bucket_names)))
             for number, (location, region, bucket) in enumerate(zip(LOCATIONS, regions, bucket_names), 1)
         ),
+        meter_sources=tuple((r, b, names.storage_key(installation.id)) for r, b in zip(regions, bucket_names)),
     )

@@ -22,6 +22,10 @@ ATTACHMENTS_METRIC = "AttachmentsUsedGB"
 
 DUMP_SUFFIX = ".sql.gz"
 
+# Both storage meters (cloud instance, on-premise host) read every 6 hours, at 45 past, away from
+# the backups' full hours; billing takes each day's largest reading (components/billing.py).
+METER_CALENDAR = "*-*-* 00/6:45:00"
+
 # A catalogue GB is 10^9 bytes: the catalogue says GB, the SI unit, and the billing team can
 # read it off any invoice; 2^30 (GiB) would let 7.4 % more through before billing starts.
 BYTES_PER_GB = 1_000_000_000
@@ -56,6 +60,11 @@ def status_prefix(installation_id: str) -> str:
 
 def status_key(installation_id: str, location_number: int) -> str:
     return f"{status_prefix(installation_id)}location-{location_number}.json"
+
+
+def storage_key(installation_id: str) -> str:
+    """On-premise storage readings (comments and email attachments), written into every location."""
+    return f"{status_prefix(installation_id)}storage.json"
 
 
 def connectivity_prefix(installation_id: str) -> str:

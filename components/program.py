@@ -22,7 +22,8 @@ def build() -> StackConfig:
         "hosting": installation.hosting,
     })
     pulumi.export("fees", [
-        {"code": r.fee.code, "kind": r.fee.kind.value, "price": str(r.price), "currency": r.currency}
+        {"code": r.fee.code, "kind": r.fee.kind.value, "price": str(r.price), "currency": r.currency,
+         "effective_from": r.effective_from.isoformat()}
         for r in fee_records(installation)
     ])
     pulumi.export("backup", {

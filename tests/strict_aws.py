@@ -224,6 +224,10 @@ def _service_checks(service: str, region: str, account: str, headers, body: byte
             raise DoubleDoesNotKnow(f"ssm {operation} is not mapped")
         return [Check(f"ssm:{operation}", n if n.startswith("arn:") else
                       f"arn:aws:ssm:{region}:{account}:parameter/{n.lstrip('/')}") for n in names]
+    if service == "monitoring" and target == "GraniteServiceVersion20100801.PutMetricData":
+        # botocore's newer CloudWatch protocol (AWS JSON 1.0); awscli 2.9 and older SDKs use the query form
+        namespace = json.loads(body or b"{}").get("Namespace", "")
+        return [Check("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})]
     form = urllib.parse.parse_qs(body.decode(errors="replace")) if not target else {}
     action = (form.get("Action") or [""])[0]
     if service == "sts" and action == "GetCallerIdentity":

@@ -13,6 +13,7 @@ IAM user (the same evaluation; the role's trust policy is linted in test_iam_lin
 from __future__ import annotations
 
 import gzip
+from datetime import datetime, timedelta, timezone
 import hashlib
 import json
 import os
@@ -364,6 +365,73 @@ def test_a_failed_location_is_reported_at_once_through_the_other(world, location
     assert "restic exit code" in findings["location-1"].failed
     assert findings["location-2"].status == "fresh"
     assert world.refused() == []
+
+
+def test_onprem_storage_meter_reaches_billing_with_the_plans_keys(world, locations, test_host, monkeypatch):
+    """Issue 14: the host measures comments and email attachments on both drives (recordings,
+    application and database never), writes the reading into both locations with the plan's host
+    key, and the checker publishes it with the plan's checker policy where billing reads it."""
+    from components.config import parse_installation
+    from components.freshness import Watch, boto3_clients, publish_storage_reading
+    from components.installation import onprem_freshness_watch
+    from tests.onprem_fixtures import install, prepared_with_data
+
+    prepared_with_data(test_host)
+    job = locations.job([world.endpoint, world.endpoint])
+    install(test_host, job, locations.key.access_key_id, locations.key.secret_access_key)
+    operational, archive = test_host.mount_point("operational"), test_host.mount_point("archive")
+    # sparse files: their apparent size is what the customer stored, whatever the drive holds
+    made = test_host.run(
+        f"mkdir -p {operational}/attachments/2027 {archive}/attachments/2026 && "
+        f"truncate -s 120000000000 {operational}/attachments/2027/big.eml && "
+        f"truncate -s 30000000000 {archive}/attachments/2026/old.pdf && "
+        f"truncate -s 900000000000 {operational}/recordings/call.wav {archive}/recordings/old.wav "
+        f"{operational}/database/ibdata1 {operational}/application/app.bin")
+    assert made.returncode == 0, made.stderr
+    counted = test_host.run(  # the expected figure, by another tool than the meter's find and awk
+        "python3 -c 'import os, sys; print(sum(os.lstat(os.path.join(d, f)).st_size for p in sys.argv[1:] "
+        "for d, _, fs in os.walk(p) for f in fs if os.path.isfile(os.path.join(d, f))))' "
+        f"{operational}/attachments {archive}/attachments")
+    expected_bytes = int(counted.stdout)
+    assert 150_000_000_000 <= expected_bytes < 151_000_000_000
+
+    # The meter waits while the archival holds its lock (a file mid-move would count twice).
+    marker = test_host.root / "released"
+    test_host.run(f"(flock /run/daktela-archive.lock sh -c 'sleep 2; touch {marker}') >/dev/null 2>&1 &")
+    run = test_host.run("sleep 0.3; /usr/local/sbin/daktela-storage-meter")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert marker.exists(), "the meter ran while the archival held its lock"
+    assert run.stdout.strip() == (f"comments and email attachments: {expected_bytes / 1e9:.3f} GB "
+                                  f"({expected_bytes} bytes)")
+    assert world.refused() == []
+    for bucket, region in zip(locations.buckets, (PRIMARY, SECONDARY)):
+        stored = json.loads(world.admin_client("s3", region).get_object(
+            Bucket=bucket, Key="status/acme-onprem/storage.json")["Body"].read())
+        assert stored["bytes"] == expected_bytes and stored["gb"] == round(expected_bytes / 1e9, 3)
+
+    installation = parse_installation(example_installation("on-premise"))
+    watch = Watch.from_json(onprem_freshness_watch(installation, locations.buckets).to_json())
+    for variable, value in {**locations.checker_key.env(), "AWS_CA_BUNDLE": str(world.ca)}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    published = publish_storage_reading(watch, boto3_clients(world.endpoint))
+    assert published is not None and published["bytes"] == expected_bytes
+    assert world.refused() == []
+    datapoints = world.admin_client("cloudwatch", PRIMARY).get_metric_statistics(
+        Namespace="Daktela/acme-onprem", MetricName="AttachmentsUsedGB",
+        Dimensions=[{"Name": "Installation", "Value": "acme-onprem"}],
+        StartTime=datetime.now(timezone.utc) - timedelta(hours=1), EndTime=datetime.now(timezone.utc) + timedelta(minutes=5),
+        Period=3600, Statistics=["Maximum"])["Datapoints"]
+    assert [d["Maximum"] for d in datapoints] == [round(expected_bytes / 1e9, 3)]
+    with pytest.raises(Exception, match="AccessDenied"):  # and into no other installation's namespace
+        boto3_clients(world.endpoint)("cloudwatch", PRIMARY).put_metric_data(
+            Namespace="Daktela/acme-cloud", MetricData=[{"MetricName": "AttachmentsUsedGB", "Value": 1.0}])
+    assert [(r.service, r.status) for r in world.refused()] == [("monitoring", 403)]
+
+    # A missing drive is no reading at all (which alarms), never a reading that under-bills
+    test_host.run(f"umount {archive}")
+    missing = test_host.run("/usr/local/sbin/daktela-storage-meter")
+    assert missing.returncode == 2 and f"{archive} is not mounted: no storage reading taken" in missing.stderr
 
 
 def test_connectivity_probe_with_the_plans_key(world, locations, test_host):

@@ -161,12 +161,18 @@ def test_cloud_init_mounts_by_volume_id(plan):
 
 def test_storage_metering_counts_attachments_only_and_tells_billing(plan):
     meter = written(plan, "/usr/local/sbin/daktela-attachments-meter")
-    assert "df --output=used -B1 /srv/daktela/attachments" in meter
+    assert "used_bytes=$(bytes_of /srv/daktela/attachments)" in meter
     for other in ("recordings", "database", "application"):
-        assert other not in meter.split("comments and email attachments")[1].split("set -euo")[1]
+        assert other not in meter.split("set -euo pipefail")[1]
     alarm = one(plan, ALARM, "storage-above-included")
     assert alarm.inputs["metricName"] == "AttachmentsUsedGB" and alarm.inputs["threshold"] == 100
     assert alarm.inputs["alarmActions"] == ["arn:aws:sns:eu-central-1:123456789012:acme-cloud-billing"]
+    assert alarm.inputs["period"] == 86400  # readings every 6 hours never leave a day without data
+    missing = one(plan, ALARM, "storage-readings-missing")
+    assert (missing.inputs["metricName"], missing.inputs["statistic"], missing.inputs["comparisonOperator"],
+            missing.inputs["threshold"], missing.inputs["treatMissingData"], missing.inputs["period"]) == (
+        "AttachmentsUsedGB", "SampleCount", "LessThanThreshold", 1, "breaching", 86400)
+    assert missing.inputs["alarmActions"] == alarm.inputs["alarmActions"]
 
 
 def test_included_storage_from_contract_sets_the_storage_threshold():

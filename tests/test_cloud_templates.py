@@ -155,18 +155,26 @@ def test_volume_script_formats_once_mounts_by_uuid_and_is_idempotent(test_host, 
 
 
 def test_storage_meter_publishes_catalogue_gb_of_10_to_the_9_bytes(files, tmp_path):
-    """Issue 10.8: dividing by 2^30 let the "100 GB" alarm fire only at 107.4 GB."""
+    """Issue 10.8: dividing by 2^30 let the "100 GB" alarm fire only at 107.4 GB. Issue 14: the
+    apparent size of the files is counted (a sparse 99.5 GB file is 99.5 GB to the customer), in
+    subdirectories too, and nothing beside the attachments volume."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "df").write_text("#!/bin/sh\necho '        Used'\necho ' 100000000000'\n")
     (bin_dir / "aws").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'aws-args'}\n")
-    for tool in ("df", "aws"):
-        (bin_dir / tool).chmod(0o755)
+    (bin_dir / "aws").chmod(0o755)
+    attachments = tmp_path / "srv" / "attachments"
+    (attachments / "2027" / "03").mkdir(parents=True)
+    subprocess.run(["truncate", "-s", "99500000000", str(attachments / "big.eml")], check=True)
+    subprocess.run(["truncate", "-s", "500000000", str(attachments / "2027" / "03" / "note.txt")], check=True)
+    (tmp_path / "srv" / "recordings").mkdir()
+    subprocess.run(["truncate", "-s", "7000000000", str(tmp_path / "srv" / "recordings" / "call.wav")], check=True)
     script = tmp_path / "meter"
-    script.write_text(files["/usr/local/sbin/daktela-attachments-meter"]["content"])
+    script.write_text(files["/usr/local/sbin/daktela-attachments-meter"]["content"]
+                      .replace("/srv/daktela/attachments", str(attachments)))
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True,
                             env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert result.returncode == 0, result.stderr
+    assert result.stdout == "comments and email attachments: 100.000 GB (100000000000 bytes)\n"
     arguments = (tmp_path / "aws-args").read_text().split()
     assert arguments[arguments.index("--value") + 1] == "100.000"
     assert arguments[arguments.index("--metric-name") + 1] == "AttachmentsUsedGB"

@@ -243,3 +243,39 @@ def test_backup_status_script_shows_a_failed_last_run_as_failed(buckets, aws_env
     assert result.returncode == 1
     [row] = json.loads(result.stdout)
     assert row["status"] == "failed" and "restic exit code 3" in row["failed"]
+
+
+def test_newest_storage_reading_is_published_with_its_own_time_and_an_old_one_is_not(buckets, moto_endpoint):
+    """Issue 14: on-premise readings reach the metric billing reads; a meter that stopped makes
+    the readings stop (so the missing-readings alarm fires), not the last reading repeat."""
+    from components.freshness import READING_PUBLISHED_HOURS, publish_storage_reading
+
+    dump_bucket, restic_bucket, dumps, restic = buckets
+    installation = "meter-" + uuid.uuid4().hex[:6]
+    key = f"status/{installation}/storage.json"
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+    # location 1 missed the newest reading; location 2 has it
+    restic.put_object(Bucket=restic_bucket, Key=key, Body=json.dumps(
+        {"time": "2026-11-26T05:45:03Z", "gb": 140.25, "bytes": 140250000000}).encode())
+    dumps.put_object(Bucket=dump_bucket, Key=key, Body=json.dumps(
+        {"time": "2026-11-26T11:45:02Z", "gb": 141.5, "bytes": 141500000000}).encode())
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, (),
+                  meter_sources=((SECOND, restic_bucket, key), (REGION, dump_bucket, key)))
+    assert Watch.from_json(watch.to_json()) == watch
+    clients = boto3_clients(moto_endpoint)
+    published = publish_storage_reading(watch, clients, now)
+    assert published is not None and published["gb"] == 141.5
+    cloudwatch = clients("cloudwatch", REGION)
+    datapoints = cloudwatch.get_metric_statistics(
+        Namespace=f"Daktela/{installation}", MetricName="AttachmentsUsedGB",
+        Dimensions=[{"Name": "Installation", "Value": installation}],
+        StartTime=now - timedelta(hours=2), EndTime=now, Period=3600, Statistics=["Maximum"])["Datapoints"]
+    # the reading's own time, not the checker's (CloudWatch reports the period's start, 11:00; moto
+    # the data point's time, 11:45:02)
+    [(when, value)] = [(d["Timestamp"].astimezone(timezone.utc), d["Maximum"]) for d in datapoints]
+    assert value == 141.5 and datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc) <= when <= \
+        datetime(2026, 11, 26, 11, 45, 2, tzinfo=timezone.utc)
+
+    later = now + timedelta(hours=READING_PUBLISHED_HOURS)  # 7 h after 12:00: the 11:45 reading is too old
+    assert publish_storage_reading(watch, clients, later) is None
+    assert publish_storage_reading(s3_watch(dump_bucket, restic_bucket, installation), clients, now) is None

@@ -114,6 +114,21 @@ def test_a_failed_run_alarms_within_one_check_not_when_the_backup_is_old(plan):
     assert all(r.endswith("/status/acme-onprem/*") for r in reads["Resource"])
 
 
+def test_on_premise_storage_is_metered_and_tells_billing_like_the_cloud(plan):
+    """Issue 14: 9.03's included GB applies on-premise too; its readings come through the checker."""
+    watch = json.loads(plan.outputs["freshness_targets"])
+    buckets = [t["bucket"] for t in watch["targets"]]
+    assert watch["meter_sources"] == [[region, bucket, "status/acme-onprem/storage.json"]
+                                      for region, bucket in zip(("eu-central-1", "eu-west-1"), buckets)]
+    alarms = {r.name: r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if r.inputs["metricName"] == "AttachmentsUsedGB"}
+    assert set(alarms) == {"acme-onprem-storage-above-included", "acme-onprem-storage-readings-missing"}
+    billing = ["arn:aws:sns:eu-central-1:123456789012:acme-onprem-billing"]
+    assert all(a.inputs["alarmActions"] == billing for a in alarms.values())
+    assert alarms["acme-onprem-storage-above-included"].inputs["threshold"] == 100
+    assert alarms["acme-onprem-storage-readings-missing"].inputs["treatMissingData"] == "breaching"
+
+
 def test_outputs_name_the_locations_and_keep_the_key_secret(plan):
     assert [l["region"] for l in plan.outputs["backup_locations"]] == ["eu-central-1", "eu-west-1"]
     assert plan.outputs["backup_credentials"] == "[secret]"

@@ -4,7 +4,9 @@ CloudWatch API (moto server on loopback). Every expected amount is worked out by
 Where moto is looser than AWS: CloudWatch's PutMetricData refuses data points more than two weeks
 old, moto takes any timestamp, so this test can write months of past readings (the meters only
 ever publish the present); real CloudWatch keeps hourly data 455 days, so a statement can be made
-up to 15 months back, moto keeps everything.
+up to 15 months back, moto keeps everything; CloudWatch stamps an aggregated data point with its
+period's start, moto with the data point's own time (the statement bins readings into UTC days
+itself, so either gives the same days; the readings here are at 17 minutes past the hour).
 """
 
 from __future__ import annotations

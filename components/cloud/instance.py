@@ -348,8 +348,9 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
         [mount_point("application"), mount_point("attachments"), mount_point("recordings")],
         files_slot.window_minutes * 60)
     files += _systemd_job(
-        "daktela-attachments-meter", f"Daktela {installation.id}: attachments storage metering",
-        "/usr/local/sbin/daktela-attachments-meter", ["hourly"], [mount_point("attachments")], None)
+        "daktela-attachments-meter", f"Daktela {installation.id}: comments and email attachments, GB",
+        "/usr/local/sbin/daktela-attachments-meter", [f"{names.METER_CALENDAR} UTC"], [mount_point("attachments")],
+        None)
     return files
 
 

@@ -1,5 +1,6 @@
 """Watching the promises: per-technology backup freshness alarms fed by the checker Lambda, and the
-storage alarm that tells billing when comments and email attachments pass the included GB."""
+storage alarms that tell billing when comments and email attachments pass the included GB or stop
+being measured."""
 
 from __future__ import annotations
 
@@ -129,8 +130,10 @@ def list_objects_statement(bucket_arns: list[str], prefixes: list[str]) -> dict:
 def metric_alarm(resource_name: str, installation: Installation, suffix: str, *, description: str, metric: str,
                  dimensions: dict[str, str], threshold: float, missing_data: str, topic: aws.sns.Topic,
                  provider: aws.Provider, parent: pulumi.Resource,
-                 period_seconds: int = ALARM_PERIOD_SECONDS) -> aws.cloudwatch.MetricAlarm:
-    """An alarm on the installation's own metric, maximum per period above `threshold`, to `topic`."""
+                 period_seconds: int = ALARM_PERIOD_SECONDS, statistic: str = "Maximum",
+                 comparison: str = "GreaterThanThreshold") -> aws.cloudwatch.MetricAlarm:
+    """An alarm on the installation's own metric, by default maximum per period above `threshold`,
+    to `topic`."""
     return aws.cloudwatch.MetricAlarm(
         resource_name,
         name=f"daktela-{installation.id}-{suffix}",
@@ -138,11 +141,11 @@ def metric_alarm(resource_name: str, installation: Installation, suffix: str, *,
         namespace=metrics_namespace(installation),
         metric_name=metric,
         dimensions={"Installation": installation.id, **dimensions},
-        statistic="Maximum",
+        statistic=statistic,
         period=period_seconds,
         evaluation_periods=1,
         threshold=threshold,
-        comparison_operator="GreaterThanThreshold",
+        comparison_operator=comparison,
         treat_missing_data=missing_data,
         alarm_actions=[topic.arn],
         ok_actions=[topic.arn],
@@ -150,15 +153,33 @@ def metric_alarm(resource_name: str, installation: Installation, suffix: str, *,
     )
 
 
-def storage_alarm(name: str, installation: Installation, billing_topic: aws.sns.Topic,
-                  provider: aws.Provider, parent: pulumi.Resource) -> aws.cloudwatch.MetricAlarm:
+STORAGE_PERIOD_SECONDS = 86400  # the meters read every 6 hours; billing counts days
+
+
+def storage_alarms(name: str, installation: Installation, billing_topic: aws.sns.Topic,
+                   provider: aws.Provider, parent: pulumi.Resource) -> dict[str, aws.cloudwatch.MetricAlarm]:
+    """Billing learns when comments and email attachments pass the included GB, and when a whole
+    day passes without a storage reading (a month without readings cannot be billed for storage)."""
     included = installation.contract.included_storage_gb
-    return metric_alarm(
-        name, installation, "storage-above-included",
-        description=(
-            f"Daktela CC {installation.id}: comments and email attachments use more than the "
-            f"{included} GB included in 9.03; storage above it is billed per GB"
+    return {
+        "above-included": metric_alarm(
+            f"{name}-above-included", installation, "storage-above-included",
+            description=(
+                f"Daktela CC {installation.id}: comments and email attachments use more than the "
+                f"{included} GB included in 9.03; storage above it is billed per GB"
+            ),
+            metric=names.ATTACHMENTS_METRIC, dimensions={}, threshold=included, missing_data="missing",
+            topic=billing_topic, provider=provider, parent=parent, period_seconds=STORAGE_PERIOD_SECONDS,
         ),
-        metric=names.ATTACHMENTS_METRIC, dimensions={}, threshold=included, missing_data="missing",
-        topic=billing_topic, provider=provider, parent=parent,
-    )
+        "readings-missing": metric_alarm(
+            f"{name}-readings-missing", installation, "storage-readings-missing",
+            description=(
+                f"Daktela CC {installation.id}: no storage reading for a whole day; the meter "
+                "(daktela-attachments-meter on the instance, daktela-storage-meter on an on-premise "
+                "host) is not reporting, and storage cannot be billed for days without readings"
+            ),
+            metric=names.ATTACHMENTS_METRIC, dimensions={}, threshold=1, missing_data="breaching",
+            topic=billing_topic, provider=provider, parent=parent, period_seconds=STORAGE_PERIOD_SECONDS,
+            statistic="SampleCount", comparison="LessThanThreshold",
+        ),
+    }

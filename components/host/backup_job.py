@@ -6,6 +6,8 @@
 - `daktela-backup-check` (weekly): `restic check --read-data-subset` per location.
 - `daktela-archive` (daily): moves attachments and recordings older than `archive_after_days` to
   the archive drive without any chance of loss.
+- `daktela-storage-meter` (every 6 hours): the GB of comments and email attachments on both drives,
+  into both locations, from where the installation's checker publishes it for billing.
 The archive drive, call recordings and the virtualisation level are never backed up.
 Secrets live only in /etc/daktela-toolkit/backup.env (0600, root), written at apply time.
 """
@@ -27,7 +29,10 @@ DUMP_RELATIVE = "database-dumps/daktela.sql.gz"
 CHECK_CALENDAR = "Sun *-*-* 05:00:00"
 ARCHIVE_CALENDAR = "*-*-* 03:30:00"
 READ_DATA_SUBSET = "10%"
-TIMERS = ("daktela-backup.timer", "daktela-backup-check.timer", "daktela-archive.timer")
+ARCHIVE_LOCK = "/run/daktela-archive.lock"  # held by the archival; the meter waits for it
+METER_LOCK_WAIT_SECONDS = 3 * 3600
+TIMERS = ("daktela-backup.timer", "daktela-backup-check.timer", "daktela-archive.timer",
+          "daktela-storage-meter.timer")
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,17 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         "operational_mount": job.operational_mount, "archive_mount": job.archive_mount,
         "archive_filesystem_uuid": job.archive_filesystem_uuid,
         "directories": ["attachments", "recordings"], "archive_after_days": job.archive_after_days,
+        "lock_file": ARCHIVE_LOCK,
     }, indent=2, sort_keys=True) + "\n"
+    meter = render(
+        "onprem/daktela-storage-meter.sh.j2", installation_id=job.installation_id,
+        mounts=[job.operational_mount, job.archive_mount],
+        recent_path=f"{job.operational_mount}/attachments", archived_path=f"{job.archive_mount}/attachments",
+        archive_lock=ARCHIVE_LOCK, lock_wait_seconds=METER_LOCK_WAIT_SECONDS,
+        bytes_per_gb=names.BYTES_PER_GB, metric=names.ATTACHMENTS_METRIC,
+        reading_urls=[{"region": location.region, "url": location.object_url(names.storage_key(job.installation_id))}
+                      for location in job.locations],
+    )
     files = [
         # What restores and checks read to find the repositories (no secrets).
         ManagedFile(JOB_FILE, 0o644, json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n"),
@@ -130,6 +145,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         ManagedFile("/usr/local/sbin/daktela-backup-check", 0o755, check),
         ManagedFile("/usr/local/sbin/daktela-archive", 0o755, (TEMPLATES / "onprem" / "daktela-archive.py").read_text()),
         ManagedFile(ARCHIVE_CONFIG, 0o644, archive_config),
+        ManagedFile("/usr/local/sbin/daktela-storage-meter", 0o755, meter),
     ]
     files += _unit("daktela-backup", f"Daktela {job.installation_id}: operational drive to two cloud locations",
                    "/usr/local/sbin/daktela-backup", [job.operational_mount],
@@ -138,8 +154,11 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
                    "/usr/local/sbin/daktela-backup-check", [job.operational_mount],
                    [f"{CHECK_CALENDAR} {job.timezone}"], None)
     files += _unit("daktela-archive", f"Daktela {job.installation_id}: move old files to the archive drive",
-                   "/usr/local/sbin/daktela-archive", [job.operational_mount, job.archive_mount],
-                   [f"{ARCHIVE_CALENDAR} {job.timezone}"], None)
+                   "/usr/local/sbin/daktela-archive",
+                   [job.operational_mount, job.archive_mount], [f"{ARCHIVE_CALENDAR} {job.timezone}"], None)
+    files += _unit("daktela-storage-meter", f"Daktela {job.installation_id}: comments and email attachments, GB",
+                   "/usr/local/sbin/daktela-storage-meter", [job.operational_mount, job.archive_mount],
+                   [f"{names.METER_CALENDAR} {job.timezone}"], METER_LOCK_WAIT_SECONDS + 3600)
     return files
 
 

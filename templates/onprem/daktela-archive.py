@@ -15,6 +15,7 @@ filesystem). Keeps a manifest of every move on the archive drive. Needs only Pyt
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -282,6 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open(args.config) as handle:
         config = json.load(handle)
+    if config.get("lock_file") and not args.dry_run:
+        # The storage meter takes this lock too: it must not count a file on both drives.
+        lock = open(config["lock_file"], "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {config['lock_file']} (the storage meter is counting)", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
     return Archiver(config, args.dry_run).run()
 
 
