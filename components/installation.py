@@ -1,8 +1,9 @@
 """The two kinds of installation, each a component that owns everything one customer's stack makes.
 
 Cloud: compute, a volume per data class, three backup technologies at three times, freshness and
-storage alarms, fees. On-premise: the prepared host with its drives, fees; its backups join the
-component as their issue lands. Type tokens and names stay fixed: a rename would replace resources.
+storage alarms, fees. On-premise: the prepared host with its drives and jobs, two backup locations,
+freshness and storage alarms, fees. Type tokens and names stay fixed: a rename would replace
+resources.
 """
 
 from __future__ import annotations
