@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterable, Optional
 import yaml
 
 from components import aws_limits
-from components.names import AGE_METRIC, BLOCK, BLOCK_COPY, DATABASE, FILES, LOCATIONS, TECHNOLOGIES
+from components.catalogue import CONTRACT_RECORD
+from components.names import AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, BLOCK_COPY, DATABASE, FILES, LOCATIONS, TECHNOLOGIES
 
 CLOUD = "daktela:cloud:CloudInstallation"
 ONPREM = "daktela:onprem:OnPremInstallation"
@@ -236,6 +237,26 @@ def check_fees(plan: dict) -> list[Violation]:
     return out
 
 
+def check_storage_metering(plan: dict) -> list[Violation]:
+    """Storage is measured for billing on both hostings: an alarm when comments and email
+    attachments pass the included GB, one when a day passes without a reading, and the contract
+    record statements read."""
+    if not (_of(plan, ONPREM) or _of(plan, CLOUD)):
+        return []
+    out = []
+    alarms = [a for a in _of(plan, ALARM) if a["inputs"].get("metricName") == ATTACHMENTS_METRIC]
+    if not any(a["inputs"].get("comparisonOperator") == "GreaterThanThreshold" for a in alarms):
+        out.append(Violation("storage-metered", "no alarm tells billing when storage passes the included GB"))
+    if not any(a["inputs"].get("statistic") == "SampleCount" and a["inputs"].get("treatMissingData") == "breaching"
+               for a in alarms):
+        out.append(Violation("storage-metered", "no alarm tells billing when storage readings stop"))
+    items = [_document(i["inputs"].get("item")) for i in _of(plan, TABLE_ITEM)]
+    contracts = [i for i in items if isinstance(i, dict) and (i.get("record") or {}).get("S") == CONTRACT_RECORD]
+    if len(contracts) != 1:
+        out.append(Violation("storage-metered", f"{len(contracts)} contract records in the ledger, expected 1"))
+    return out
+
+
 def check_aws_limits(plan: dict) -> list[Violation]:
     """Names and inline policies AWS would refuse (components/aws_limits.py)."""
     return [Violation("aws-limits", problem) for problem in aws_limits.problems(plan)]
@@ -243,7 +264,7 @@ def check_aws_limits(plan: dict) -> list[Violation]:
 
 GUARDRAILS: tuple[Callable[[dict], list[Violation]], ...] = (
     check_cloud_backups, check_freshness_alarms, check_onprem_backups, check_backup_buckets, check_fees,
-    check_aws_limits,
+    check_storage_metering, check_aws_limits,
 )
 
 

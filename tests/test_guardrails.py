@@ -76,6 +76,9 @@ VIOLATIONS = [
     ("on-premise", "fees-one-off-once", lambda p: drop(p, guardrails.TABLE_ITEM, "6.21")),
     ("on-premise", "fees-one-off-once", lambda p: edit(p, guardrails.TABLE_ITEM,
         lambda r: r["options"].update(ignore_changes=[]), "6.21")),
+    ("on-premise", "storage-metered", lambda p: drop(p, guardrails.ALARM, "storage-readings-missing")),
+    ("cloud", "storage-metered", lambda p: drop(p, guardrails.ALARM, "storage-above-included")),
+    ("cloud", "storage-metered", lambda p: drop(p, guardrails.TABLE_ITEM, "fees-contract")),
 ]
 
 
@@ -90,7 +93,7 @@ def test_every_rule_has_a_violating_fixture():
     rules = {v[1] for v in VIOLATIONS}
     assert rules == {"cloud-three-technologies", "cloud-distinct-times", "freshness-alarms", "onprem-two-regions",
                      "onprem-twice-daily", "onprem-exclusions", "bucket-private", "bucket-encrypted",
-                     "bucket-versioned", "fees-retained", "fees-one-off-once"}
+                     "bucket-versioned", "fees-retained", "fees-one-off-once", "storage-metered"}
 
 
 def test_unknown_values_of_a_real_preview_are_not_violations(plans):
@@ -144,7 +147,7 @@ def test_policy_pack_registers_every_guardrail(monkeypatch):
     assert registered["name"] == "daktela-catalogue"
     assert [p.name for p in registered["policies"]] == [
         "daktela-cloud-backups", "daktela-freshness-alarms", "daktela-onprem-backups",
-        "daktela-backup-buckets", "daktela-fees", "daktela-aws-limits"]
+        "daktela-backup-buckets", "daktela-fees", "daktela-storage-metering", "daktela-aws-limits"]
 
 
 def test_plan_check_exits_3_on_a_violation(monkeypatch, capsys):
