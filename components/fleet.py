@@ -43,7 +43,13 @@ def summarise(stack_file: Path) -> FleetRow:
     scheduled = [t["technology"] for t in targets if t["technology"] != BLOCK_COPY]  # a copy is no backup run
     backups = f"{' + '.join(scheduled)} at {times} {backup.get('timezone', '')}".strip()
     regions = ", ".join(dict.fromkeys(t["region"] for t in targets))
-    fees = ", ".join(f"{f['code']}={f['price']} {f['currency']}" for f in outputs.get("fees", []))
+    seen: set[str] = set()
+    prices = []
+    for fee in outputs.get("fees", []):  # a later price says from when
+        later = f" from {fee['effective_from']}" if fee["code"] in seen and fee.get("effective_from") else ""
+        prices.append(f"{fee['code']}={fee['price']} {fee['currency']}{later}")
+        seen.add(fee["code"])
+    fees = ", ".join(prices)
     violations = check_plan(plan)
     verdict = "passed" if not violations else f"{len(violations)} violation(s)"
     return FleetRow(stack, installation.get("id", "-"), installation.get("hosting", "-"), backups, regions,
