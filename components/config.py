@@ -400,6 +400,23 @@ class Drives(_Model):
         return drive.mount_point or DEFAULT_MOUNT_POINTS[role]
 
 
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class RestoreDrill(_Model):
+    weekday: Weekday = Field(default="Sat", description="day of the weekly restore drill (host time zone)")
+    time: TimeOfDay = Field(default=time(4, 0), description="time of the restore drill (HH:MM, host time zone)")
+    alarm_after_days: int = Field(
+        default=8, ge=2, le=60,
+        description="days without a successful drill of a location before it alarms",
+    )
+    scratch_dir: AbsolutePath = Field(
+        default="/var/tmp/daktela-drill",
+        description="where the drill restores (a fresh directory inside it each time, removed after); "
+                    "needs room for twice the restored data plus the snapshot",
+    )
+
+
 class OnPremSettings(_Model):
     host: Host = Field(description="how to reach the customer's server over SSH")
     drives: Drives = Field(description="the operational and the archive drive")
@@ -416,6 +433,10 @@ class OnPremSettings(_Model):
         default=120, ge=15, le=720,
         description="how long one backup run (both locations) may take; the connectivity check "
                     "requires a run to fit in it with a margin",
+    )
+    restore_drill: RestoreDrill = Field(
+        default_factory=RestoreDrill,
+        description="the weekly restore drill of each location, verified and timed",
     )
 
 
@@ -687,6 +708,17 @@ def _on_premise_problems(onprem: OnPremSettings) -> list[Problem]:
             add(f"drives.{role}.mount_point", (
                 f'"{mount_point}" is a system directory; mount the drive below it, e.g. /srv/daktela'
             ))
+    scratch = onprem.restore_drill.scratch_dir.rstrip("/") or "/"
+    for role in ("operational", "archive"):
+        mount_point = drives.mount_point(role)
+        if mount_point in _SYSTEM_DIRECTORIES:
+            continue  # reported above; scratch space below it is not the question yet
+        if scratch == mount_point or scratch.startswith(mount_point.rstrip("/") + "/"):
+            add("restore_drill.scratch_dir", (
+                f'"{onprem.restore_drill.scratch_dir}" is on the {role} drive ({mount_point}); '
+                + ("a drill's scratch data there would be backed up" if role == "operational"
+                   else "the archive drive is the customer's archive, not scratch space")
+                + "; choose a directory elsewhere, e.g. /var/tmp/daktela-drill"))
     if drives.operational.identity == drives.archive.identity:
         add("drives.archive.identity", (
             f'"{drives.archive.identity}" is the operational drive too; the archive needs a drive '

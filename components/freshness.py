@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-from components.names import AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, DATABASE, FAILED_METRIC, FILES, TECHNOLOGIES
+from components.names import (AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, DATABASE, DRILL_AGE_METRIC, DRILL_FAILED_METRIC,
+                              FAILED_METRIC, FILES, TECHNOLOGIES)
 
 __all__ = ["AGE_METRIC", "BLOCK", "DATABASE", "FAILED_METRIC", "FILES", "TECHNOLOGIES"]
 TARGETS_VARIABLE = "DAKTELA_FRESHNESS_TARGETS"
@@ -39,6 +40,8 @@ class Target:
     suffix: str = ""  # only keys ending so count (".sql.gz": finished dumps)
     resources: tuple[str, ...] = ()  # vaults: each of these resources (ARNs) needs its own recovery point
     status_sources: tuple[tuple[str, str, str], ...] = ()  # (region, bucket, key) of last-run results
+    kind: str = "backup"  # or "drill": a restore drill, as old as its last success (from its result)
+    limit_hours: Optional[float] = None  # a limit of its own (drills); default the watch's
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Target":
@@ -103,7 +106,10 @@ class Watch:
             "namespace": self.namespace,
             "metrics_region": self.metrics_region,
             "limit_hours": self.limit_hours,
-            "targets": [{k: list(v) if isinstance(v, tuple) else v for k, v in t.__dict__.items()}
+            # a backup target's defaults are left out, so the targets of stacks made before
+            # drills existed read exactly as they did (no change in their previews)
+            "targets": [{k: list(v) if isinstance(v, tuple) else v for k, v in t.__dict__.items()
+                         if not ((k, v) == ("kind", "backup") or (k == "limit_hours" and v is None))}
                         for t in self.targets],
         }
         if self.meter_sources:
@@ -197,60 +203,77 @@ def publish_storage_reading(watch: Watch, client_for: ClientFactory, now: Option
     return reading
 
 
+def _drill(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], Optional[str], Optional[dict]]:
+    """(the last successful drill's time, its measured times for people, the last result)."""
+    run = last_run(target, client_for)
+    if run is None:
+        return None, "no drill has run", None
+    success = run.get("last_success")
+    newest = datetime.fromisoformat(str(success).replace("Z", "+00:00")) if success else None
+    seconds = run.get("last_success_seconds") or {}
+    detail = (f"restore took transfer {seconds['transfer']} s (connectivity) + {seconds['rest']} s"
+              if seconds else "never succeeded")
+    return newest, detail, run
+
+
 def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = None) -> list[Finding]:
     now = now or datetime.now(timezone.utc)
     findings = []
     for target in watch.targets:
+        limit = target.limit_hours if target.limit_hours is not None else watch.limit_hours
         try:
-            newest, detail = newest_backup(target, client_for)
-            run = last_run(target, client_for) if target.status_sources else None
+            if target.kind == "drill":
+                newest, detail, run = _drill(target, client_for)
+            else:
+                newest, detail = newest_backup(target, client_for)
+                run = last_run(target, client_for) if target.status_sources else None
         except Exception as error:  # noqa: BLE001  (reported as "unknown", never hidden)
-            findings.append(Finding(target.technology, None, None, watch.limit_hours,
+            findings.append(Finding(target.technology, None, None, limit,
                                     error=f"{type(error).__name__}: {error}"))
             continue
         failed = None
         if run is not None and run.get("result") != "success":
             failed = f"last run {run.get('time', '?')}: {run.get('error') or run.get('result')}"
         age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
-        findings.append(Finding(target.technology, newest, age, watch.limit_hours, failed=failed, detail=detail))
+        findings.append(Finding(target.technology, newest, age, limit, failed=failed, detail=detail))
     return findings
 
 
 def publish(watch: Watch, findings: list[Finding], client_for: ClientFactory) -> int:
-    """Publish each known age, and 1/0 for a failed last run where a target reports runs. A missing
-    backup publishes no age: its alarm treats missing data as breaching, exactly as it does when
-    this checker itself stops running."""
+    """Publish each known age, and 1/0 for a failed last run where a target reports runs (backups
+    as BackupAgeHours / BackupLastRunFailed, restore drills as RestoreDrillAgeHours /
+    RestoreDrillFailed). A missing backup publishes no age: its alarm treats missing data as
+    breaching, exactly as it does when this checker itself stops running."""
+    kinds = {t.technology: t.kind for t in watch.targets}
     reports_runs = {t.technology for t in watch.targets if t.status_sources}
-    data = [
-        {
-            "MetricName": AGE_METRIC,
+
+    def datum(finding: Finding, metrics: tuple[str, str], which: int, value: float) -> dict:
+        return {
+            "MetricName": metrics[which],
             "Dimensions": [
                 {"Name": "Installation", "Value": watch.installation_id},
                 {"Name": "Technology", "Value": finding.technology},
             ],
-            "Value": finding.age_hours,
+            "Value": value,
             "Unit": "Count",
         }
-        for finding in findings if finding.age_hours is not None
-    ] + [
-        {
-            "MetricName": FAILED_METRIC,
-            "Dimensions": [
-                {"Name": "Installation", "Value": watch.installation_id},
-                {"Name": "Technology", "Value": finding.technology},
-            ],
-            "Value": 1.0 if finding.failed else 0.0,
-            "Unit": "Count",
-        }
-        for finding in findings if finding.technology in reports_runs and not finding.error
-    ]
+
+    data = []
+    for finding in findings:
+        metrics = (DRILL_AGE_METRIC, DRILL_FAILED_METRIC) if kinds.get(finding.technology) == "drill" else (
+            AGE_METRIC, FAILED_METRIC)
+        if finding.age_hours is not None:
+            data.append(datum(finding, metrics, 0, finding.age_hours))
+        if finding.technology in reports_runs and not finding.error and (
+                kinds.get(finding.technology) != "drill" or finding.failed or finding.newest):
+            data.append(datum(finding, metrics, 1, 1.0 if finding.failed else 0.0))
     if data:
         client_for("cloudwatch", watch.metrics_region).put_metric_data(Namespace=watch.namespace, MetricData=data)
     return len(data)
 
 
 def format_table(watch: Watch, findings: list[Finding]) -> str:
-    rows = [("technology", "newest backup (UTC)", "age h", "limit h", "status")]
+    rows = [("technology", "newest (UTC)", "age h", "limit h", "status")]
     for f in findings:
         rows.append((
             f.technology,

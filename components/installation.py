@@ -182,7 +182,10 @@ class OnPremInstallation(_Installation):
             ])
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation=installation, watch=self.freshness_targets,
-            read_statements=read_statements, technologies=LOCATIONS, reports_runs=LOCATIONS, ops_topic=ops_topic,
+            read_statements=read_statements, technologies=LOCATIONS,
+            reports_runs=LOCATIONS,
+            drills=tuple(names.drill_of(location) for location in LOCATIONS),
+            drill_limit_hours=float(settings.restore_drill.alarm_after_days * 24), ops_topic=ops_topic,
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.storage_alarms = storage_alarms(f"{name}-storage", installation, billing_topic, primary, self)
@@ -203,6 +206,12 @@ def onprem_freshness_watch(installation, bucket_names) -> Watch:
                    status_sources=tuple((r, b, names.status_key(installation.id, number))
                                         for r, b in zip(regions, bucket_names)))
             for number, (location, region, bucket) in enumerate(zip(LOCATIONS, regions, bucket_names), 1)
+        ) + tuple(
+            Target(names.drill_of(location), region, kind="drill",
+                   limit_hours=float(installation.on_premise.restore_drill.alarm_after_days * 24),
+                   status_sources=tuple((r, b, names.drill_key(installation.id, number))
+                                        for r, b in zip(regions, bucket_names)))
+            for number, (location, region) in enumerate(zip(LOCATIONS, regions), 1)
         ),
         meter_sources=tuple((r, b, names.storage_key(installation.id)) for r, b in zip(regions, bucket_names)),
     )

@@ -19,6 +19,13 @@ LOCATIONS = ("location-1", "location-2")
 AGE_METRIC = "BackupAgeHours"
 FAILED_METRIC = "BackupLastRunFailed"
 ATTACHMENTS_METRIC = "AttachmentsUsedGB"
+DRILL_AGE_METRIC = "RestoreDrillAgeHours"  # hours since the location's last successful restore drill
+DRILL_FAILED_METRIC = "RestoreDrillFailed"
+
+
+def drill_of(location: str) -> str:
+    """The restore drill's name in status tables, metrics and alarms: drill-location-1."""
+    return f"drill-{location}"
 
 DUMP_SUFFIX = ".sql.gz"
 
@@ -60,6 +67,11 @@ def status_prefix(installation_id: str) -> str:
 
 def status_key(installation_id: str, location_number: int) -> str:
     return f"{status_prefix(installation_id)}location-{location_number}.json"
+
+
+def drill_key(installation_id: str, location_number: int) -> str:
+    """On-premise restore drill results, one object per location, written into every location."""
+    return f"{status_prefix(installation_id)}drill-location-{location_number}.json"
 
 
 def storage_key(installation_id: str) -> str:

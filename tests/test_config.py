@@ -110,6 +110,8 @@ BAD_CONFIGS = [
      "installation.on_premise.drives.archive.allow_wipe", "must repeat its exact identity"),
     ("mount-on-system-dir", O, {"on_premise.drives.operational.mount_point": "/var"},
      "installation.on_premise.drives.operational.mount_point", '"/var" is a system directory'),
+    ("drill-scratch-on-a-drive", O, {"on_premise.restore_drill.scratch_dir": "/srv/daktela/tmp"},
+     "installation.on_premise.restore_drill.scratch_dir", "a drill's scratch data there would be backed up"),
     ("nested-mounts", O, {"on_premise.drives.archive.mount_point": "/srv/daktela/archive"},
      "installation.on_premise.drives.archive.mount_point", "overlaps the operational mount point"),
     ("no-host-key", O, {"on_premise.host.host_key_fingerprint": _DELETE},

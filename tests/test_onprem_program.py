@@ -90,8 +90,9 @@ def test_freshness_alarm_per_location_at_24h_plus_reserve(plan):
     for alarm in alarms.values():
         assert alarm.inputs["threshold"] == 28 and alarm.inputs["treatMissingData"] == "breaching"
     watch = json.loads(plan.outputs["freshness_targets"])
-    assert [(t["technology"], t["region"]) for t in watch["targets"]] == [
-        ("location-1", "eu-central-1"), ("location-2", "eu-west-1")]
+    assert [(t["technology"], t["region"], t.get("kind", "backup")) for t in watch["targets"]] == [
+        ("location-1", "eu-central-1", "backup"), ("location-2", "eu-west-1", "backup"),
+        ("drill-location-1", "eu-central-1", "drill"), ("drill-location-2", "eu-west-1", "drill")]
 
 
 def test_a_failed_run_alarms_within_one_check_not_when_the_backup_is_old(plan):
@@ -103,8 +104,9 @@ def test_a_failed_run_alarms_within_one_check_not_when_the_backup_is_old(plan):
         assert alarm.inputs["period"] == 900 and alarm.inputs["threshold"] == 0.5
         assert alarm.inputs["treatMissingData"] == "notBreaching"  # the age alarm covers silence
     watch = json.loads(plan.outputs["freshness_targets"])
-    buckets = [t["bucket"] for t in watch["targets"]]
-    for number, target in enumerate(watch["targets"], 1):
+    backups = [t for t in watch["targets"] if "kind" not in t]
+    buckets = [t["bucket"] for t in backups]
+    for number, target in enumerate(backups, 1):
         assert target["status_sources"] == [
             [region, bucket, f"status/acme-onprem/location-{number}.json"]
             for region, bucket in zip(("eu-central-1", "eu-west-1"), buckets)]
@@ -114,10 +116,30 @@ def test_a_failed_run_alarms_within_one_check_not_when_the_backup_is_old(plan):
     assert all(r.endswith("/status/acme-onprem/*") for r in reads["Resource"])
 
 
+def test_a_failed_or_old_restore_drill_alarms(plan):
+    """Issue 13: each location's weekly drill reports into both locations; the checker reads it."""
+    watch = json.loads(plan.outputs["freshness_targets"])
+    buckets = [t["bucket"] for t in watch["targets"] if "kind" not in t]
+    drills = [t for t in watch["targets"] if t.get("kind") == "drill"]
+    for number, target in enumerate(drills, 1):
+        assert target["limit_hours"] == 8 * 24  # restore_drill.alarm_after_days
+        assert target["status_sources"] == [[region, bucket, f"status/acme-onprem/drill-location-{number}.json"]
+                                             for region, bucket in zip(("eu-central-1", "eu-west-1"), buckets)]
+    alarms = {r.inputs["name"]: r.inputs for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if r.inputs["metricName"].startswith("RestoreDrill")}
+    assert set(alarms) == {f"daktela-acme-onprem-drill-location-{n}-{what}" for n in (1, 2) for what in ("stale", "failed")}
+    stale = alarms["daktela-acme-onprem-drill-location-1-stale"]
+    assert (stale["metricName"], stale["threshold"], stale["dimensions"]["Technology"]) == (
+        "RestoreDrillAgeHours", 192, "drill-location-1")
+    failed = alarms["daktela-acme-onprem-drill-location-2-failed"]
+    assert (failed["metricName"], failed["threshold"], failed["period"]) == ("RestoreDrillFailed", 0.5, 900)
+    assert failed["alarmActions"] == ["arn:aws:sns:eu-central-1:123456789012:acme-onprem-ops"]
+
+
 def test_on_premise_storage_is_metered_and_tells_billing_like_the_cloud(plan):
     """Issue 14: 9.03's included GB applies on-premise too; its readings come through the checker."""
     watch = json.loads(plan.outputs["freshness_targets"])
-    buckets = [t["bucket"] for t in watch["targets"]]
+    buckets = [t["bucket"] for t in watch["targets"] if "kind" not in t]
     assert watch["meter_sources"] == [[region, bucket, "status/acme-onprem/storage.json"]
                                       for region, bucket in zip(("eu-central-1", "eu-west-1"), buckets)]
     alarms = {r.name: r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")

@@ -32,7 +32,8 @@ def test_units_pass_systemd_analyze_verify(files, tmp_path):
     assert sorted(units) == sorted([
         "daktela-backup.service", "daktela-backup.timer", "daktela-backup-check.service",
         "daktela-backup-check.timer", "daktela-archive.service", "daktela-archive.timer",
-        "daktela-storage-meter.service", "daktela-storage-meter.timer"])
+        "daktela-storage-meter.service", "daktela-storage-meter.timer",
+        "daktela-restore-drill.service", "daktela-restore-drill.timer"])
 
 
 def test_backup_timer_fires_twice_a_day_at_the_configured_host_times(files):

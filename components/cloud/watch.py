@@ -35,6 +35,8 @@ class FreshnessWatch(pulumi.ComponentResource):
         read_statements: pulumi.Output[list],  # IAM statements that let the checker see the backups
         technologies: tuple[str, ...],  # one age alarm each (the Technology dimension)
         reports_runs: tuple[str, ...] = (),  # targets whose failed last run alarms at once
+        drills: tuple[str, ...] = (),  # restore drill targets: a failed drill and an old success alarm
+        drill_limit_hours: float = 0,
         ops_topic: aws.sns.Topic,
         provider: aws.Provider,
         opts: Optional[pulumi.ResourceOptions] = None,
@@ -106,6 +108,27 @@ class FreshnessWatch(pulumi.ComponentResource):
             )
             for technology in reports_runs
         }
+        for drill in drills:
+            self.alarms[drill] = metric_alarm(
+                f"{name}-{drill}-stale", installation, f"{drill}-stale",
+                description=(
+                    f"Daktela CC {installation.id}: no successful restore drill of {drill.removeprefix('drill-')} "
+                    f"for {drill_limit_hours:.0f} h (on_premise.restore_drill.alarm_after_days)"
+                ),
+                metric=names.DRILL_AGE_METRIC, dimensions={"Technology": drill}, threshold=drill_limit_hours,
+                # published whenever a drill has ever run; before the first one there is nothing to judge
+                missing_data="notBreaching", topic=ops_topic, provider=provider, parent=self,
+            )
+            self.failure_alarms[drill] = metric_alarm(
+                f"{name}-{drill}-failed", installation, f"{drill}-failed",
+                description=(
+                    f"Daktela CC {installation.id}: the last restore drill of {drill.removeprefix('drill-')} "
+                    "failed: its backup may not restore (the drill's result says why)"
+                ),
+                metric=names.DRILL_FAILED_METRIC, dimensions={"Technology": drill}, threshold=0.5,
+                missing_data="notBreaching", topic=ops_topic, provider=provider, parent=self,
+                period_seconds=CHECK_EVERY_MINUTES * 60,
+            )
         self.register_outputs({"alarms": [a.name for a in self.alarms.values()]})
 
 

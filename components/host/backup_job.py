@@ -6,6 +6,8 @@
 - `daktela-backup-check` (weekly): `restic check --read-data-subset` per location.
 - `daktela-archive` (daily): moves attachments and recordings older than `archive_after_days` to
   the archive drive without any chance of loss.
+- `daktela-restore-drill` (weekly): each location's newest snapshot restored into scratch space,
+  verified (restic check, every file, the dump loaded into a throwaway database server) and timed.
 - `daktela-storage-meter` (every 6 hours): the GB of comments and email attachments on both drives,
   into both locations, from where the installation's checker publishes it for billing.
 The archive drive, call recordings and the virtualisation level are never backed up.
@@ -31,8 +33,11 @@ ARCHIVE_CALENDAR = "*-*-* 03:30:00"
 READ_DATA_SUBSET = "10%"
 ARCHIVE_LOCK = "/run/daktela-archive.lock"  # held by the archival; the meter waits for it
 METER_LOCK_WAIT_SECONDS = 3 * 3600
+DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"
+DRILL_MAX_HOURS = 12
+STATUS_DIR = "/var/lib/daktela-backup"
 TIMERS = ("daktela-backup.timer", "daktela-backup-check.timer", "daktela-archive.timer",
-          "daktela-storage-meter.timer")
+          "daktela-storage-meter.timer", "daktela-restore-drill.timer")
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,9 @@ class BackupJob:
     database_name: str
     database_user: str
     locations: tuple[BackupLocation, ...]
+    drill_weekday: str = "Sat"  # config on_premise.restore_drill (defaults: state written before it)
+    drill_time: str = "04:00"
+    drill_scratch: str = "/var/tmp/daktela-drill"
 
     @property
     def dump_file(self) -> str:
@@ -119,7 +127,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         "onprem/daktela-backup.sh.j2", installation_id=job.installation_id,
         operational_mount=job.operational_mount, dump_file=job.dump_file, dump_command=dump_command,
         database_user=job.database_user, database_name=job.database_name,
-        excludes=job.excludes, locations=locations,
+        excludes=job.excludes, locations=locations, status_dir=STATUS_DIR,
     )
     check = render("onprem/daktela-backup-check.sh.j2", installation_id=job.installation_id,
                    locations=locations, read_data_subset=READ_DATA_SUBSET)
@@ -133,11 +141,21 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         "onprem/daktela-storage-meter.sh.j2", installation_id=job.installation_id,
         mounts=[job.operational_mount, job.archive_mount],
         recent_path=f"{job.operational_mount}/attachments", archived_path=f"{job.archive_mount}/attachments",
-        archive_lock=ARCHIVE_LOCK, lock_wait_seconds=METER_LOCK_WAIT_SECONDS,
+        archive_lock=ARCHIVE_LOCK, lock_wait_seconds=METER_LOCK_WAIT_SECONDS, status_dir=STATUS_DIR,
         bytes_per_gb=names.BYTES_PER_GB, metric=names.ATTACHMENTS_METRIC,
         reading_urls=[{"region": location.region, "url": location.object_url(names.storage_key(job.installation_id))}
                       for location in job.locations],
     )
+    drill_config = json.dumps({
+        "installation_id": job.installation_id, "dump_file": job.dump_file, "database_name": job.database_name,
+        "database_engine": job.database_engine, "scratch_dir": job.drill_scratch, "status_dir": STATUS_DIR,
+        "env_file": ENV_FILE,
+        "locations": [
+            {"number": n, "repository": location.repository(job.installation_id), "region": location.region,
+             "result_urls": [{"region": other.region, "url": other.object_url(names.drill_key(job.installation_id, n))}
+                             for other in job.locations]}
+            for n, location in enumerate(job.locations, 1)],
+    }, indent=2, sort_keys=True) + "\n"
     files = [
         # What restores and checks read to find the repositories (no secrets).
         ManagedFile(JOB_FILE, 0o644, json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n"),
@@ -146,6 +164,11 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         ManagedFile("/usr/local/sbin/daktela-archive", 0o755, (TEMPLATES / "onprem" / "daktela-archive.py").read_text()),
         ManagedFile(ARCHIVE_CONFIG, 0o644, archive_config),
         ManagedFile("/usr/local/sbin/daktela-storage-meter", 0o755, meter),
+        ManagedFile("/usr/local/sbin/daktela-share", 0o755,
+                    render("onprem/daktela-share.sh.j2", installation_id=job.installation_id)),
+        ManagedFile("/usr/local/sbin/daktela-restore-drill", 0o755,
+                    (TEMPLATES / "onprem" / "daktela-restore-drill.py").read_text()),
+        ManagedFile(DRILL_CONFIG, 0o644, drill_config),
     ]
     files += _unit("daktela-backup", f"Daktela {job.installation_id}: operational drive to two cloud locations",
                    "/usr/local/sbin/daktela-backup", [job.operational_mount],
@@ -156,6 +179,9 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
     files += _unit("daktela-archive", f"Daktela {job.installation_id}: move old files to the archive drive",
                    "/usr/local/sbin/daktela-archive",
                    [job.operational_mount, job.archive_mount], [f"{ARCHIVE_CALENDAR} {job.timezone}"], None)
+    files += _unit("daktela-restore-drill", f"Daktela {job.installation_id}: weekly restore drill of each location",
+                   "/usr/local/sbin/daktela-restore-drill", [job.operational_mount],
+                   [f"{job.drill_weekday} *-*-* {job.drill_time}:00 {job.timezone}"], DRILL_MAX_HOURS * 3600)
     files += _unit("daktela-storage-meter", f"Daktela {job.installation_id}: comments and email attachments, GB",
                    "/usr/local/sbin/daktela-storage-meter", [job.operational_mount, job.archive_mount],
                    [f"{names.METER_CALENDAR} {job.timezone}"], METER_LOCK_WAIT_SECONDS + 3600)
@@ -201,6 +227,9 @@ def job_from_config(installation: Any, layout: Any, bucket_names: list[str], end
         database_name=installation.database.name,
         database_user=installation.database.user,
         locations=tuple(BackupLocation(region, bucket, endpoint) for region, bucket in zip(regions, bucket_names)),
+        drill_weekday=settings.restore_drill.weekday,
+        drill_time=f"{settings.restore_drill.time:%H:%M}",
+        drill_scratch=settings.restore_drill.scratch_dir,
     )
 
 

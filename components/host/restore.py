@@ -39,7 +39,9 @@ class LocationState:
 class RestoreReport:
     location: LocationState
     target: str
+    layout_root: str  # where the operational drive's files are: <target><mount point>/
     restored_files: int
+    restored_directories: int
     restored_bytes: int
     transfer_seconds: float  # connectivity: not counted toward the SLA
     rest_seconds: float  # counted
@@ -53,8 +55,10 @@ class RestoreReport:
             out.append(f"location {state.number} ({state.region}): {seen}")
         out += [
             f"restored snapshot {self.location.snapshot_id} from location {self.location.number} "
-            f"({self.location.region}) into {self.target}: {self.restored_files} files, "
-            f"{self.restored_bytes / 1e6:.1f} MB, verified",
+            f"({self.location.region}) into {self.target}: {self.restored_files} files and "
+            f"{self.restored_directories} directories, {self.restored_bytes / 1e6:.1f} MB, verified",
+            f"laid out as on the host: {self.layout_root} holds the operational drive "
+            "(database/ is the server's raw files: load database-dumps/ instead, see docs/restore.md)",
             f"transfer (connectivity, not counted toward the SLA): {self.transfer_seconds:.1f} s",
             f"restore and verification (counted): {self.rest_seconds:.1f} s",
             f"total: {self.transfer_seconds + self.rest_seconds:.1f} s",
@@ -93,9 +97,17 @@ def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
             newest = max(snapshots, key=lambda s: s["time"])
             states.append(LocationState(number, location.region, newest["id"], newest["time"]))
         else:
-            error = (result.stderr.strip().splitlines() or ["no snapshot"])[-1] if not result.ok else "no snapshot"
+            error = restic_cause(result.stderr) if not result.ok else "no snapshot"
             states.append(LocationState(number, location.region, None, None, error))
     return states
+
+
+def restic_cause(stderr: str) -> str:
+    """Why restic failed, from its stderr: its "Fatal:" line carries the cause (the last line is
+    often only the repository's URL, after "Is there a repository at the following location?")."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fatal = next((line for line in lines if line.startswith("Fatal:")), None)
+    return (fatal[len("Fatal:"):].strip() if fatal else (lines[-1] if lines else "restic failed without a message"))
 
 
 def restore(
@@ -136,10 +148,13 @@ def restore(
         progress(f"restore: into {target}, verifying every file")
         started = time.monotonic()
         connection.run(f"{local} restore latest --target {quoted_target} --verify", timeout=24 * 3600)
-        stats = json.loads(connection.run(f"{local} stats latest --json --mode restore-size").stdout)
+        counted = connection.run(f"find {quoted_target} -mindepth 1 -type d | wc -l; "
+                                 f"find {quoted_target} -type f | wc -l; "
+                                 f"find {quoted_target} -type f -printf '%s\\n' | awk '{{ s += $1 }} END {{ printf \"%.0f\", s }}'"
+                                 ).stdout.split()
         rest = time.monotonic() - started
     finally:
         connection.run(f"rm -rf {repository}", check=False)
     return RestoreReport(chosen if not snapshot else LocationState(chosen.number, chosen.region, snapshot_id, None),
-                         target, int(stats.get("total_file_count", 0)), int(stats.get("total_size", 0)),
-                         transfer, rest, tuple(states))
+                         target, f"{target.rstrip('/')}{job.operational_mount}/", int(counted[1]), int(counted[0]),
+                         int(counted[2]), transfer, rest, tuple(states))

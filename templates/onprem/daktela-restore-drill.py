@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Restore drill: restore each backup location's newest snapshot on this host, verify it, time it.
+
+Per location, into a fresh directory under the scratch directory (removed afterwards, whatever
+happens; nothing else is ever written or removed):
+1. free space: the snapshot's stored size plus twice its restored size must fit, or the drill fails
+   saying how much is missing;
+2. transfer (the customer's connectivity, not counted toward the SLA): `restic copy` of the
+   snapshot into a local repository;
+3. the rest (counted): `restic check --read-data` of that copy, `restic restore --verify` (every
+   file read back and compared with the snapshot), files and directories counted apart, and the
+   database dump loaded into a throwaway database server (its own data directory and socket, no
+   network) with every table checksummed; a dump that does not load, or loads fewer tables than it
+   creates, fails the drill.
+The result of each location goes to /var/lib/daktela-backup/drill-location-<n>.json and into every
+backup location, where the installation's checker reads it: a failed drill, or none successful for
+`restore_drill.alarm_after_days`, alarms. Exit 0 only when every location's drill succeeded.
+
+    daktela-restore-drill [--config /etc/daktela-toolkit/drill.json] [--location N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+SHARE = "/usr/local/sbin/daktela-share"
+
+
+class DrillFailed(Exception):
+    """The drill of one location failed; the message says why."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_env(path: str) -> dict[str, str]:
+    """KEY='value' lines as the backup job writes them (shell-quoted)."""
+    values = {}
+    with open(path) as handle:
+        for line in handle:
+            if "=" in line:
+                key, _, value = line.strip().partition("=")
+                values[key] = shlex.split(value)[0] if value else ""
+    return values
+
+
+def run(command: list[str], env: dict[str, str], what: str, timeout: Optional[int] = None) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["no output"])[-1]
+        raise DrillFailed(f"{what} failed (exit code {result.returncode}): {detail}")
+    return result.stdout
+
+
+class Drill:
+    def __init__(self, config: dict[str, Any], location: dict[str, Any], env: dict[str, str]):
+        self.config, self.location = config, location
+        self.env = {**os.environ, **env, "RESTIC_FROM_PASSWORD": env.get("RESTIC_PASSWORD", "")}
+        self.remote = ["-r", location["repository"], "-o", f"s3.region={location['region']}"]
+
+    def restic(self, *args: str, what: str, timeout: Optional[int] = None) -> str:
+        return run(["restic", *args], self.env, what, timeout)
+
+    def run(self, work: str) -> dict[str, Any]:
+        installation = self.config["installation_id"]
+        listed = self.restic(*self.remote, "snapshots", "--json", "--latest", "1", "--host", installation,
+                             what="listing the location's snapshots")
+        snapshots = json.loads(listed or "[]")
+        if not snapshots:
+            raise DrillFailed("the location has no snapshot of this installation")
+        snapshot = max(snapshots, key=lambda s: s["time"])
+        result: dict[str, Any] = {"snapshot": snapshot["id"], "snapshot_time": snapshot["time"]}
+
+        stored = json.loads(self.restic(*self.remote, "stats", snapshot["id"], "--json", "--mode", "raw-data",
+                                        what="sizing the snapshot"))["total_size"]
+        restored = json.loads(self.restic(*self.remote, "stats", snapshot["id"], "--json", "--mode", "restore-size",
+                                          what="sizing the restore"))["total_size"]
+        needed, free = stored + 2 * restored, shutil.disk_usage(work).free
+        if free < needed:
+            raise DrillFailed(
+                f"not enough space in {self.config['scratch_dir']} (restore_drill.scratch_dir): the drill "
+                f"needs {needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free")
+
+        local = ["-r", os.path.join(work, "repository")]
+        started = time.monotonic()
+        self.restic(*local, "init", "--copy-chunker-params", "--from-repo", self.location["repository"],
+                    "-o", f"s3.region={self.location['region']}", what="creating the local copy")
+        self.restic(*local, "copy", "--from-repo", self.location["repository"],
+                    "-o", f"s3.region={self.location['region']}", snapshot["id"],
+                    what="copying the snapshot from the location")
+        result["transfer_seconds"] = round(time.monotonic() - started, 1)
+
+        started = time.monotonic()
+        self.restic(*local, "check", "--read-data", what="restic check --read-data of the copy")
+        target = os.path.join(work, "restored")
+        self.restic(*local, "restore", "latest", "--target", target, "--verify",
+                    what="restoring and verifying the files")
+        files = directories = size = 0
+        for root, names, leaves in os.walk(target):
+            directories += len(names)
+            files += len(leaves)
+            size += sum(os.lstat(os.path.join(root, leaf)).st_size for leaf in leaves)
+        result.update(files=files, directories=directories, bytes=size)
+        result["database"] = self.load_dump(target + self.config["dump_file"], os.path.join(work, "database"))
+        result["rest_seconds"] = round(time.monotonic() - started, 1)
+        return result
+
+    def load_dump(self, dump: str, directory: str) -> dict[str, Any]:
+        """Load the dump into a throwaway server; every table checksummed."""
+        if not os.path.exists(dump):
+            raise DrillFailed(f"the snapshot has no database dump at {self.config['dump_file']}")
+        with gzip.open(dump, "rt", errors="replace") as handle:
+            created = sum(1 for line in handle if line.startswith("CREATE TABLE "))
+        server = DatabaseServer(directory, self.config["database_engine"])
+        with server:
+            name = self.config["database_name"]
+            server.sql(f"CREATE DATABASE `{name}`")
+            # a GzipFile's fileno() is the compressed file's: decompress through a pipe instead
+            unpack = subprocess.Popen(["gzip", "-dc", dump], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            loaded = subprocess.run([*server.client(), name], stdin=unpack.stdout, capture_output=True)
+            assert unpack.stdout is not None and unpack.stderr is not None
+            unpack.stdout.close()
+            unpacked = unpack.wait()
+            if loaded.returncode != 0 or unpacked != 0:
+                detail = ((loaded.stderr or unpack.stderr.read()).decode(errors="replace").strip().splitlines()
+                          or ["no output"])
+                raise DrillFailed(f"the database dump does not load: {detail[-1]}")
+            tables = server.sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                f"'{name}' AND table_type = 'BASE TABLE' ORDER BY table_name").split()
+            if len(tables) != created:
+                raise DrillFailed(f"the dump creates {created} tables, {len(tables)} loaded")
+            checksums = {}
+            if tables:
+                listed = ", ".join(f"`{name}`.`{t}`" for t in tables)
+                for line in server.sql(f"CHECKSUM TABLE {listed} EXTENDED").splitlines():
+                    table, _, value = line.rpartition("\t")
+                    if value in ("", "NULL"):
+                        raise DrillFailed(f"table {table} could not be checksummed")
+                    checksums[table.split(".", 1)[1]] = int(value)
+        return {"tables": len(tables), "checksums": checksums}
+
+
+class DatabaseServer:
+    """A database server of its own: own data directory and socket, no network, root by socket."""
+
+    def __init__(self, directory: str, engine: str):
+        self.directory, self.engine = directory, engine
+        # a socket's path may have 107 bytes at most: its own short directory, not the scratch one
+        self.socket_dir = tempfile.mkdtemp(prefix="daktela-drill-", dir="/run" if os.path.isdir("/run") else None)
+        self.socket = os.path.join(self.socket_dir, "server.sock")
+        self.data = os.path.join(directory, "data")
+        self.process: Optional[subprocess.Popen] = None
+
+    def binary(self, *names: str) -> str:
+        for name in names:
+            found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin")
+            if found:
+                return found
+        raise DrillFailed(f"no {' or '.join(names)} on this host: the dump cannot be test-loaded; install "
+                          + ("mariadb-server" if self.engine == "mariadb" else "mysql-server"))
+
+    def __enter__(self) -> "DatabaseServer":
+        os.makedirs(self.directory, exist_ok=True)
+        log = os.path.join(self.directory, "server.log")
+        if self.engine == "mariadb":
+            server = self.binary("mariadbd", "mysqld")
+            install = [self.binary("mariadb-install-db", "mysql_install_db"), "--no-defaults",
+                       f"--datadir={self.data}", "--auth-root-authentication-method=socket", "--skip-test-db",
+                       "--user=root"]
+        else:
+            server = self.binary("mysqld")
+            install = [server, "--no-defaults", "--initialize-insecure", f"--datadir={self.data}", "--user=root"]
+        run(install, dict(os.environ), "initialising the throwaway database server", timeout=600)
+        self.process = subprocess.Popen(
+            [server, "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}", "--skip-networking",
+             "--user=root", f"--pid-file={os.path.join(self.directory, 'server.pid')}", f"--log-error={log}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                lines = open(log, errors="replace").read().splitlines() if os.path.exists(log) else []
+                errors = [line for line in lines if "[ERROR]" in line and "Aborting" not in line] or lines[-1:]
+                self.__exit__(None, None, None)
+                raise DrillFailed("the throwaway database server did not start: "
+                                  + (" / ".join(errors[:3]) if errors else "no log"))
+            time.sleep(0.2)
+        return self
+
+    def client(self) -> list[str]:
+        return [self.binary("mariadb", "mysql"), "--no-defaults", f"--socket={self.socket}", "--user=root"]
+
+    def ready(self) -> bool:
+        return os.path.exists(self.socket) and subprocess.run(
+            [*self.client(), "-e", "SELECT 1"], capture_output=True).returncode == 0
+
+    def sql(self, statement: str) -> str:
+        return run([*self.client(), "--batch", "--skip-column-names", "-e", statement], dict(os.environ),
+                   f"the throwaway database server ({statement.split()[0]})")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def record(config: dict[str, Any], number: int, outcome: dict[str, Any]) -> None:
+    """The result, locally and into every location (the previous success carried forward)."""
+    path = os.path.join(config["status_dir"], f"drill-location-{number}.json")
+    previous: dict[str, Any] = {}
+    if os.path.exists(path):
+        try:
+            previous = json.load(open(path))
+        except ValueError:
+            previous = {}
+    outcome["last_success"] = outcome["time"] if outcome["result"] == "success" else previous.get("last_success")
+    if outcome["result"] == "success":
+        outcome["last_success_seconds"] = {"transfer": outcome["transfer_seconds"], "rest": outcome["rest_seconds"]}
+    elif previous.get("last_success_seconds"):
+        outcome["last_success_seconds"] = previous["last_success_seconds"]
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(outcome, handle, sort_keys=True)
+        handle.write("\n")
+    os.replace(temporary, path)
+    targets = [part for url in config["locations"][number - 1]["result_urls"] for part in (url["region"], url["url"])]
+    subprocess.run([SHARE, path, f"the drill result of location {number}", *targets], check=False)
+
+
+def drill_location(config: dict[str, Any], location: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    number = location["number"]
+    outcome: dict[str, Any] = {"installation": config["installation_id"], "location": number, "kind": "restore-drill"}
+    os.makedirs(config["scratch_dir"], exist_ok=True)
+    work = tempfile.mkdtemp(prefix="drill-", dir=config["scratch_dir"])  # the only place written to
+    try:
+        outcome.update(Drill(config, location, env).run(work))
+        outcome["result"] = "success"
+    except (DrillFailed, subprocess.TimeoutExpired, ValueError, KeyError, OSError) as error:
+        outcome.update(result="failed", error=str(error))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    outcome["time"] = now()
+    record(config, number, outcome)
+    return outcome
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="/etc/daktela-toolkit/drill.json")
+    parser.add_argument("--location", type=int, help="drill only this location")
+    args = parser.parse_args(argv)
+    with open(args.config) as handle:
+        config = json.load(handle)
+    env = read_env(config["env_file"])
+    os.makedirs(config["status_dir"], mode=0o700, exist_ok=True)
+    failed = 0
+    for location in config["locations"]:
+        if args.location and location["number"] != args.location:
+            continue
+        outcome = drill_location(config, location, env)
+        if outcome["result"] == "success":
+            database = outcome["database"]
+            print(f"location {location['number']}: snapshot {outcome['snapshot']} restored and verified: "
+                  f"{outcome['files']} files, {outcome['directories']} directories, {database['tables']} tables "
+                  f"loaded and checksummed; transfer {outcome['transfer_seconds']} s (connectivity, not "
+                  f"counted toward the SLA), the rest {outcome['rest_seconds']} s")
+        else:
+            failed = 1
+            print(f"location {location['number']}: DRILL FAILED: {outcome['error']}", file=sys.stderr)
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
