@@ -5,6 +5,11 @@ backup, its age and the verdict.
     pulumi stack output freshness_targets > /tmp/acme.json
     scripts/backup_status.py --targets /tmp/acme.json
 
+--targets also takes `pulumi stack output --json`, `pulumi stack export` or the stack's state file
+(no CLI needed where the state can be read). On-premise stacks list each location's last restore
+drill too: when it last succeeded, how long its transfer and the rest took, and whether the last one
+failed.
+
 The same check the installation's Lambda runs every 15 minutes (components/freshness.py), for a
 person: a table, exit code 0 when everything is fresh, 1 when anything is stale, missing, failed
 (an on-premise location whose last run failed) or could not be read, 2 on bad input. The block-level
@@ -22,6 +27,7 @@ from datetime import datetime, timezone
 import _repo  # noqa: F401  (repo root on sys.path)
 
 from components.freshness import Watch, boto3_clients, check, format_table, publish
+from components.stack_outputs import OutputsError, outputs_of, require
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,12 +43,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         text = sys.stdin.read() if args.targets == "-" else open(args.targets, encoding="utf-8").read()
-        watch = Watch.from_json(text)
+        document = json.loads(text)
+        if isinstance(document, dict) and "targets" not in document:  # outputs, an export or a state file
+            document = require(outputs_of(document), "freshness_targets")
+        watch = Watch.from_json(document if isinstance(document, str) else json.dumps(document))
         now = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
         if now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"--targets {args.targets}: not the freshness_targets stack output ({error})", file=sys.stderr)
+    except (OSError, ValueError, KeyError, TypeError, OutputsError) as error:
+        print(f"--targets {args.targets}: not the freshness_targets stack output, the outputs, an export or a "
+              f"state file of a stack ({error})", file=sys.stderr)
         return 2
     clients = boto3_clients(args.endpoint_url)
     findings = check(watch, clients, now)

@@ -4,6 +4,10 @@
     pulumi stack output --json --show-secrets > /tmp/acme-outputs.json
     scripts/check_connectivity.py Pulumi.acme.yaml --key ~/.ssh/acme_ed25519 --outputs /tmp/acme-outputs.json
 
+--outputs takes `pulumi stack output --json --show-secrets`, `pulumi stack export --show-secrets` or
+the stack's state file (a self-managed backend's), so no CLI is needed where the state can be read;
+--endpoint-url probes an S3-compatible endpoint instead of AWS's.
+
 Uploads random data to each location (aborted afterwards: nothing stays), reads how much the
 operational drive changed in the last day, and says whether a run (location 1, then location 2)
 fits `backup_window_minutes` with a 2x margin. Exit codes: 0 sufficient, 1 insufficient,
@@ -13,7 +17,6 @@ fits `backup_window_minutes` with a 2x margin. Exit codes: 0 sufficient, 1 insuf
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
@@ -23,6 +26,7 @@ from components.host.backup_job import job_from_outputs
 from components.host.connectivity import check_connectivity
 from components.host.layout import layout_from_config
 from components.host.ssh import Connection, HostError
+from components.stack_outputs import OutputsError, read_outputs, require
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,19 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack_file")
     parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
     parser.add_argument("--outputs", required=True,
-                        help="`pulumi stack output --json --show-secrets` of the stack (locations and key)")
+                        help="the stack's outputs with secrets shown, or its export or state file (locations and key)")
+    parser.add_argument("--endpoint-url", default="", help="an S3-compatible endpoint instead of AWS's")
     args = parser.parse_args(argv)
     try:
         target = load_target(args.stack_file, args.key)
-        with open(args.outputs, encoding="utf-8") as handle:
-            outputs = json.load(handle)
+        outputs = read_outputs(args.outputs)
+        needed = {key: require(outputs, key) for key in ("backup_locations", "backup_credentials")}
         installation = target.installation
-        job, key_id, secret = job_from_outputs(installation, layout_from_config(target.settings), outputs)
+        job, key_id, secret = job_from_outputs(installation, layout_from_config(target.settings), needed,
+                                               args.endpoint_url)
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    except (OSError, ValueError, KeyError) as error:
-        print(f"--outputs {args.outputs}: not the stack's outputs with secrets shown ({error})", file=sys.stderr)
+    except (OutputsError, KeyError, TypeError) as error:
+        print(f"--outputs {args.outputs}: {error}", file=sys.stderr)
         return 2
     try:
         with Connection(target.access) as connection:

@@ -73,3 +73,37 @@ def test_unreachable_location_is_insufficient(test_host, aws_env, moto_endpoint)
     assert not report.sufficient
     assert report.locations[0].error and report.locations[1].bytes_per_second
     assert "verdict: insufficient: a location cannot be reached" in report.lines()
+
+
+def test_script_takes_an_endpoint_and_a_state_export_without_the_cli(test_host, aws_env, moto_endpoint, tmp_path):
+    """Issue 13: the check could not be pointed at an S3-compatible endpoint, and needed the CLI."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.test_prepare_host_script import stack_for
+    from tests.test_stack_outputs import SIG, export
+
+    prepared_with_data(test_host)
+    day_of_changes(test_host, 5)
+    buckets = make_buckets(moto_endpoint)
+    document = export({**SIG, "plaintext": json.dumps({"access_key_id": "testing", "secret_access_key": "testing"})})
+    document["deployment"]["resources"][0]["outputs"]["backup_locations"] = [
+        {"region": region, "bucket": bucket} for region, bucket in zip(("eu-central-1", "eu-west-1"), buckets)]
+    exported = tmp_path / "acme-export.json"
+    exported.write_text(json.dumps(document))
+    stack, key = stack_for(test_host, tmp_path)
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "check_connectivity.py"), stack, "--key", key,
+                             "--outputs", str(exported), "--endpoint-url", moto_endpoint],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: sufficient" in result.stdout
+    assert probe_leftovers(moto_endpoint, buckets) == 0
+
+    document["deployment"]["resources"][0]["outputs"]["backup_credentials"] = {**SIG, "ciphertext": "AAAB"}
+    exported.write_text(json.dumps(document))
+    refused = subprocess.run([sys.executable, str(REPO / "scripts" / "check_connectivity.py"), stack, "--key", key,
+                              "--outputs", str(exported)], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert "output backup_credentials is an encrypted secret; export it with --show-secrets" in refused.stderr
