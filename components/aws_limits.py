@@ -39,6 +39,8 @@ LIMITS: dict[str, NameLimit] = {
     "aws:backup/vault:Vault": NameLimit("name", 50, r"[a-zA-Z0-9_-]+"),
     "aws:backup/plan:Plan": NameLimit("name", 50, r"[a-zA-Z0-9_.-]+"),
     "aws:backup/selection:Selection": NameLimit("name", 50, r"[a-zA-Z0-9_.-]+"),
+    "aws:backup/restoreTestingPlan:RestoreTestingPlan": NameLimit("name", 50, r"[a-zA-Z0-9_]+"),
+    "aws:backup/restoreTestingSelection:RestoreTestingSelection": NameLimit("name", 50, r"[a-zA-Z0-9_]+"),
     "aws:ssm/parameter:Parameter": NameLimit("name", 1011, r"/[a-zA-Z0-9_.\-/]+"),
     "aws:ec2/securityGroup:SecurityGroup": NameLimit("name", 255),
     "aws:dynamodb/table:Table": NameLimit("name", 255, r"[a-zA-Z0-9_.-]+"),

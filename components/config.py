@@ -341,6 +341,24 @@ class VolumeSizes(_Model):
     recordings: int = Field(default=500, ge=8, le=16384, description="GB for call recordings")
 
 
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class RestoreDrill(_Model):
+    weekday: Weekday = Field(default="Sat", description="day of the weekly restore drill (on-premise: host time zone; cloud: UTC)")
+    time: TimeOfDay = Field(default=time(4, 0), description="time of the restore drill (HH:MM; on-premise: host time zone; cloud: UTC)")
+    alarm_after_days: int = Field(
+        default=8, ge=2, le=60,
+        description="days without a successful drill of a location (on-premise) or a technology "
+                    "(cloud) before it alarms",
+    )
+    scratch_dir: AbsolutePath = Field(
+        default="/var/tmp/daktela-drill",
+        description="where the drill restores (a fresh directory inside it each time, removed after); "
+                    "needs room for twice the restored data plus the snapshot",
+    )
+
+
 class CloudSettings(_Model):
     instance_type: str = Field(
         default="m6i.xlarge", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", description="EC2 instance type"
@@ -359,6 +377,10 @@ class CloudSettings(_Model):
         default=None, ge=1, le=36500,
         description="lock the AWS Backup vaults: no recovery point can be deleted before this many "
                     "days (none by default; a lock cannot be removed after its grace period)",
+    )
+    restore_drill: RestoreDrill = Field(
+        default_factory=RestoreDrill,
+        description="the weekly restore drill: AWS Backup restore testing of the data volumes",
     )
 
 
@@ -398,23 +420,6 @@ class Drives(_Model):
     def mount_point(self, role: str) -> str:
         drive: Drive = getattr(self, role)
         return drive.mount_point or DEFAULT_MOUNT_POINTS[role]
-
-
-Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-
-class RestoreDrill(_Model):
-    weekday: Weekday = Field(default="Sat", description="day of the weekly restore drill (host time zone)")
-    time: TimeOfDay = Field(default=time(4, 0), description="time of the restore drill (HH:MM, host time zone)")
-    alarm_after_days: int = Field(
-        default=8, ge=2, le=60,
-        description="days without a successful drill of a location before it alarms",
-    )
-    scratch_dir: AbsolutePath = Field(
-        default="/var/tmp/daktela-drill",
-        description="where the drill restores (a fresh directory inside it each time, removed after); "
-                    "needs room for twice the restored data plus the snapshot",
-    )
 
 
 class OnPremSettings(_Model):

@@ -40,9 +40,10 @@ def summarise(stack_file: Path) -> FleetRow:
     watch = json.loads(outputs.get("freshness_targets") or "{}")
     targets = watch.get("targets", [])
     times = ", ".join(backup.get("times", []))
-    scheduled = [t["technology"] for t in targets if t["technology"] != BLOCK_COPY]  # a copy is no backup run
+    # a copy is no backup run, a restore drill no backup
+    scheduled = [t["technology"] for t in targets if t["technology"] != BLOCK_COPY and t.get("kind", "backup") == "backup"]
     backups = f"{' + '.join(scheduled)} at {times} {backup.get('timezone', '')}".strip()
-    regions = ", ".join(dict.fromkeys(t["region"] for t in targets))
+    regions = ", ".join(dict.fromkeys(t["region"] for t in targets if t.get("kind", "backup") == "backup"))
     seen: set[str] = set()
     prices = []
     for fee in outputs.get("fees", []):  # a later price says from when

@@ -40,8 +40,10 @@ class Target:
     suffix: str = ""  # only keys ending so count (".sql.gz": finished dumps)
     resources: tuple[str, ...] = ()  # vaults: each of these resources (ARNs) needs its own recovery point
     status_sources: tuple[tuple[str, str, str], ...] = ()  # (region, bucket, key) of last-run results
-    kind: str = "backup"  # or "drill": a restore drill, as old as its last success (from its result)
+    kind: str = "backup"  # "drill": a restore drill, as old as its last success (from its result);
+    #                       "restore-test": AWS Backup restore testing of `restore_testing_plan`
     limit_hours: Optional[float] = None  # a limit of its own (drills); default the watch's
+    restore_testing_plan: Optional[str] = None  # ARN (kind "restore-test")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Target":
@@ -109,7 +111,8 @@ class Watch:
             # a backup target's defaults are left out, so the targets of stacks made before
             # drills existed read exactly as they did (no change in their previews)
             "targets": [{k: list(v) if isinstance(v, tuple) else v for k, v in t.__dict__.items()
-                         if not ((k, v) == ("kind", "backup") or (k == "limit_hours" and v is None))}
+                         if not ((k, v) == ("kind", "backup") or (k in ("limit_hours", "restore_testing_plan")
+                                                                   and v is None))}
                         for t in self.targets],
         }
         if self.meter_sources:
@@ -216,13 +219,82 @@ def _drill(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime
     return newest, detail, run
 
 
-def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = None) -> list[Finding]:
+GiB = 1 << 30
+
+
+def validate_restored_volume(job: dict, ec2: Any) -> tuple[str, str]:
+    """(ValidationStatus, message) of a restore test's volume: it exists, is available and holds
+    at least the backed-up size."""
+    volume_id = str(job.get("CreatedResourceArn", "")).rsplit("/", 1)[-1]
+    try:
+        volumes = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    except Exception as error:  # noqa: BLE001  (a volume that cannot be described failed the test)
+        return "FAILED", f"restored volume {volume_id} cannot be described: {error}"
+    if not volumes or volumes[0].get("State") != "available":
+        return "FAILED", f"restored volume {volume_id} is {volumes[0].get('State') if volumes else 'missing'}"
+    size = int(volumes[0].get("Size", 0)) * GiB
+    if size < int(job.get("BackupSizeInBytes") or 0):
+        return "FAILED", f"restored volume {volume_id} has {size} bytes, the backup {job.get('BackupSizeInBytes')}"
+    return "SUCCESSFUL", f"restored volume {volume_id} is available with {size // GiB} GiB"
+
+
+def _restore_tests(target: Target, client_for: ClientFactory,
+                   validate: bool) -> tuple[Optional[datetime], Optional[str], Optional[dict]]:
+    """(the newest restore test whose every volume restored and validated, a detail, a run-like
+    result of the latest test of each volume). With `validate`, completed restores that wait for
+    a validation get one, reported back to AWS Backup."""
+    backup = client_for("backup", target.region)
+    jobs: list[dict] = []
+    for page in backup.get_paginator("list_restore_jobs").paginate(ByRestoreTestingPlanArn=target.restore_testing_plan):
+        jobs += page.get("RestoreJobs", [])
+    if validate:
+        for job in jobs:
+            if job.get("Status") == "COMPLETED" and job.get("ValidationStatus") in (None, "VALIDATING") \
+                    and job.get("CreatedResourceArn"):
+                status, message = validate_restored_volume(job, client_for("ec2", target.region))
+                backup.put_restore_validation_result(RestoreJobId=job["RestoreJobId"], ValidationStatus=status,
+                                                     ValidationStatusMessage=message)
+                job.update(ValidationStatus=status, ValidationStatusMessage=message)
+    if not jobs:
+        return None, "no restore test has run", None
+    latest: dict[str, dict] = {}
+    for job in jobs:  # each volume's latest test
+        source = str(job.get("SourceResourceArn", ""))
+        if source not in latest or job["CreationDate"] > latest[source]["CreationDate"]:
+            latest[source] = job
+    successes: dict[str, datetime] = {}  # each volume's newest validated restore
+    for job in jobs:
+        if job.get("Status") == "COMPLETED" and job.get("ValidationStatus") == "SUCCESSFUL":
+            source = str(job.get("SourceResourceArn", ""))
+            successes[source] = max(successes.get(source, job["CreationDate"]), job["CreationDate"])
+    lacking = [r for r in target.resources if r not in successes]
+    # as old as the volume tested longest ago: one volume whose restores never work is not hidden
+    newest = None if lacking or not successes else min(successes[r] for r in (target.resources or successes))
+    bad = [j for j in latest.values() if j.get("Status") in ("FAILED", "ABORTED")
+           or j.get("ValidationStatus") in ("FAILED", "TIMED_OUT")]
+    run: dict[str, Any] = {"result": "success"}
+    if bad:
+        job = max(bad, key=lambda j: j["CreationDate"])
+        run = {"result": "failed", "time": job["CreationDate"].isoformat(),
+               "error": f"{str(job.get('SourceResourceArn', '')).rsplit('/', 1)[-1]}: "
+                        f"{job.get('StatusMessage') or job.get('ValidationStatusMessage') or job.get('Status')}"}
+    if lacking and successes:
+        return None, "no validated restore of " + ", ".join(r.rsplit("/", 1)[-1] for r in lacking), run
+    return newest, None if newest else "no restore test has validated yet", run
+
+
+def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = None,
+          validate: bool = False) -> list[Finding]:
+    """Each target's finding. `validate`: also validate and report back restore tests that wait
+    for it (the Lambda does; a person's status query only reads)."""
     now = now or datetime.now(timezone.utc)
     findings = []
     for target in watch.targets:
         limit = target.limit_hours if target.limit_hours is not None else watch.limit_hours
         try:
-            if target.kind == "drill":
+            if target.kind == "restore-test":
+                newest, detail, run = _restore_tests(target, client_for, validate)
+            elif target.kind == "drill":
                 newest, detail, run = _drill(target, client_for)
             else:
                 newest, detail = newest_backup(target, client_for)
@@ -244,8 +316,8 @@ def publish(watch: Watch, findings: list[Finding], client_for: ClientFactory) ->
     as BackupAgeHours / BackupLastRunFailed, restore drills as RestoreDrillAgeHours /
     RestoreDrillFailed). A missing backup publishes no age: its alarm treats missing data as
     breaching, exactly as it does when this checker itself stops running."""
-    kinds = {t.technology: t.kind for t in watch.targets}
-    reports_runs = {t.technology for t in watch.targets if t.status_sources}
+    kinds = {t.technology: "drill" if t.kind == "restore-test" else t.kind for t in watch.targets}
+    reports_runs = {t.technology for t in watch.targets if t.status_sources or t.kind == "restore-test"}
 
     def datum(finding: Finding, metrics: tuple[str, str], which: int, value: float) -> dict:
         return {
@@ -308,7 +380,7 @@ def handler(event: Any, context: Any) -> dict:
     """Lambda entry point: check, publish, and return the findings (visible in the logs)."""
     watch = Watch.from_json(os.environ[TARGETS_VARIABLE])
     clients = boto3_clients()
-    findings = check(watch, clients)
+    findings = check(watch, clients, validate=True)
     publish(watch, findings, clients)
     print(format_table(watch, findings))
     result: dict[str, Any] = {f.technology: {"status": f.status, "age_hours": f.age_hours} for f in findings}

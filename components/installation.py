@@ -51,6 +51,11 @@ class _Installation(pulumi.ComponentResource):
         return {"installation_id": self.installation.id, "hosting": self.installation.hosting}
 
 
+# No resource-level permissions exist for these (AWS's service authorization reference): the checker
+# lists its own plan's restore jobs, describes their volumes and reports each validation.
+RESTORE_TEST_ACTIONS = ("backup:ListRestoreJobs", "backup:PutRestoreValidationResult", "ec2:DescribeVolumes")
+
+
 class CloudInstallation(_Installation):
     """A Daktela CC installation in Daktela Cloud (AWS)."""
 
@@ -90,9 +95,10 @@ class CloudInstallation(_Installation):
             primary_key=primary_key, secondary_key=secondary_key, opts=pulumi.ResourceOptions(parent=self),
         )
         volume_arns = [self.host.volumes[data_class].arn for data_class in sorted(self.host.volumes)]
+        restore_test = self.block_backup.restore_tests(volume_arns)
         self.freshness_targets = pulumi.Output.all(
             self.block_backup.vault.name, self.block_backup.copy_vault.name, dumps.bucket.bucket,
-            restic.bucket.bucket, pulumi.Output.all(*volume_arns),
+            restic.bucket.bucket, pulumi.Output.all(*volume_arns), restore_test.arn,
         ).apply(lambda values: freshness_watch(installation, *values).to_json())
         read_statements = pulumi.Output.all(
             self.block_backup.vault.arn, self.block_backup.copy_vault.arn, dumps.bucket.arn, restic.bucket.arn,
@@ -100,10 +106,15 @@ class CloudInstallation(_Installation):
             {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
              "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": sorted(arns[:2])},
             list_objects_statement(arns[2:], [dump_prefix, restic_prefix]),
+            # Restore jobs and their validation have no resource ARN to scope to; the checker reads
+            # only its own plan's jobs (ByRestoreTestingPlanArn) and describes their volumes.
+            {"Sid": "ValidateRestoreTests", "Effect": "Allow",
+             "Action": list(RESTORE_TEST_ACTIONS), "Resource": "*"},
         ])
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation=installation, watch=self.freshness_targets,
             read_statements=read_statements, technologies=(*TECHNOLOGIES, BLOCK_COPY), ops_topic=ops_topic,
+            drills=(names.drill_of(BLOCK),), drill_limit_hours=float(cloud.restore_drill.alarm_after_days * 24),
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.block_backup.alert_failures(ops_topic)
@@ -113,9 +124,10 @@ class CloudInstallation(_Installation):
 
 
 def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str, restic_bucket: str,
-                    volume_arns: list[str]) -> Watch:
+                    volume_arns: list[str], restore_testing_plan: Optional[str] = None) -> Watch:
     """What the freshness checker looks at for this installation (the Lambda's and the script's
-    input): every data volume in the vault and in its copy, the dumps, the restic snapshots."""
+    input): every data volume in the vault and in its copy, the dumps, the restic snapshots, and
+    the weekly restore test of the volumes."""
     regions = installation.regions
     volumes = tuple(sorted(volume_arns))
     return Watch(
@@ -129,7 +141,9 @@ def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str,
                    suffix=names.DUMP_SUFFIX),
             Target(FILES, regions.secondary, bucket=restic_bucket, prefix=names.snapshots_prefix(installation.id)),
             Target(BLOCK_COPY, regions.secondary, vault=copy_vault, resources=volumes),
-        ),
+        ) + ((Target(names.drill_of(BLOCK), regions.primary, kind="restore-test",
+                     limit_hours=float(installation.cloud.restore_drill.alarm_after_days * 24),
+                     resources=volumes, restore_testing_plan=restore_testing_plan),) if restore_testing_plan else ()),
     )
 
 

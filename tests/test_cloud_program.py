@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from components.cloud.instance import SESSION_MANAGER_ACTIONS
+from components.installation import RESTORE_TEST_ACTIONS
 from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES
 from tests.conftest import example_installation, one, plan_of, run_recorded, stack_input
 
@@ -128,7 +129,7 @@ def test_checker_lambda_is_this_repos_code_on_a_schedule(plan):
     watch = json.loads(function.inputs["environment"]["variables"]["DAKTELA_FRESHNESS_TARGETS"])
     assert watch["limit_hours"] == 28
     assert [t["technology"] for t in watch["targets"]] == [
-        "block-level", "database-dump", "file-level", "block-level-copy"]
+        "block-level", "database-dump", "file-level", "block-level-copy", "drill-block-level"]
     assert watch["targets"][2]["region"] == "eu-west-1" and watch["targets"][3]["region"] == "eu-west-1"
     volumes = watch["targets"][0]["resources"]  # each data volume must have its own newest recovery point
     assert len(set(volumes)) == 4 and watch["targets"][3]["resources"] == volumes
@@ -197,6 +198,8 @@ def test_policies_are_least_privilege(plan, policy_suffix):
             # Session Manager's channel (never ssm:GetParameter*: AmazonSSMManagedInstanceCore's flaw).
             if actions == ["cloudwatch:PutMetricData"]:
                 assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"] == "Daktela/acme-cloud"
+            elif statement.get("Sid") == "ValidateRestoreTests":
+                assert tuple(actions) == RESTORE_TEST_ACTIONS
             else:
                 assert actions == SESSION_MANAGER_ACTIONS
                 assert not [a for a in actions if a.startswith("ssm:Get")]

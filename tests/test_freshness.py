@@ -159,7 +159,9 @@ def test_the_stack_output_is_what_the_script_reads():
 
     output = plan_of(example_installation("cloud")).outputs["freshness_targets"]
     watch = Watch.from_json(output)
-    assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [BLOCK, DATABASE, FILES, BLOCK_COPY]
+    assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [
+        BLOCK, DATABASE, FILES, BLOCK_COPY, "drill-block-level"]
+    assert watch.targets[-1].kind == "restore-test" and watch.targets[-1].limit_hours == 8 * 24
 
 
 VOLUMES = tuple(f"arn:aws:ec2:{REGION}:123456789012:volume/vol-0{n}" for n in range(1, 4))
@@ -279,3 +281,63 @@ def test_newest_storage_reading_is_published_with_its_own_time_and_an_old_one_is
     later = now + timedelta(hours=READING_PUBLISHED_HOURS)  # 7 h after 12:00: the 11:45 reading is too old
     assert publish_storage_reading(watch, clients, later) is None
     assert publish_storage_reading(s3_watch(dump_bucket, restic_bucket, installation), clients, now) is None
+
+
+PLAN_ARN = f"arn:aws:backup:{REGION}:123456789012:restore-testing-plan:daktela_acme_drill-abc"
+
+
+def restore_jobs(stub: Stubber, jobs: list[dict]) -> None:
+    stub.add_response("list_restore_jobs", {"RestoreJobs": jobs}, {"ByRestoreTestingPlanArn": PLAN_ARN})
+
+
+def restore_job(number: int, source: str, created: datetime, status: str = "COMPLETED", **extra) -> dict:
+    return {"RestoreJobId": f"job-{number}", "SourceResourceArn": source, "CreationDate": created, "Status": status,
+            "CreatedResourceArn": f"arn:aws:ec2:{REGION}:123456789012:volume/vol-restored{number}",
+            "BackupSizeInBytes": 50 << 30, **extra}
+
+
+def test_restore_tests_are_validated_reported_back_and_dated():
+    """Issue 13: the cloud's weekly restore test of every volume, validated by the checker."""
+    backup = boto3.client("backup", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    saturday = datetime(2026, 11, 21, 4, 5, tzinfo=timezone.utc)
+    target = Target("drill-block-level", REGION, kind="restore-test", limit_hours=192.0, resources=VOLUMES[:2],
+                    restore_testing_plan=PLAN_ARN)
+    watch = Watch("acme", "Daktela/acme", REGION, LIMIT, (target,))
+    clients = {"backup": backup, "ec2": ec2}
+    with Stubber(backup) as backup_stub, Stubber(ec2) as ec2_stub:
+        restore_jobs(backup_stub, [
+            restore_job(1, VOLUMES[0], saturday - timedelta(days=7), ValidationStatus="SUCCESSFUL"),
+            restore_job(2, VOLUMES[0], saturday),  # waits for its validation
+            restore_job(3, VOLUMES[1], saturday)])  # restored smaller than the backup
+        ec2_stub.add_response("describe_volumes", {"Volumes": [{"VolumeId": "vol-restored2", "State": "available",
+                                                                "Size": 50}]}, {"VolumeIds": ["vol-restored2"]})
+        backup_stub.add_response("put_restore_validation_result", {}, {
+            "RestoreJobId": "job-2", "ValidationStatus": "SUCCESSFUL",
+            "ValidationStatusMessage": "restored volume vol-restored2 is available with 50 GiB"})
+        ec2_stub.add_response("describe_volumes", {"Volumes": [{"VolumeId": "vol-restored3", "State": "available",
+                                                                "Size": 20}]}, {"VolumeIds": ["vol-restored3"]})
+        backup_stub.add_response("put_restore_validation_result", {}, {
+            "RestoreJobId": "job-3", "ValidationStatus": "FAILED",
+            "ValidationStatusMessage": f"restored volume vol-restored3 has {20 << 30} bytes, the backup {50 << 30}"})
+        [finding] = check(watch, lambda service, region: clients[service], saturday + timedelta(hours=1), validate=True)
+        backup_stub.assert_no_pending_responses()
+    # vol-02 never restored well: the drill is dated by nothing, and the failure says why
+    assert finding.status == "failed" and finding.newest is None and finding.detail == "no validated restore of vol-02"
+    assert finding.failed.startswith("last run 2026-11-21T04:05:00+00:00: vol-02: restored volume vol-restored3 has")
+
+    with Stubber(backup) as backup_stub:  # a person's status query reads, never validates
+        restore_jobs(backup_stub, [restore_job(4, VOLUMES[0], saturday)])
+        [finding] = check(watch, lambda service, region: clients[service], saturday + timedelta(hours=1))
+    assert finding.status == "missing" and finding.detail == "no restore test has validated yet"
+
+    with Stubber(backup) as backup_stub:
+        restore_jobs(backup_stub, [])
+        [finding] = check(watch, lambda service, region: clients[service], saturday)
+    assert finding.status == "missing" and finding.detail == "no restore test has run"
+    stale = [restore_job(5, VOLUMES[0], saturday - timedelta(days=1), ValidationStatus="SUCCESSFUL"),
+             restore_job(6, VOLUMES[1], saturday - timedelta(days=9), ValidationStatus="SUCCESSFUL")]
+    with Stubber(backup) as backup_stub:
+        restore_jobs(backup_stub, stale)
+        [finding] = check(watch, lambda service, region: clients[service], saturday)
+    assert finding.status == "stale" and finding.age_hours == 9 * 24  # the volume tested longest ago

@@ -1,5 +1,7 @@
 """Block-level backups: AWS Backup of the data volumes, by tag, once a day, copied to a second region;
-a failed, aborted, expired or partial backup job or a failed copy reaches the ops topic at once."""
+a failed, aborted, expired or partial backup job or a failed copy reaches the ops topic at once.
+Once a week AWS Backup restore testing restores every data volume's latest recovery point; the
+freshness checker validates each restored volume and reports the result back (components/freshness.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,14 @@ from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES, BLOCK, slot
 
 VAULT_LOCK_CHANGEABLE_DAYS = 3  # grace period in which a new vault lock can still be removed
 FAILED_JOB_STATES = ["ABORTED", "EXPIRED", "FAILED", "PARTIAL"]
+RESTORE_TEST_SELECTION_DAYS = 7  # the latest recovery point of the past week is restored
+RESTORE_TEST_START_WINDOW_HOURS = 4
+RESTORE_TEST_VALIDATION_HOURS = 2  # the checker (every 15 minutes) validates within this window
+
+
+def restore_testing_name(installation_id: str, suffix: str) -> str:
+    """Restore testing names allow letters, digits and underscores only (50 at most)."""
+    return f"daktela_{installation_id.replace('-', '_')}_{suffix}"
 
 
 class BlockBackup(pulumi.ComponentResource):
@@ -80,6 +90,7 @@ class BlockBackup(pulumi.ComponentResource):
             description=f"Daktela CC {installation.id}: AWS Backup service role",
             opts=child(self, primary),
         )
+        self.role = role
         for purpose in ("Backup", "Restores"):
             aws.iam.RolePolicyAttachment(
                 f"{name}-role-{purpose.lower()}", role=role.name,
@@ -101,6 +112,37 @@ class BlockBackup(pulumi.ComponentResource):
         )
         self.installation, self.primary, self.resource_name = installation, primary, name
         self.register_outputs({"vault": self.vault.name, "copy_vault": self.copy_vault.name})
+
+    def restore_tests(self, volume_arns: list[pulumi.Output[str]]) -> aws.backup.RestoreTestingPlan:
+        """The weekly restore drill of the block level: AWS Backup restores each data volume's latest
+        recovery point of the past week (in the primary vault) as a new volume, waits for the
+        validation the checker reports, and deletes the restored volume."""
+        installation = self.installation
+        assert installation.cloud is not None
+        drill = installation.cloud.restore_drill
+        plan = aws.backup.RestoreTestingPlan(
+            f"{self.resource_name}-restore-test",
+            name=restore_testing_name(installation.id, "drill"),
+            schedule_expression=f"cron({drill.time.minute} {drill.time.hour} ? * {drill.weekday.upper()} *)",
+            schedule_expression_timezone="Etc/UTC",
+            start_window_hours=RESTORE_TEST_START_WINDOW_HOURS,
+            recovery_point_selection=aws.backup.RestoreTestingPlanRecoveryPointSelectionArgs(
+                algorithm="LATEST_WITHIN_WINDOW", include_vaults=[self.vault.arn],
+                recovery_point_types=["SNAPSHOT"], selection_window_days=RESTORE_TEST_SELECTION_DAYS,
+            ),
+            opts=child(self, self.primary),
+        )
+        aws.backup.RestoreTestingSelection(
+            f"{self.resource_name}-restore-test-volumes",
+            name=restore_testing_name(installation.id, "volumes"),
+            restore_testing_plan_name=plan.name,
+            protected_resource_type="EBS",
+            protected_resource_arns=volume_arns,
+            iam_role_arn=self.role.arn,
+            validation_window_hours=RESTORE_TEST_VALIDATION_HOURS,
+            opts=child(self, self.primary),
+        )
+        return plan
 
     def alert_failures(self, topic: aws.sns.Topic) -> list[aws.cloudwatch.EventRule]:
         """AWS Backup's own events, filtered to this installation's vaults, published to `topic`;
