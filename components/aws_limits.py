@@ -1,4 +1,4 @@
-"""AWS's name and size limits for every resource the toolkit names, checked on a plan.
+"""AWS's name and size limits for every resource the toolkit names or fills, checked on a plan.
 
 A name the engine makes (no explicit name input) is the resource name, a dash and seven random
 characters (Pulumi's autonaming), so its limit applies to the resource name plus 8. Policy sizes
@@ -55,6 +55,25 @@ POLICY_LIMITS = {
 }
 POLICY_FIELDS = {"aws:iam/role:Role": "assumeRolePolicy"}
 
+# Sizes of values (bytes, UTF-8): EC2 user data before base64 (16 KB), an SSM parameter's value by
+# tier (standard 4 KB, advanced 8 KB). The cloud instance's user data and job-files parameter are
+# close to theirs: a larger job script needs another channel (docs/development.md).
+USER_DATA_BYTES = 16384
+PARAMETER_BYTES = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
+
+
+def value_sizes(resource: dict) -> list[tuple[str, int, int]]:
+    """(what, size, limit) of the resource's sized values."""
+    inputs = resource.get("inputs") or {}
+    out = []
+    if resource["type"] == "aws:ec2/instance:Instance" and isinstance(inputs.get("userData"), str):
+        out.append(("user data", len(inputs["userData"].encode()), USER_DATA_BYTES))
+    if resource["type"] == "aws:ssm/parameter:Parameter":
+        value = inputs.get("insecureValue", inputs.get("value"))
+        if isinstance(value, str) and value != "[secret]":
+            out.append(("value", len(value.encode()), PARAMETER_BYTES.get(inputs.get("tier") or "Standard", 4096)))
+    return out
+
 
 def _name_of(resource: dict, limit: NameLimit) -> Optional[str]:
     inputs = resource.get("inputs") or {}
@@ -101,6 +120,10 @@ def problems(plan: dict) -> list[str]:
     for (kind, owner), size in sorted(per_owner.items()):
         if size > POLICY_LIMITS[kind]:
             out.append(f"{kind} of {owner}: {size} characters of policy; AWS allows {POLICY_LIMITS[kind]}")
+    for resource in plan.get("resources", []):
+        for what, size, allowed in value_sizes(resource):
+            if size > allowed:
+                out.append(f"{resource['type']} {resource['name']}: {what} has {size} bytes; AWS allows {allowed}")
     return out
 
 

@@ -223,9 +223,9 @@ def onprem_freshness_watch(installation, bucket_names) -> Watch:
         ) + tuple(
             Target(names.drill_of(location), region, kind="drill",
                    limit_hours=float(installation.on_premise.restore_drill.alarm_after_days * 24),
-                   status_sources=tuple((r, b, names.drill_key(installation.id, number))
+                   status_sources=tuple((r, b, names.drill_key(installation.id, location))
                                         for r, b in zip(regions, bucket_names)))
-            for number, (location, region) in enumerate(zip(LOCATIONS, regions), 1)
+            for location, region in zip(LOCATIONS, regions)
         ),
         meter_sources=tuple((r, b, names.storage_key(installation.id)) for r, b in zip(regions, bucket_names)),
     )

@@ -69,9 +69,10 @@ def status_key(installation_id: str, location_number: int) -> str:
     return f"{status_prefix(installation_id)}location-{location_number}.json"
 
 
-def drill_key(installation_id: str, location_number: int) -> str:
-    """On-premise restore drill results, one object per location, written into every location."""
-    return f"{status_prefix(installation_id)}drill-location-{location_number}.json"
+def drill_key(installation_id: str, drill: str) -> str:
+    """Restore drill results, one object per drill (on-premise: location-1, location-2, written into
+    every location; cloud: database-dump, file-level, in the dumps bucket)."""
+    return f"{status_prefix(installation_id)}drill-{drill}.json"
 
 
 def storage_key(installation_id: str) -> str:

@@ -63,7 +63,7 @@ def test_drill_restores_both_locations_and_the_database_checksums_equal_the_sour
     assert run.returncode == 0, run.stdout + run.stderr
     assert world.refused() == []
     lines = run.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["location 1", "location 2"]
+    assert [line.split(":")[0] for line in lines] == ["location-1", "location-2"]
     assert "not counted toward the SLA" in lines[0] and "3 tables loaded and checksummed" in lines[0]
     for number in (1, 2):
         local = json.loads(test_host.run(f"cat /var/lib/daktela-backup/drill-location-{number}.json").stdout)
@@ -122,7 +122,7 @@ def test_a_corrupted_snapshot_fails_its_location_and_keeps_the_last_success(worl
 
     run = drill(test_host, "--location", "1")
     assert run.returncode == 1
-    assert "location 1: DRILL FAILED:" in run.stderr
+    assert "location-1: DRILL FAILED:" in run.stderr
     failed = results_in_the_cloud(world, locations)[(2, 1)]  # the other location knows it too
     assert failed["result"] == "failed" and failed["error"]
     assert failed["last_success"] == first["time"]  # when it last worked, for the alarm's age
@@ -146,7 +146,7 @@ def test_a_dump_that_does_not_load_fails_the_drill(world, locations, test_host):
     assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0  # the dump command itself "worked"
     run = drill(test_host, "--location", "2")
     assert run.returncode == 1
-    assert "location 2: DRILL FAILED: the database dump does not load: ERROR 1064" in run.stderr
+    assert "location-2: DRILL FAILED: the database dump does not load: ERROR 1064" in run.stderr
     assert results_in_the_cloud(world, locations)[(1, 2)]["result"] == "failed"
 
 

@@ -147,12 +147,14 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
                       for location in job.locations],
     )
     drill_config = json.dumps({
-        "installation_id": job.installation_id, "dump_file": job.dump_file, "database_name": job.database_name,
+        "installation_id": job.installation_id, "database_name": job.database_name,
         "database_engine": job.database_engine, "scratch_dir": job.drill_scratch, "status_dir": STATUS_DIR,
         "env_file": ENV_FILE,
-        "locations": [
-            {"number": n, "repository": location.repository(job.installation_id), "region": location.region,
-             "result_urls": [{"region": other.region, "url": other.object_url(names.drill_key(job.installation_id, n))}
+        "drills": [
+            {"name": f"location-{n}", "repository": location.repository(job.installation_id),
+             "region": location.region, "dump_file": job.dump_file,
+             "result_urls": [{"region": other.region,
+                              "url": other.object_url(names.drill_key(job.installation_id, f"location-{n}"))}
                              for other in job.locations]}
             for n, location in enumerate(job.locations, 1)],
     }, indent=2, sort_keys=True) + "\n"

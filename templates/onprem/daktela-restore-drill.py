@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Restore drill: restore each backup location's newest snapshot on this host, verify it, time it.
 
-Per location, into a fresh directory under the scratch directory (removed afterwards, whatever
-happens; nothing else is ever written or removed):
+Per location (the config's "drills", each named, e.g. location-1), in a fresh directory under the
+scratch directory (removed afterwards, whatever happens; nothing else is ever written or removed):
 1. free space: the snapshot's stored size plus twice its restored size must fit, or the drill fails
    saying how much is missing;
 2. transfer (the customer's connectivity, not counted toward the SLA): `restic copy` of the
@@ -12,9 +12,9 @@ happens; nothing else is ever written or removed):
    database dump loaded into a throwaway database server (its own data directory and socket, no
    network) with every table checksummed; a dump that does not load, or loads fewer tables than it
    creates, fails the drill.
-The result of each location goes to /var/lib/daktela-backup/drill-location-<n>.json and into every
-backup location, where the installation's checker reads it: a failed drill, or none successful for
-`restore_drill.alarm_after_days`, alarms. Exit 0 only when every location's drill succeeded.
+The result goes to <status_dir>/drill-<name>.json and into every backup location, where the
+installation's checker reads it: a failed drill, or none successful for
+`restore_drill.alarm_after_days`, alarms. Exit 0 only when every drill succeeded.
 
     daktela-restore-drill [--config /etc/daktela-toolkit/drill.json] [--location N]
 """
@@ -65,47 +65,49 @@ def run(command: list[str], env: dict[str, str], what: str, timeout: Optional[in
 
 
 class Drill:
-    def __init__(self, config: dict[str, Any], location: dict[str, Any], env: dict[str, str]):
-        self.config, self.location = config, location
+    def __init__(self, config: dict[str, Any], source: dict[str, Any], env: dict[str, str]):
+        self.config, self.source = config, source
         self.env = {**os.environ, **env, "RESTIC_FROM_PASSWORD": env.get("RESTIC_PASSWORD", "")}
-        self.remote = ["-r", location["repository"], "-o", f"s3.region={location['region']}"]
 
     def restic(self, *args: str, what: str, timeout: Optional[int] = None) -> str:
         return run(["restic", *args], self.env, what, timeout)
 
+    def room(self, work: str, needed: int) -> None:
+        free = shutil.disk_usage(work).free
+        if free < needed:
+            raise DrillFailed(
+                f"not enough space in {self.config['scratch_dir']} (restore_drill.scratch_dir): the drill "
+                f"needs {needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free")
+
     def run(self, work: str) -> dict[str, Any]:
-        installation = self.config["installation_id"]
-        listed = self.restic(*self.remote, "snapshots", "--json", "--latest", "1", "--host", installation,
+        source = self.source
+        remote = ["-r", source["repository"], "-o", f"s3.region={source['region']}"]
+        listed = self.restic(*remote, "snapshots", "--json", "--latest", "1", "--host", self.config["installation_id"],
                              what="listing the location's snapshots")
         snapshots = json.loads(listed or "[]")
         if not snapshots:
             raise DrillFailed("the location has no snapshot of this installation")
         snapshot = max(snapshots, key=lambda s: s["time"])
         result: dict[str, Any] = {"snapshot": snapshot["id"], "snapshot_time": snapshot["time"]}
-
-        stored = json.loads(self.restic(*self.remote, "stats", snapshot["id"], "--json", "--mode", "raw-data",
-                                        what="sizing the snapshot"))["total_size"]
-        restored = json.loads(self.restic(*self.remote, "stats", snapshot["id"], "--json", "--mode", "restore-size",
+        restored = json.loads(self.restic(*remote, "stats", snapshot["id"], "--json", "--mode", "restore-size",
                                           what="sizing the restore"))["total_size"]
-        needed, free = stored + 2 * restored, shutil.disk_usage(work).free
-        if free < needed:
-            raise DrillFailed(
-                f"not enough space in {self.config['scratch_dir']} (restore_drill.scratch_dir): the drill "
-                f"needs {needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free")
+        stored = json.loads(self.restic(*remote, "stats", snapshot["id"], "--json", "--mode", "raw-data",
+                                        what="sizing the snapshot"))["total_size"]
+        self.room(work, stored + 2 * restored)
 
-        local = ["-r", os.path.join(work, "repository")]
+        repository = ["-r", os.path.join(work, "repository")]
         started = time.monotonic()
-        self.restic(*local, "init", "--copy-chunker-params", "--from-repo", self.location["repository"],
-                    "-o", f"s3.region={self.location['region']}", what="creating the local copy")
-        self.restic(*local, "copy", "--from-repo", self.location["repository"],
-                    "-o", f"s3.region={self.location['region']}", snapshot["id"],
+        self.restic(*repository, "init", "--copy-chunker-params", "--from-repo", source["repository"],
+                    "-o", f"s3.region={source['region']}", what="creating the local copy")
+        self.restic(*repository, "copy", "--from-repo", source["repository"],
+                    "-o", f"s3.region={source['region']}", snapshot["id"],
                     what="copying the snapshot from the location")
         result["transfer_seconds"] = round(time.monotonic() - started, 1)
-
         started = time.monotonic()
-        self.restic(*local, "check", "--read-data", what="restic check --read-data of the copy")
+        self.restic(*repository, "check", "--read-data", what="restic check --read-data of the copy")
         target = os.path.join(work, "restored")
-        self.restic(*local, "restore", "latest", "--target", target, "--verify",
+        # the copied snapshot has an id of its own in the copy, where it is the only one
+        self.restic(*repository, "restore", "latest", "--target", target, "--verify",
                     what="restoring and verifying the files")
         files = directories = size = 0
         for root, names, leaves in os.walk(target):
@@ -113,14 +115,14 @@ class Drill:
             files += len(leaves)
             size += sum(os.lstat(os.path.join(root, leaf)).st_size for leaf in leaves)
         result.update(files=files, directories=directories, bytes=size)
-        result["database"] = self.load_dump(target + self.config["dump_file"], os.path.join(work, "database"))
+        result["database"] = self.load_dump(target + source["dump_file"], os.path.join(work, "database"))
         result["rest_seconds"] = round(time.monotonic() - started, 1)
         return result
 
     def load_dump(self, dump: str, directory: str) -> dict[str, Any]:
         """Load the dump into a throwaway server; every table checksummed."""
         if not os.path.exists(dump):
-            raise DrillFailed(f"the snapshot has no database dump at {self.config['dump_file']}")
+            raise DrillFailed(f"the snapshot has no database dump at {self.source['dump_file']}")
         with gzip.open(dump, "rt", errors="replace") as handle:
             created = sum(1 for line in handle if line.startswith("CREATE TABLE "))
         server = DatabaseServer(directory, self.config["database_engine"])
@@ -221,9 +223,10 @@ class DatabaseServer:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
-def record(config: dict[str, Any], number: int, outcome: dict[str, Any]) -> None:
-    """The result, locally and into every location (the previous success carried forward)."""
-    path = os.path.join(config["status_dir"], f"drill-location-{number}.json")
+def record(config: dict[str, Any], source: dict[str, Any], outcome: dict[str, Any]) -> None:
+    """The result, locally and into every configured cloud location (the previous success carried
+    forward, so the checker can date the last good drill)."""
+    path = os.path.join(config["status_dir"], f"drill-{source['name']}.json")
     previous: dict[str, Any] = {}
     if os.path.exists(path):
         try:
@@ -240,50 +243,50 @@ def record(config: dict[str, Any], number: int, outcome: dict[str, Any]) -> None
         json.dump(outcome, handle, sort_keys=True)
         handle.write("\n")
     os.replace(temporary, path)
-    targets = [part for url in config["locations"][number - 1]["result_urls"] for part in (url["region"], url["url"])]
-    subprocess.run([SHARE, path, f"the drill result of location {number}", *targets], check=False)
+    targets = [part for url in source["result_urls"] for part in (url["region"], url["url"])]
+    subprocess.run([SHARE, path, f"the drill result of {source['name']}", *targets], check=False)
 
 
-def drill_location(config: dict[str, Any], location: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    number = location["number"]
-    outcome: dict[str, Any] = {"installation": config["installation_id"], "location": number, "kind": "restore-drill"}
+def drill(config: dict[str, Any], source: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    outcome: dict[str, Any] = {"installation": config["installation_id"], "drill": source["name"],
+                               "kind": "restore-drill"}
     os.makedirs(config["scratch_dir"], exist_ok=True)
     work = tempfile.mkdtemp(prefix="drill-", dir=config["scratch_dir"])  # the only place written to
     try:
-        outcome.update(Drill(config, location, env).run(work))
+        outcome.update(Drill(config, source, env).run(work))
         outcome["result"] = "success"
     except (DrillFailed, subprocess.TimeoutExpired, ValueError, KeyError, OSError) as error:
         outcome.update(result="failed", error=str(error))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     outcome["time"] = now()
-    record(config, number, outcome)
+    record(config, source, outcome)
     return outcome
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="/etc/daktela-toolkit/drill.json")
-    parser.add_argument("--location", type=int, help="drill only this location")
+    parser.add_argument("--location", type=int, help="run only this location's drill")
     args = parser.parse_args(argv)
     with open(args.config) as handle:
         config = json.load(handle)
+    wanted = f"location-{args.location}" if args.location else None
     env = read_env(config["env_file"])
     os.makedirs(config["status_dir"], mode=0o700, exist_ok=True)
     failed = 0
-    for location in config["locations"]:
-        if args.location and location["number"] != args.location:
+    for source in config["drills"]:
+        if wanted and source["name"] != wanted:
             continue
-        outcome = drill_location(config, location, env)
+        outcome = drill(config, source, env)
         if outcome["result"] == "success":
-            database = outcome["database"]
-            print(f"location {location['number']}: snapshot {outcome['snapshot']} restored and verified: "
-                  f"{outcome['files']} files, {outcome['directories']} directories, {database['tables']} tables "
-                  f"loaded and checksummed; transfer {outcome['transfer_seconds']} s (connectivity, not "
+            print(f"{source['name']}: snapshot {outcome['snapshot']}: {outcome['files']} files and "
+                  f"{outcome['directories']} directories restored and verified, {outcome['database']['tables']} "
+                  f"tables loaded and checksummed; transfer {outcome['transfer_seconds']} s (connectivity, not "
                   f"counted toward the SLA), the rest {outcome['rest_seconds']} s")
         else:
             failed = 1
-            print(f"location {location['number']}: DRILL FAILED: {outcome['error']}", file=sys.stderr)
+            print(f"{source['name']}: DRILL FAILED: {outcome['error']}", file=sys.stderr)
     return failed
 
 
