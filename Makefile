@@ -34,4 +34,4 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	cd bench && ../$(BIN)/python host_prep.py && ../$(BIN)/python archival.py && \
-	  ../$(BIN)/python backup_run.py && ../$(BIN)/python fleet_planning.py
+	  ../$(BIN)/python backup_run.py && ../$(BIN)/python restore_run.py && ../$(BIN)/python fleet_planning.py
