@@ -1,12 +1,16 @@
-"""The fleet view: every installation's plan summarised in one row, from the stack files alone."""
+"""The fleet view: every installation's plan summarised in one row, from the stack files alone; with
+the stacks' state files, each installation's last restore drills too (read from AWS)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from typing import Any, Callable, Optional
+
 from components.config import ConfigError
+from components.freshness import Finding, Watch, check
 from components.guardrails import check_plan
 from components.names import BLOCK_COPY
 from components.offline import StackFileError, read_stack_file, run_program, stack_name_of
@@ -22,6 +26,7 @@ class FleetRow:
     fees: str
     guardrails: str
     ok: bool
+    drills: str = ""  # the last restore drills, when the stack's state was given
 
 
 def summarise(stack_file: Path) -> FleetRow:
@@ -57,13 +62,52 @@ def summarise(stack_file: Path) -> FleetRow:
                     fees, verdict, not violations)
 
 
-def fleet(stack_files: list[Path]) -> list[FleetRow]:
-    return [summarise(path) for path in sorted(stack_files)]
+def describe_drill(finding: Finding) -> str:
+    """One drill for the fleet view: name, verdict, when it last succeeded, how long it took."""
+    name = finding.technology.removeprefix("drill-")
+    when = f" {finding.newest:%Y-%m-%d %H:%M}" if finding.newest else ""
+    took = f" ({finding.detail.removeprefix('restore took ')})" if finding.detail and finding.newest else ""
+    why = f": {finding.failed or finding.error}" if finding.failed or finding.error else ""
+    return f"{name} {finding.status}{when}{took}{why}"
+
+
+def drills_of(state_file: Path, client_for: Callable[[str, str], Any]) -> str:
+    """The last restore drill of each drill target in the stack's state (export or state file)."""
+    from components.stack_outputs import OutputsError, read_outputs, require
+
+    if not state_file.exists():
+        return f"no state file {state_file.name}"
+    try:
+        targets = require(read_outputs(str(state_file)), "freshness_targets")
+        watch = Watch.from_json(targets if isinstance(targets, str) else json.dumps(targets))
+    except (OutputsError, ValueError, KeyError) as error:
+        return f"state unreadable: {error}"
+    drills = tuple(t for t in watch.targets if t.kind in ("drill", "restore-test"))
+    if not drills:
+        return "no drills in this stack's state (pulumi up with this version)"
+    findings = check(Watch(watch.installation_id, watch.namespace, watch.metrics_region, watch.limit_hours, drills),
+                     client_for)
+    return "; ".join(describe_drill(f) for f in findings)
+
+
+def fleet(stack_files: list[Path], state_dir: Optional[Path] = None,
+          client_for: Optional[Callable[[str, str], Any]] = None) -> list[FleetRow]:
+    """One row per stack file; with `state_dir` (one `<stack>.json` per stack: `pulumi stack export`
+    or the backend's state file), the last restore drills read with `client_for`."""
+    rows = [summarise(path) for path in sorted(stack_files)]
+    if state_dir is None or client_for is None:
+        return rows
+    return [FleetRow(**{**asdict(row), "drills": drills_of(state_dir / f"{row.stack}.json", client_for)})
+            for row in rows]
 
 
 def render_table(rows: list[FleetRow]) -> str:
-    header = ("stack", "installation", "hosting", "backups", "locations", "fees", "guardrails")
-    cells = [header] + [(r.stack, r.installation, r.hosting, r.backups, r.locations, r.fees, r.guardrails) for r in rows]
+    header: tuple[str, ...] = ("stack", "installation", "hosting", "backups", "locations", "fees", "guardrails")
+    with_drills = any(r.drills for r in rows)
+    if with_drills:
+        header += ("last restore drills",)
+    cells = [header] + [(r.stack, r.installation, r.hosting, r.backups, r.locations, r.fees, r.guardrails)
+                        + ((r.drills,) if with_drills else ()) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells) + "\n"
 

@@ -4,9 +4,12 @@
     scripts/fleet.py                 # every Pulumi.<stack>.yaml in the repo
     scripts/fleet.py --json          # for tools
     scripts/fleet.py Pulumi.a.yaml Pulumi.b.yaml
+    scripts/fleet.py --state-dir states/   # and each one's last restore drills (AWS credentials)
 
 Columns: installation, hosting, backup technologies (or locations) and times, regions, fees,
-guardrail status. Exit code 0 when every stack plans and passes its guardrails, 1 otherwise.
+guardrail status; with --state-dir (one <stack>.json per stack: `pulumi stack export` or the
+backend's state file) the last restore drills: when each last succeeded, its transfer and restore
+times, a failed last drill. Exit code 0 when every stack plans and passes its guardrails, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -28,9 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack_files", nargs="*", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-examples", action="store_true", help="leave out Pulumi.example-*.yaml")
+    parser.add_argument("--state-dir", type=Path, help="directory of <stack>.json state exports: show the last drills")
+    parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
     args = parser.parse_args(argv)
     files = args.stack_files or default_stack_files(_repo.REPO_ROOT, not args.no_examples)
-    rows = fleet(files)
+    client_for = None
+    if args.state_dir:
+        from components.freshness import boto3_clients
+
+        client_for = boto3_clients(args.endpoint_url)
+    rows = fleet(files, args.state_dir, client_for)
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
