@@ -62,6 +62,7 @@ class Finding:
     error: Optional[str] = None
     failed: Optional[str] = None  # the last run failed (on-premise locations): why
     detail: Optional[str] = None  # which resource is the oldest or has no backup
+    first_pending: bool = False  # a drill that has never run, dated by the first backup
 
     @property
     def status(self) -> str:
@@ -71,11 +72,13 @@ class Finding:
             return "failed"
         if self.newest is None:
             return "missing"
-        return "fresh" if self.age_hours is not None and self.age_hours <= self.limit_hours else "stale"
+        if self.age_hours is not None and self.age_hours <= self.limit_hours:
+            return "first drill due" if self.first_pending else "fresh"
+        return "stale"
 
     @property
     def ok(self) -> bool:
-        return self.status == "fresh"
+        return self.status in ("fresh", "first drill due")
 
 
 @dataclass(frozen=True)
@@ -206,11 +209,24 @@ def publish_storage_reading(watch: Watch, client_for: ClientFactory, now: Option
     return reading
 
 
+def _oldest_object(target: Target, client_for: ClientFactory) -> Optional[datetime]:
+    oldest: Optional[datetime] = None
+    s3 = client_for("s3", target.region)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.prefix):
+        for item in page.get("Contents", []):
+            oldest = item["LastModified"] if oldest is None or item["LastModified"] < oldest else oldest
+    return oldest
+
+
 def _drill(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], Optional[str], Optional[dict]]:
     """(the last successful drill's time, its measured times for people, the last result)."""
     run = last_run(target, client_for)
     if run is None:
-        return None, "no drill has run", None
+        # Never drilled: as old as the location's backups, so a drill timer that never ran alarms
+        # once the backups are older than the drill's limit (a new host is not judged before).
+        oldest = _oldest_object(target, client_for) if target.bucket else None
+        detail = f"no drill since the first backup at {oldest:%Y-%m-%d %H:%M}" if oldest else "no drill has run"
+        return oldest, detail, None
     success = run.get("last_success")
     newest = datetime.fromisoformat(str(success).replace("Z", "+00:00")) if success else None
     seconds = run.get("last_success_seconds") or {}
@@ -307,7 +323,8 @@ def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = Non
         if run is not None and run.get("result") != "success":
             failed = f"last run {run.get('time', '?')}: {run.get('error') or run.get('result')}"
         age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
-        findings.append(Finding(target.technology, newest, age, limit, failed=failed, detail=detail))
+        findings.append(Finding(target.technology, newest, age, limit, failed=failed, detail=detail,
+                                first_pending=target.kind == "drill" and run is None))
     return findings
 
 

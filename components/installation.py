@@ -221,11 +221,12 @@ def onprem_freshness_watch(installation, bucket_names) -> Watch:
                                         for r, b in zip(regions, bucket_names)))
             for number, (location, region, bucket) in enumerate(zip(LOCATIONS, regions, bucket_names), 1)
         ) + tuple(
-            Target(names.drill_of(location), region, kind="drill",
+            Target(names.drill_of(location), region, kind="drill", bucket=bucket,
+                   prefix=names.snapshots_prefix(installation.id),  # dates a location never drilled
                    limit_hours=float(installation.on_premise.restore_drill.alarm_after_days * 24),
                    status_sources=tuple((r, b, names.drill_key(installation.id, location))
                                         for r, b in zip(regions, bucket_names)))
-            for location, region in zip(LOCATIONS, regions)
+            for location, region, bucket in zip(LOCATIONS, regions, bucket_names)
         ),
         meter_sources=tuple((r, b, names.storage_key(installation.id)) for r, b in zip(regions, bucket_names)),
     )

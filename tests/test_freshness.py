@@ -341,3 +341,22 @@ def test_restore_tests_are_validated_reported_back_and_dated():
         restore_jobs(backup_stub, stale)
         [finding] = check(watch, lambda service, region: clients[service], saturday)
     assert finding.status == "stale" and finding.age_hours == 9 * 24  # the volume tested longest ago
+
+
+def test_a_location_never_drilled_is_dated_by_its_first_backup(buckets, moto_endpoint):
+    """Issue 13: a drill timer that never ran must alarm too, not stay "missing" (which publishes
+    nothing) for ever; a new host is not judged before its backups are as old as the drill's limit."""
+    dump_bucket, restic_bucket, dumps, restic = buckets
+    installation = "undrilled-" + uuid.uuid4().hex[:6]
+    restic.put_object(Bucket=restic_bucket, Key=f"restic/{installation}/snapshots/first", Body=b"{}")
+    target = Target("drill-location-2", SECOND, kind="drill", bucket=restic_bucket,
+                    prefix=f"restic/{installation}/snapshots/", limit_hours=192.0,
+                    status_sources=((SECOND, restic_bucket, f"status/{installation}/drill-location-2.json"),))
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, (target,))
+    clients = boto3_clients(moto_endpoint)
+    now = datetime.now(timezone.utc)
+    [soon] = check(watch, clients, now + timedelta(days=2))
+    assert soon.status == "first drill due" and soon.ok
+    [late] = check(watch, clients, now + timedelta(days=9))
+    assert late.status == "stale" and not late.ok and late.detail.startswith("no drill since the first backup at")
+    assert publish(watch, [late], clients) == 2  # the age (which the stale alarm watches) and "not failed"

@@ -132,10 +132,13 @@ def test_a_corrupted_snapshot_fails_its_location_and_keeps_the_last_success(worl
     findings, published = checker_sees(world, locations, monkeypatch)
     assert findings["drill-location-1"].status == "failed"
     assert findings["drill-location-1"].newest is not None  # the earlier success still dates it
-    assert findings["drill-location-2"].status == "missing"  # never drilled: nothing to date
+    # never drilled: dated by its first backup, minutes ago, so its first drill is still due
+    assert findings["drill-location-2"].status == "first drill due"
+    assert findings["drill-location-2"].detail.startswith("no drill since the first backup at ")
     assert published[("RestoreDrillFailed", "drill-location-1")] == 1.0
     assert ("RestoreDrillAgeHours", "drill-location-1") in published
-    assert ("RestoreDrillFailed", "drill-location-2") not in published
+    assert published[("RestoreDrillFailed", "drill-location-2")] == 0.0
+    assert published[("RestoreDrillAgeHours", "drill-location-2")] < 1  # grows until a drill runs
 
 
 def test_a_dump_that_does_not_load_fails_the_drill(world, locations, test_host):  # noqa: F811
