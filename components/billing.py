@@ -271,7 +271,7 @@ def rows(statements: list[Statement]) -> list[dict[str, str]]:
                 "hosting": c.hosting, "code": line.code, "description": line.description,
                 "period_from": line.period_from.isoformat(), "period_to": line.period_to.isoformat(),
                 "days": _text(line.days), "days_in_month": _text(line.days_in_month),
-                "quantity": _text(line.quantity) if line.quantity is None else str(line.quantity), "unit": line.unit, "unit_price": _text(line.unit_price),
+                "quantity": "" if line.quantity is None else str(line.quantity), "unit": line.unit, "unit_price": _text(line.unit_price),
                 "amount": _text(line.amount), "currency": c.currency, "note": line.note,
             })
     return out

@@ -352,6 +352,10 @@ class RestoreDrill(_Model):
         description="days without a successful drill of a location (on-premise) or a technology "
                     "(cloud) before it alarms",
     )
+
+    @property
+    def alarm_after_hours(self) -> float:
+        return float(self.alarm_after_days * 24)
     scratch_dir: AbsolutePath = Field(
         default="/var/tmp/daktela-drill",
         description="where the drill restores (a fresh directory inside it each time, removed after); "

@@ -3,6 +3,7 @@ the stacks' state files, each installation's last restore drills too (read from 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,20 +74,16 @@ def describe_drill(finding: Finding) -> str:
 
 def drills_of(state_file: Path, client_for: Callable[[str, str], Any]) -> str:
     """The last restore drill of each drill target in the stack's state (export or state file)."""
-    from components.stack_outputs import OutputsError, read_outputs, require
-
     if not state_file.exists():
         return f"no state file {state_file.name}"
     try:
-        targets = require(read_outputs(str(state_file)), "freshness_targets")
-        watch = Watch.from_json(targets if isinstance(targets, str) else json.dumps(targets))
-    except (OutputsError, ValueError, KeyError) as error:
+        watch = Watch.from_document(json.loads(state_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as error:  # OutputsError is a ValueError
         return f"state unreadable: {error}"
     drills = tuple(t for t in watch.targets if t.kind in ("drill", "restore-test"))
     if not drills:
         return "no drills in this stack's state (pulumi up with this version)"
-    findings = check(Watch(watch.installation_id, watch.namespace, watch.metrics_region, watch.limit_hours, drills),
-                     client_for)
+    findings = check(dataclasses.replace(watch, targets=drills), client_for)
     return "; ".join(describe_drill(f) for f in findings)
 
 

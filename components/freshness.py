@@ -94,6 +94,16 @@ class Watch:
     meter_sources: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
+    def from_document(cls, document: Any) -> "Watch":
+        """The watch from the freshness_targets output (its JSON text or object), or from a stack's
+        outputs, export or state file that hold it (components/stack_outputs.py)."""
+        if isinstance(document, dict) and "targets" not in document:
+            from components.stack_outputs import outputs_of, require
+
+            document = require(outputs_of(document), "freshness_targets")
+        return cls.from_json(document if isinstance(document, str) else json.dumps(document))
+
+    @classmethod
     def from_json(cls, text: str) -> "Watch":
         data = json.loads(text)
         return cls(
@@ -152,14 +162,15 @@ def newest_backup(target: Target, client_for: ClientFactory) -> tuple[Optional[d
             return None, "no recovery point of " + ", ".join(r.rsplit("/", 1)[-1] for r in lacking)
         oldest = min(target.resources, key=lambda r: points[r])
         return points[oldest], f"oldest: {oldest.rsplit('/', 1)[-1]}"
-    newest: Optional[datetime] = None
+    return max(_object_times(target, client_for), default=None), None
+
+
+def _object_times(target: Target, client_for: ClientFactory) -> list[datetime]:
+    """When each of the target's objects (under its prefix, with its suffix) was written."""
     s3 = client_for("s3", target.region)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(target.suffix):
-                modified = item["LastModified"]
-                newest = modified if newest is None or modified > newest else newest
-    return newest, None
+    return [item["LastModified"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.prefix)
+            for item in page.get("Contents", []) if item["Key"].endswith(target.suffix)]
 
 
 def last_run(target: Target, client_for: ClientFactory) -> Optional[dict]:
@@ -209,22 +220,13 @@ def publish_storage_reading(watch: Watch, client_for: ClientFactory, now: Option
     return reading
 
 
-def _oldest_object(target: Target, client_for: ClientFactory) -> Optional[datetime]:
-    oldest: Optional[datetime] = None
-    s3 = client_for("s3", target.region)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.prefix):
-        for item in page.get("Contents", []):
-            oldest = item["LastModified"] if oldest is None or item["LastModified"] < oldest else oldest
-    return oldest
-
-
 def _drill(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], Optional[str], Optional[dict]]:
     """(the last successful drill's time, its measured times for people, the last result)."""
     run = last_run(target, client_for)
     if run is None:
         # Never drilled: as old as the location's backups, so a drill timer that never ran alarms
         # once the backups are older than the drill's limit (a new host is not judged before).
-        oldest = _oldest_object(target, client_for) if target.bucket else None
+        oldest = min(_object_times(target, client_for), default=None) if target.bucket else None
         detail = f"no drill since the first backup at {oldest:%Y-%m-%d %H:%M}" if oldest else "no drill has run"
         return oldest, detail, None
     success = run.get("last_success")

@@ -114,7 +114,7 @@ class CloudInstallation(_Installation):
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation=installation, watch=self.freshness_targets,
             read_statements=read_statements, technologies=(*TECHNOLOGIES, BLOCK_COPY), ops_topic=ops_topic,
-            drills=(names.drill_of(BLOCK),), drill_limit_hours=float(cloud.restore_drill.alarm_after_days * 24),
+            drills=(names.drill_of(BLOCK),), drill_limit_hours=cloud.restore_drill.alarm_after_hours,
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.block_backup.alert_failures(ops_topic)
@@ -142,7 +142,7 @@ def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str,
             Target(FILES, regions.secondary, bucket=restic_bucket, prefix=names.snapshots_prefix(installation.id)),
             Target(BLOCK_COPY, regions.secondary, vault=copy_vault, resources=volumes),
         ) + ((Target(names.drill_of(BLOCK), regions.primary, kind="restore-test",
-                     limit_hours=float(installation.cloud.restore_drill.alarm_after_days * 24),
+                     limit_hours=installation.cloud.restore_drill.alarm_after_hours,
                      resources=volumes, restore_testing_plan=restore_testing_plan),) if restore_testing_plan else ()),
     )
 
@@ -199,7 +199,7 @@ class OnPremInstallation(_Installation):
             read_statements=read_statements, technologies=LOCATIONS,
             reports_runs=LOCATIONS,
             drills=tuple(names.drill_of(location) for location in LOCATIONS),
-            drill_limit_hours=float(settings.restore_drill.alarm_after_days * 24), ops_topic=ops_topic,
+            drill_limit_hours=settings.restore_drill.alarm_after_hours, ops_topic=ops_topic,
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.storage_alarms = storage_alarms(f"{name}-storage", installation, billing_topic, primary, self)
@@ -223,7 +223,7 @@ def onprem_freshness_watch(installation, bucket_names) -> Watch:
         ) + tuple(
             Target(names.drill_of(location), region, kind="drill", bucket=bucket,
                    prefix=names.snapshots_prefix(installation.id),  # dates a location never drilled
-                   limit_hours=float(installation.on_premise.restore_drill.alarm_after_days * 24),
+                   limit_hours=installation.on_premise.restore_drill.alarm_after_hours,
                    status_sources=tuple((r, b, names.drill_key(installation.id, location))
                                         for r, b in zip(regions, bucket_names)))
             for location, region, bucket in zip(LOCATIONS, regions, bucket_names)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from components.catalogue import CONTRACT_RECORD, LEDGER_HASH_KEY, LEDGER_RANGE_KEY
@@ -142,8 +142,6 @@ def migrate(client: Any, source: str, target: str) -> tuple[int, int]:
     record key is its fee code. Nothing in `source` changes and nothing in `target` is
     overwritten. Returns (copied, already there). Each stack's next `pulumi up` adds its contract
     record."""
-    from boto3.dynamodb.types import TypeSerializer
-
     described = client.describe_table(TableName=source)["Table"]
     if _range_key(described) != EARLIER_RANGE_KEY:
         raise LedgerError(f"table {source} is not keyed by {EARLIER_RANGE_KEY}; there is nothing to migrate")

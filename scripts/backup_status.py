@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 import _repo  # noqa: F401  (repo root on sys.path)
 
 from components.freshness import Watch, boto3_clients, check, format_table, publish
-from components.stack_outputs import OutputsError, outputs_of, require
+from components.stack_outputs import OutputsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         text = sys.stdin.read() if args.targets == "-" else open(args.targets, encoding="utf-8").read()
-        document = json.loads(text)
-        if isinstance(document, dict) and "targets" not in document:  # outputs, an export or a state file
-            document = require(outputs_of(document), "freshness_targets")
-        watch = Watch.from_json(document if isinstance(document, str) else json.dumps(document))
+        watch = Watch.from_document(json.loads(text))
         now = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
         if now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)

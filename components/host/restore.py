@@ -148,10 +148,10 @@ def restore(
         progress(f"restore: into {target}, verifying every file")
         started = time.monotonic()
         connection.run(f"{local} restore latest --target {quoted_target} --verify", timeout=24 * 3600)
-        counted = connection.run(f"find {quoted_target} -mindepth 1 -type d | wc -l; "
-                                 f"find {quoted_target} -type f | wc -l; "
-                                 f"find {quoted_target} -type f -printf '%s\\n' | awk '{{ s += $1 }} END {{ printf \"%.0f\", s }}'"
-                                 ).stdout.split()
+        # one walk of the restored tree: directories, files, their bytes
+        counted = connection.run(
+            f"find {quoted_target} -mindepth 1 -printf '%y %s\\n' | awk '$1 == \"d\" {{ d++ }} "
+            f"$1 == \"f\" {{ f++; s += $2 }} END {{ printf \"%.0f %.0f %.0f\", d, f, s }}'").stdout.split()
         rest = time.monotonic() - started
     finally:
         connection.run(f"rm -rf {repository}", check=False)
