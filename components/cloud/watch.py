@@ -113,7 +113,8 @@ class FreshnessWatch(pulumi.ComponentResource):
                 f"{name}-{drill}-stale", installation, f"{drill}-stale",
                 description=(
                     f"Daktela CC {installation.id}: no successful restore drill of {drill.removeprefix('drill-')} "
-                    f"for {drill_limit_hours:.0f} h (on_premise.restore_drill.alarm_after_days)"
+                    f"for {drill_limit_hours:.0f} h ({'cloud' if installation.hosting == 'cloud' else 'on_premise'}"
+                    ".restore_drill.alarm_after_days)"
                 ),
                 metric=names.DRILL_AGE_METRIC, dimensions={"Technology": drill}, threshold=drill_limit_hours,
                 # published whenever a drill has ever run; before the first one there is nothing to judge
