@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from components import names
 from components.names import TECHNOLOGIES
 
 CONFIG_NAMESPACE = "daktela"
@@ -384,7 +385,8 @@ class CloudSettings(_Model):
     )
     restore_drill: RestoreDrill = Field(
         default_factory=RestoreDrill,
-        description="the weekly restore drill: AWS Backup restore testing of the data volumes",
+        description="the weekly restore drills: AWS Backup restore testing of the data volumes, and on "
+                    "the instance the newest database dump and restic snapshot restored and verified",
     )
 
 
@@ -611,6 +613,12 @@ def _cross_field_problems(inst: Installation) -> list[Problem]:
         ports = inst.cloud.rtp_ports
         if ports.first > ports.last:
             add("cloud.rtp_ports.last", f"{ports.last} is below rtp_ports.first ({ports.first})")
+        scratch = inst.cloud.restore_drill.scratch_dir.rstrip("/") or "/"
+        if scratch == names.CLOUD_DATA_ROOT or scratch.startswith(names.CLOUD_DATA_ROOT + "/") \
+                or names.CLOUD_DATA_ROOT.startswith(scratch + "/") or scratch == "/":
+            add("cloud.restore_drill.scratch_dir", (
+                f'"{inst.cloud.restore_drill.scratch_dir}" holds or is on the data volumes ({names.CLOUD_DATA_ROOT}), '
+                "which are backed up; choose a directory of its own elsewhere, e.g. /var/tmp/daktela-drill"))
         if inst.cloud.volumes_gb.attachments < inst.contract.included_storage_gb:
             add("cloud.volumes_gb.attachments", (
                 f"{inst.cloud.volumes_gb.attachments} GB is less than the included storage "

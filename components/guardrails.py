@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
-import yaml
 
 from components import aws_limits
 from components.catalogue import CONTRACT_RECORD
-from components.names import AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, BLOCK_COPY, DATABASE, FILES, LOCATIONS, TECHNOLOGIES
+from components.names import (AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, BLOCK_COPY, DATABASE, DRILL_AGE_METRIC,
+                               DRILL_FAILED_METRIC, FILES, LOCATIONS, TECHNOLOGIES, drill_of)
 
 CLOUD = "daktela:cloud:CloudInstallation"
 ONPREM = "daktela:onprem:OnPremInstallation"
@@ -64,6 +64,19 @@ def _document(value: Any) -> Any:
 # -- cloud ------------------------------------------------------------------------------------
 
 
+def _cloud_job_files(plan: dict) -> list[dict[str, str]]:
+    """{path: content} of each cloud instance's job files: the S3 object its converger applies."""
+    out = []
+    for job_files in _of(plan, "aws:s3/bucketObjectv2:BucketObjectv2"):
+        key, content = job_files["inputs"].get("key"), job_files["inputs"].get("content")
+        if _unknown(key) or _unknown(content) or not str(key).startswith("toolkit/"):
+            continue
+        document = _document(content)
+        if isinstance(document, dict):
+            out.append({path: str((spec or {}).get("content", "")) for path, spec in document.items()})
+    return out
+
+
 def _cloud_backup_times(plan: dict) -> dict[str, Optional[str]]:
     """The time of each technology as the plan schedules it (None: not scheduled or unknown)."""
     times: dict[str, Optional[str]] = dict.fromkeys(TECHNOLOGIES)
@@ -72,14 +85,7 @@ def _cloud_backup_times(plan: dict) -> dict[str, Optional[str]]:
             match = re.fullmatch(r"cron\((\d+) (\d+) \? \* \* \*\)", str(rule.get("schedule", "")))
             if match:
                 times[BLOCK] = f"{int(match.group(2)):02d}:{int(match.group(1)):02d}"
-    for instance in _of(plan, "aws:ec2/instance:Instance"):
-        user_data = instance["inputs"].get("userData")
-        if _unknown(user_data):
-            continue
-        try:
-            files = {f["path"]: f.get("content", "") for f in (yaml.safe_load(user_data) or {}).get("write_files", [])}
-        except yaml.YAMLError:
-            continue
+    for files in _cloud_job_files(plan):
         for technology, unit in ((DATABASE, "daktela-db-dump"), (FILES, "daktela-restic-backup")):
             timer = files.get(f"/etc/systemd/system/{unit}.timer", "")
             match = re.search(r"^OnCalendar=\*-\*-\* (\d\d:\d\d):00 UTC$", timer, re.M)
@@ -135,6 +141,24 @@ def check_freshness_alarms(plan: dict) -> list[Violation]:
             out.append(Violation("freshness-alarms", f"{technology}: missing data must breach (a dead checker must alarm)", _key(alarm)))
         if inputs.get("comparisonOperator") != "GreaterThanThreshold":
             out.append(Violation("freshness-alarms", f"{technology}: must fire when the age passes the threshold", _key(alarm)))
+    return out
+
+
+def check_restore_drills(plan: dict) -> list[Violation]:
+    """Every backup is drilled: each cloud technology and each on-premise location has an alarm on a
+    failed drill and one on no successful drill, missing data breaching the latter."""
+    cloud, onprem = _of(plan, CLOUD), _of(plan, ONPREM)
+    expected = {drill_of(t) for t in (TECHNOLOGIES if cloud else ())} | {drill_of(l) for l in (LOCATIONS if onprem else ())}
+    alarms: dict[tuple[str, Optional[str]], dict] = {}
+    for alarm in _of(plan, ALARM):
+        inputs = alarm["inputs"]
+        if inputs.get("metricName") in (DRILL_AGE_METRIC, DRILL_FAILED_METRIC):
+            alarms[(inputs["metricName"], (inputs.get("dimensions") or {}).get("Technology"))] = alarm
+    out = []
+    for drill in sorted(expected):
+        for metric, what in ((DRILL_AGE_METRIC, "no successful drill"), (DRILL_FAILED_METRIC, "a failed drill")):
+            if (metric, drill) not in alarms:
+                out.append(Violation("restore-drilled", f"no alarm on {what} of {drill}"))
     return out
 
 
@@ -264,7 +288,7 @@ def check_aws_limits(plan: dict) -> list[Violation]:
 
 GUARDRAILS: tuple[Callable[[dict], list[Violation]], ...] = (
     check_cloud_backups, check_freshness_alarms, check_onprem_backups, check_backup_buckets, check_fees,
-    check_storage_metering, check_aws_limits,
+    check_storage_metering, check_restore_drills, check_aws_limits,
 )
 
 

@@ -106,6 +106,8 @@ class CloudInstallation(_Installation):
             {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
              "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": sorted(arns[:2])},
             list_objects_statement(arns[2:], [dump_prefix, restic_prefix]),
+            {"Sid": "ReadDrillResults", "Effect": "Allow", "Action": ["s3:GetObject"],
+             "Resource": [f"{arns[2]}/{names.status_prefix(name)}*"]},
             # Restore jobs and their validation have no resource ARN to scope to; the checker reads
             # only its own plan's jobs (ByRestoreTestingPlanArn) and describes their volumes.
             {"Sid": "ValidateRestoreTests", "Effect": "Allow",
@@ -114,7 +116,8 @@ class CloudInstallation(_Installation):
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation=installation, watch=self.freshness_targets,
             read_statements=read_statements, technologies=(*TECHNOLOGIES, BLOCK_COPY), ops_topic=ops_topic,
-            drills=(names.drill_of(BLOCK),), drill_limit_hours=cloud.restore_drill.alarm_after_hours,
+            drills=tuple(names.drill_of(t) for t in (BLOCK, DATABASE, FILES)),
+            drill_limit_hours=cloud.restore_drill.alarm_after_hours,
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.block_backup.alert_failures(ops_topic)
@@ -126,10 +129,13 @@ class CloudInstallation(_Installation):
 def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str, restic_bucket: str,
                     volume_arns: list[str], restore_testing_plan: Optional[str] = None) -> Watch:
     """What the freshness checker looks at for this installation (the Lambda's and the script's
-    input): every data volume in the vault and in its copy, the dumps, the restic snapshots, and
-    the weekly restore test of the volumes."""
+    input): every data volume in the vault and in its copy, the dumps, the restic snapshots, the
+    weekly restore test of the volumes, and the instance's weekly drills of the newest dump and
+    restic snapshot (their results in the dumps bucket; never drilled: dated by the first backup)."""
     regions = installation.regions
     volumes = tuple(sorted(volume_arns))
+    drill_limit = installation.cloud.restore_drill.alarm_after_hours
+    results = tuple((regions.primary, dump_bucket, names.drill_key(installation.id, t)) for t in (DATABASE, FILES))
     return Watch(
         installation_id=installation.id,
         namespace=metrics_namespace(installation),
@@ -141,9 +147,14 @@ def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str,
                    suffix=names.DUMP_SUFFIX),
             Target(FILES, regions.secondary, bucket=restic_bucket, prefix=names.snapshots_prefix(installation.id)),
             Target(BLOCK_COPY, regions.secondary, vault=copy_vault, resources=volumes),
-        ) + ((Target(names.drill_of(BLOCK), regions.primary, kind="restore-test",
-                     limit_hours=installation.cloud.restore_drill.alarm_after_hours,
-                     resources=volumes, restore_testing_plan=restore_testing_plan),) if restore_testing_plan else ()),
+        ) + ((Target(names.drill_of(BLOCK), regions.primary, kind="restore-test", limit_hours=drill_limit,
+                     resources=volumes, restore_testing_plan=restore_testing_plan),) if restore_testing_plan else ()) + (
+            Target(names.drill_of(DATABASE), regions.primary, kind="drill", bucket=dump_bucket,
+                   prefix=names.dump_prefix(installation.id), suffix=names.DUMP_SUFFIX, limit_hours=drill_limit,
+                   status_sources=results[:1]),
+            Target(names.drill_of(FILES), regions.secondary, kind="drill", bucket=restic_bucket,
+                   prefix=names.snapshots_prefix(installation.id), limit_hours=drill_limit, status_sources=results[1:]),
+        ),
     )
 
 

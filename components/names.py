@@ -12,6 +12,9 @@ BLOCK, DATABASE, FILES = "block-level", "database-dump", "file-level"
 TECHNOLOGIES = (BLOCK, DATABASE, FILES)
 BLOCK_COPY = "block-level-copy"  # the block-level recovery points copied to the second region
 
+# Where a cloud instance mounts its data volumes (one directory per data class).
+CLOUD_DATA_ROOT = "/srv/daktela"
+
 # On-premise backup locations: location 1 in regions.primary, location 2 in regions.secondary.
 LOCATIONS = ("location-1", "location-2")
 
@@ -73,6 +76,17 @@ def drill_key(installation_id: str, drill: str) -> str:
     """Restore drill results, one object per drill (on-premise: location-1, location-2, written into
     every location; cloud: database-dump, file-level, in the dumps bucket)."""
     return f"{status_prefix(installation_id)}drill-{drill}.json"
+
+
+def toolkit_prefix(installation_id: str) -> str:
+    """The cloud instance's job files (scripts, units, configs; no secrets), in the dumps bucket."""
+    return f"toolkit/{installation_id}/"
+
+
+def job_files_key(installation_id: str, digest: str) -> str:
+    """Named by the SHA-256 of its content: a new version is a new object, so an instance converging
+    from the previous parameter still finds the files it names."""
+    return f"{toolkit_prefix(installation_id)}job-files-{digest}.json"
 
 
 def storage_key(installation_id: str) -> str:

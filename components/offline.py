@@ -120,6 +120,8 @@ class PlannedResource:
     custom: bool
     inputs: dict[str, Any]
     options: dict[str, Any]
+    # URNs it waits for (inputs' and depends_on), for tests of ordering; not part of the plan's JSON
+    dependencies: tuple[str, ...] = ()
 
     def to_json(self, parents: dict[str, "PlannedResource"]) -> dict:
         parent = parents.get(self.parent or "")
@@ -337,6 +339,7 @@ class Recorder:
                 # a provider's own secret outputs and the program's may name the same output
                 "additional_secret_outputs": sorted(set(request.additionalSecretOutputs)),
             },
+            dependencies=tuple(request.dependencies),
         ))
 
 

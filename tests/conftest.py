@@ -71,6 +71,16 @@ def one(plan: Plan, type_token: str, name_suffix: str = ""):
     return found[0]
 
 
+def cloud_instance_files(plan: Plan) -> dict[str, dict[str, str]]:
+    """Every file a cloud instance of the plan gets, {path: {mode, content}}: cloud-init's (the first
+    boot's) and the job files the converger writes from the plan's S3 object."""
+    user_data = one(plan, "aws:ec2/instance:Instance").inputs["userData"]
+    files = {f["path"]: {"mode": f["permissions"], "content": f["content"]}
+             for f in yaml.safe_load(user_data)["write_files"]}
+    files.update(json.loads(one(plan, "aws:s3/bucketObjectv2:BucketObjectv2", "job-files-object").inputs["content"]))
+    return files
+
+
 def run_recorded(stack: StackInput) -> tuple[Optional[Exception], Recorder]:
     """Run the program; return (the exception it raised or None, what it registered)."""
     recorder = Recorder()

@@ -3,8 +3,9 @@ against the strict double of AWS (tests/strict_aws.py: S3's request checks and I
 front of a moto server that enforces IAM too), with the tools a Debian 12 host runs (restic 0.14,
 awscli 2.9, curl 7.88).
 
-Cloud instance jobs run on this machine inside a private mount namespace (tmpfs over /srv and
-/var/cache, an overlay over /var/lib), with the plan's own scripts: only AWS's S3 endpoint in the
+Cloud instance jobs run on this machine inside a private mount namespace (tmpfs over /srv,
+/var/cache and /var/tmp, overlays over /var/lib, /etc and /usr/local/sbin that keep the instance's
+files between runs), with the plan's own scripts: only AWS's S3 endpoint in the
 restic repository is replaced by the double's, and `aws` is called through a shim that adds
 `--endpoint-url` (awscli 2.9 has no AWS_ENDPOINT_URL). The instance role's policy is held by an
 IAM user (the same evaluation; the role's trust policy is linted in test_iam_lint.py).
@@ -12,6 +13,7 @@ IAM user (the same evaluation; the role's trust policy is linted in test_iam_lin
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from datetime import datetime, timedelta, timezone
 import hashlib
@@ -23,14 +25,16 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-import yaml
 
 from components.offline import autoname
-from tests.conftest import IN_CI, example_installation, one, plan_of
+from tests.conftest import IN_CI, cloud_instance_files, example_installation, one, plan_of
 from tests.fidelity import StrictWorld, strict_world
 
 DEBIAN_12 = {"restic": "restic 0.14.0", "aws": "aws-cli/2.9.", "curl": "curl 7.88."}
 PRIMARY, SECONDARY = "eu-central-1", "eu-west-1"
+# An instance's PATH: its jobs find Debian's python3, aws and restic, nothing of this machine's
+# own (a pyenv shim here puts another python3 and a pip-installed aws first).
+DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def debian_tool(name: str) -> str:
@@ -61,8 +65,8 @@ def cloud_plan():
 
 
 def written_files(plan) -> dict[str, str]:
-    user_data = one(plan, "aws:ec2/instance:Instance").inputs["userData"]
-    return {f["path"]: f["content"] for f in yaml.safe_load(user_data)["write_files"]}
+    """{path: content} of every file the instance gets: cloud-init's and the job files'."""
+    return {path: spec["content"] for path, spec in cloud_instance_files(plan).items()}
 
 
 def bucket_of(plan, suffix: str) -> tuple[str, str]:
@@ -103,6 +107,22 @@ class CloudInstance:
         path.chmod(0o755)
         return path
 
+    def upper(self, path: str) -> Path:
+        """Where the instance's own file `path` (under /etc or /usr/local/sbin) is kept."""
+        for mount, upper in (("/etc/", "etc-upper"), ("/usr/local/sbin/", "sbin-upper")):
+            if path.startswith(mount):
+                return self.root / upper / path[len(mount):]
+        raise ValueError(path)
+
+    def install(self, *paths: str) -> None:
+        """The plan's files at these paths onto the instance, as the converger writes them (only
+        AWS's S3 endpoint in the restic repository is the double's)."""
+        for path in paths:
+            target = self.upper(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(self.files[path].replace(f"https://s3.{SECONDARY}.amazonaws.com", self.world.endpoint))
+            target.chmod(0o755 if path.startswith("/usr/local/sbin/") else 0o644)
+
     def dump_stub(self, size: int, exit_code: int = 0) -> bytes:
         """mariadb-dump writing `size` bytes that gzip cannot shrink much (so the upload is
         multipart: awscli's threshold is 8 MiB), then exiting with `exit_code`."""
@@ -128,20 +148,23 @@ class CloudInstance:
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
-        (self.root / "varlib-upper").mkdir(exist_ok=True)
-        (self.root / "varlib-work").mkdir(exist_ok=True)
+        overlays = {"/var/lib": "varlib", "/etc": "etc", "/usr/local/sbin": "sbin"}
+        for name in overlays.values():
+            (self.root / f"{name}-upper").mkdir(exist_ok=True)
+            (self.root / f"{name}-work").mkdir(exist_ok=True)
         namespace = (
             "set -e\n"
             "mount -t tmpfs -o mode=0755 tmpfs /srv\n"
             "mount -t tmpfs -o mode=0755 tmpfs /var/cache\n"
-            f"mount -t overlay overlay -o lowerdir=/var/lib,upperdir={self.root}/varlib-upper,"
-            f"workdir={self.root}/varlib-work /var/lib\n"
+            "mount -t tmpfs -o mode=1777 tmpfs /var/tmp\n"
+            + "".join(f"mount -t overlay overlay -o lowerdir={mount},upperdir={self.root}/{name}-upper,"
+                      f"workdir={self.root}/{name}-work {mount}\n" for mount, name in overlays.items()) +
             f"mkdir -p /srv/daktela && cp -a {staging}/. /srv/daktela/ 2>/dev/null || true\n"
             "mkdir -p /srv/daktela/application /srv/daktela/attachments /srv/daktela/recordings\n"
             + extra_mounts +
             f"exec {script}\n"
         )
-        env = {**os.environ, **self.world.client_env(self.key), "PATH": f"{self.bin}:{os.environ['PATH']}",
+        env = {**os.environ, **self.world.client_env(self.key), "PATH": f"{self.bin}:{DEBIAN_PATH}",
                "DAKTELA_TEST_ENDPOINT": self.world.endpoint, "HOME": str(self.root),
                # An instance whose environment names the primary region must still sign for each
                # bucket's own region: this is what broke restic 0.14.
@@ -452,39 +475,240 @@ def test_connectivity_probe_with_the_plans_key(world, locations, test_host):
         assert world.admin_client("s3", PRIMARY).list_multipart_uploads(Bucket=bucket).get("Uploads") is None
 
 
-def test_a_changed_backup_time_converges_on_the_running_instance(world, instance, cloud_plan):
-    """Issue 11: user data changes never reached a running instance; the job-files parameter does."""
+def publish_job_files(world: StrictWorld, instance: CloudInstance, plan) -> None:
+    """What `pulumi up` writes: the job files' object, then the parameter holding the converger."""
+    obj = one(plan, "aws:s3/bucketObjectv2:BucketObjectv2", "job-files-object").inputs
+    assert obj["bucket"] == instance.dump_bucket
+    world.admin_client("s3", PRIMARY).put_object(Bucket=obj["bucket"], Key=obj["key"], Body=obj["content"].encode(),
+                                                  ContentType=obj["contentType"])
+    parameter = one(plan, "aws:ssm/parameter:Parameter", "job-files").inputs
+    world.admin_client("ssm", PRIMARY).put_parameter(
+        Name=parameter["name"], Type="String", Tier="Advanced", Value=parameter["insecureValue"], Overwrite=True)
+
+
+JOB_SCRIPTS = ["daktela-attachments-meter", "daktela-converge", "daktela-db-dump", "daktela-restic-backup",
+               "daktela-restore-drill"]
+JOB_TIMERS = ["daktela-attachments-meter.timer", "daktela-db-dump.timer", "daktela-restic-backup.timer",
+              "daktela-restore-drill.timer"]
+
+
+def test_a_running_instance_upgrades_its_converger_then_takes_its_jobs_from_s3(world, instance, cloud_plan):
+    """Issue 13: the job files (30 KB with the drill) fit neither user data nor a parameter. An
+    instance running the previous converger (which reads only the parameter) gets the new one from
+    the parameter, and the new one installs the job files from S3 and enables their timers."""
+    import jinja2
+
     calls = instance.systemctl_stub()
-    ssm = world.admin_client("ssm", PRIMARY)
-    parameter = one(cloud_plan, "aws:ssm/parameter:Parameter", "job-files").inputs
+    previous = jinja2.Template((Path(__file__).parent / "fixtures" / "daktela-converge-v1.sh.j2").read_text(),
+                               keep_trailing_newline=True).render(
+        installation_id="acme-cloud", region=PRIMARY, parameter="/daktela/acme-cloud/job-files")
+    converger = instance.upper("/usr/local/sbin/daktela-converge")
+    converger.parent.mkdir(parents=True)
+    converger.write_text(previous)
+    converger.chmod(0o755)
+    publish_job_files(world, instance, cloud_plan)
 
-    def publish(plan) -> None:  # what `pulumi up` does to the parameter
-        value = one(plan, "aws:ssm/parameter:Parameter", "job-files").inputs["insecureValue"]
-        ssm.put_parameter(Name=parameter["name"], Type="String", Tier="Advanced", Value=value, Overwrite=True)
+    upgrade = instance.run(Path("/usr/local/sbin/daktela-converge"))  # the previous converger's run
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    assert converger.read_text() == instance.files["/usr/local/sbin/daktela-converge"]
+    assert calls.read_text().splitlines() == ["daemon-reload"]  # no job yet: the new converger's run installs them
 
-    units, sbin = instance.root / "units", instance.root / "sbin"  # the instance's, kept between runs
-    units.mkdir()
-    sbin.mkdir()
-    mounts = f"mount --bind {units} /etc/systemd/system\nmount --bind {sbin} /usr/local/sbin\n"
-    converge = instance.script("daktela-converge")
-    publish(cloud_plan)
-    first = instance.run(converge, extra_mounts=mounts)
+    calls.unlink()
+    first = instance.run(Path("/usr/local/sbin/daktela-converge"))  # 15 minutes later: the new one
     assert first.returncode == 0, first.stdout + first.stderr
-    written = sorted(p.name for p in sbin.iterdir())
-    assert written == ["daktela-attachments-meter", "daktela-db-dump", "daktela-restic-backup"]
+    assert sorted(p.name for p in converger.parent.iterdir()) == JOB_SCRIPTS
+    for path in ("/etc/daktela-toolkit/drill.json", "/usr/local/sbin/daktela-restore-drill",
+                 "/etc/systemd/system/daktela-restore-drill.timer"):
+        assert instance.upper(path).read_text() == instance.files[path]
     assert calls.read_text().splitlines()[0] == "daemon-reload"
-    assert sorted(calls.read_text().splitlines()[1:]) == [
-        "restart daktela-attachments-meter.timer", "restart daktela-db-dump.timer", "restart daktela-restic-backup.timer"]
+    assert sorted(calls.read_text().splitlines()[1:]) == sorted(
+        f"{verb} {timer}" for timer in JOB_TIMERS for verb in ("enable", "restart"))
+    assert world.refused() == []
+
+    calls.unlink()
+    again = instance.run(Path("/usr/local/sbin/daktela-converge"))  # nothing changed: nothing done
+    assert again.returncode == 0 and again.stdout == "" and not calls.exists(), again.stdout + again.stderr
+
+
+def test_a_changed_backup_time_converges_on_the_running_instance(world, instance, cloud_plan):
+    """Issue 11: user data changes never reached a running instance; the converger brings them."""
+    calls = instance.systemctl_stub()
+    instance.install("/usr/local/sbin/daktela-converge")
+    publish_job_files(world, instance, cloud_plan)
+    first = instance.run(Path("/usr/local/sbin/daktela-converge"))
+    assert first.returncode == 0, first.stdout + first.stderr
 
     changed = example_installation("cloud")
     changed["backup"]["times"] = ["02:00", "11:30", "18:00"]
-    publish(plan_of(changed))
+    publish_job_files(world, instance, plan_of(changed))
     calls.unlink()
-    second = instance.run(converge, extra_mounts=mounts)
+    second = instance.run(Path("/usr/local/sbin/daktela-converge"))
     assert second.returncode == 0, second.stdout + second.stderr
-    # only what the new time changes: the dump's timer (restarted) and the windows of its neighbours
-    assert calls.read_text().splitlines() == ["daemon-reload", "restart daktela-db-dump.timer"]
+    # the converger (naming the new object) first, then only what the new time changes: the dump's
+    # timer (enabled and restarted) and the windows of its neighbours
+    assert second.stdout.startswith("converger updated: running the new one\n")
+    assert calls.read_text().splitlines() == ["daemon-reload", "enable daktela-db-dump.timer",
+                                              "restart daktela-db-dump.timer"]
     assert "daktela-db-dump.timer" in second.stdout and "daktela-restic-backup.timer" not in second.stdout
+    timer = instance.upper("/etc/systemd/system/daktela-db-dump.timer").read_text()
+    assert "OnCalendar=*-*-* 11:30:00 UTC" in timer
     assert world.refused() == []
     requests = [r for r in world.state.records if r.service == "ssm"]
     assert requests and {r.region for r in requests} == {PRIMARY}
+
+
+def test_job_files_that_are_not_what_the_stack_wrote_are_not_applied(world, instance, cloud_plan):
+    calls = instance.systemctl_stub()
+    instance.install("/usr/local/sbin/daktela-converge")
+    publish_job_files(world, instance, cloud_plan)
+    obj = one(cloud_plan, "aws:s3/bucketObjectv2:BucketObjectv2", "job-files-object").inputs
+    tampered = obj["content"].replace("--single-transaction", "--single-transaction --where=0")
+    world.admin_client("s3", PRIMARY).put_object(Bucket=obj["bucket"], Key=obj["key"], Body=tampered.encode())
+    run = instance.run(Path("/usr/local/sbin/daktela-converge"))
+    assert run.returncode == 1
+    assert "is not what the stack wrote" in run.stderr and "nothing applied" in run.stderr
+    assert sorted(p.name for p in instance.upper("/usr/local/sbin/x").parent.iterdir()) == ["daktela-converge"]
+    assert not calls.exists()
+
+
+# -- the cloud's restore drills ---------------------------------------------------------------
+
+DRILL_RESULTS = {"database-dump": "status/acme-cloud/drill-database-dump.json",
+                 "file-level": "status/acme-cloud/drill-file-level.json"}
+
+
+class LocalDatabase:
+    """tests.mariadb_host's helpers against a throwaway server of the drill's own kind on this
+    machine (its socket instead of the host's)."""
+
+    def __init__(self, socket: str):
+        self.socket = socket
+
+    def run(self, command: str) -> subprocess.CompletedProcess:
+        from tests import mariadb_host
+
+        return subprocess.run(["sh", "-c", command.replace(mariadb_host.SOCKET, self.socket)],
+                              capture_output=True, text=True)
+
+
+def drill_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("restore_drill", Path(__file__).parents[1] / "templates"
+                                                  / "daktela-restore-drill.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def customer_dump(tmp_path_factory) -> tuple[bytes, dict[str, int]]:
+    """(the customer's database as Debian's mariadb-dump writes it for the dump job, its tables'
+    checksums): a real MariaDB 10.11 server with tables, a view, a trigger, a procedure, an event."""
+    from tests import mariadb_host
+
+    mariadb_host.need_mariadb(LocalDatabase(""))
+    server = drill_module().DatabaseServer(str(tmp_path_factory.mktemp("source-database")), "mariadb")
+    with server:
+        local = LocalDatabase(server.socket)
+        mariadb_host.fill(local, "daktela")
+        checksums = mariadb_host.checksums(local, "daktela")
+        dump = subprocess.run(["mariadb-dump", "--no-defaults", f"--socket={server.socket}", "--user=root",
+                               "--single-transaction", "--quick", "--routines", "--events", "--triggers", "daktela"],
+                              capture_output=True, check=True).stdout
+    return dump, checksums
+
+
+def drill_results(world: StrictWorld, instance: CloudInstance) -> dict[str, dict]:
+    s3 = world.admin_client("s3", PRIMARY)
+    found = {}
+    for drill, key in DRILL_RESULTS.items():
+        try:
+            found[drill] = json.loads(s3.get_object(Bucket=instance.dump_bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            pass
+    return found
+
+
+def cloud_checker_sees(world: StrictWorld, instance: CloudInstance, plan, monkeypatch) -> dict:
+    """The checker's findings of the two instance drills, with the plan's checker policy."""
+    from components.freshness import Watch, boto3_clients, check
+
+    checker = world.user("acme-cloud-freshness", [one(plan, "aws:iam/rolePolicy:RolePolicy",
+                                                      "freshness-least-privilege").inputs["policy"]])
+    watch = Watch.from_json(plan.outputs["freshness_targets"].replace(
+        autoname(one(plan, "aws:s3/bucket:Bucket", "restic").name), instance.restic_bucket))
+    drills = dataclasses.replace(watch, targets=tuple(t for t in watch.targets if t.kind == "drill"))
+    for variable, value in {**world.client_env(checker), "AWS_CA_BUNDLE": str(world.ca)}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    findings = {f.technology: f for f in check(drills, boto3_clients(world.endpoint))}
+    assert world.refused() == []
+    return findings
+
+
+def test_cloud_drills_restore_the_newest_dump_and_snapshot_with_the_plans_role(
+        world, instance, cloud_plan, customer_dump, monkeypatch):
+    """Issue 13: the dump and the restic repository restored on the instance, checked the way the
+    on-premise drill checks them, the results where the checker reads them."""
+    dump, source = customer_dump
+    (instance.root / "dump.sql").write_bytes(dump)
+    stub = instance.bin / "mariadb-dump"  # the server is the product's; the dump is Debian's, above
+    stub.write_text(f"#!/bin/sh\ncat {instance.root / 'dump.sql'}\n")
+    stub.chmod(0o755)
+    files = {"application/index.php": os.urandom(3000), "attachments/2026/11/offer.pdf": os.urandom(200_000),
+             "recordings/2026/11/call.wav": os.urandom(50_000)}
+    for job in ("daktela-db-dump", "daktela-restic-backup"):
+        backup = instance.run(instance.script(job), files)
+        assert backup.returncode == 0, backup.stdout + backup.stderr
+    instance.install("/usr/local/sbin/daktela-restore-drill", "/etc/daktela-toolkit/drill.json")
+
+    run = instance.run(Path("/usr/local/sbin/daktela-restore-drill"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert world.refused() == []
+    lines = run.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["file-level", "database-dump"]
+    assert "3 files and" in lines[0] and "tables" not in lines[0]  # restic holds no database here
+    assert "3 tables loaded and checksummed" in lines[1] and "not counted toward the SLA" in lines[1]
+    results = drill_results(world, instance)
+    assert results["database-dump"]["database"]["checksums"] == source  # the dump is the source, table by table
+    assert results["database-dump"]["dump"].startswith("dumps/acme-cloud/")
+    assert results["file-level"]["files"] == 3 and results["file-level"]["bytes"] == 253_000
+    for result in results.values():
+        assert result["result"] == "success" and result["last_success"] == result["time"]
+    assert not list((instance.root / "varlib-upper").glob("**/drill-*/"))  # no scratch left anywhere kept
+
+    findings = cloud_checker_sees(world, instance, cloud_plan, monkeypatch)
+    assert {t: (f.status, f.failed) for t, f in findings.items()} == {
+        "drill-database-dump": ("fresh", None), "drill-file-level": ("fresh", None)}
+
+
+def test_a_cloud_dump_that_does_not_load_fails_its_drill_and_the_checker_sees_it(
+        world, instance, cloud_plan, customer_dump, monkeypatch):
+    dump, _ = customer_dump
+    stub = instance.bin / "mariadb-dump"
+    (instance.root / "dump.sql").write_bytes(dump)
+    stub.write_text(f"#!/bin/sh\ncat {instance.root / 'dump.sql'}\n")
+    stub.chmod(0o755)
+    instance.install("/usr/local/sbin/daktela-restore-drill", "/etc/daktela-toolkit/drill.json")
+    assert instance.run(instance.script("daktela-db-dump")).returncode == 0
+    good = instance.run(Path("/usr/local/sbin/daktela-restore-drill --drill database-dump"))
+    assert good.returncode == 0, good.stdout + good.stderr
+    succeeded = drill_results(world, instance)["database-dump"]["time"]
+
+    # a later dump whose SQL breaks off (as a dump cut short by a full disk would)
+    (instance.root / "dump.sql").write_bytes(dump[: len(dump) // 2])
+    assert instance.run(instance.script("daktela-db-dump")).returncode == 0
+    bad = instance.run(Path("/usr/local/sbin/daktela-restore-drill --drill database-dump"))
+    assert bad.returncode == 1
+    assert "database-dump: DRILL FAILED: the database dump does not load" in bad.stderr
+    result = drill_results(world, instance)["database-dump"]
+    assert result["result"] == "failed" and result["last_success"] == succeeded <= result["time"]
+    assert result == json.loads((instance.root / "varlib-upper" / "daktela-toolkit" / "drill-database-dump.json")
+                                .read_text())  # the instance's own record is the one it published
+
+    findings = cloud_checker_sees(world, instance, cloud_plan, monkeypatch)
+    assert findings["drill-database-dump"].failed and "does not load" in findings["drill-database-dump"].failed
+    # no restic backup in this test, and no drill: missing, as a drill timer that never ran would be
+    assert (findings["drill-file-level"].status, findings["drill-file-level"].detail) == ("missing", "no drill has run")

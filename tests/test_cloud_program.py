@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 
+import hashlib
+
 import pytest
 import yaml
 
+from components.offline import autoname
 from components.cloud.instance import SESSION_MANAGER_ACTIONS
 from components.installation import RESTORE_TEST_ACTIONS
 from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES
-from tests.conftest import example_installation, one, plan_of, run_recorded, stack_input
+from tests.conftest import cloud_instance_files, example_installation, one, plan_of, run_recorded, stack_input
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
@@ -26,7 +29,7 @@ def user_data(plan) -> dict:
 
 
 def written(plan, path) -> str:
-    return next(f["content"] for f in user_data(plan)["write_files"] if f["path"] == path)
+    return cloud_instance_files(plan)[path]["content"]
 
 
 def minutes(hhmm: str) -> int:
@@ -129,8 +132,15 @@ def test_checker_lambda_is_this_repos_code_on_a_schedule(plan):
     watch = json.loads(function.inputs["environment"]["variables"]["DAKTELA_FRESHNESS_TARGETS"])
     assert watch["limit_hours"] == 28
     assert [t["technology"] for t in watch["targets"]] == [
-        "block-level", "database-dump", "file-level", "block-level-copy", "drill-block-level"]
+        "block-level", "database-dump", "file-level", "block-level-copy", "drill-block-level",
+        "drill-database-dump", "drill-file-level"]
     assert watch["targets"][2]["region"] == "eu-west-1" and watch["targets"][3]["region"] == "eu-west-1"
+    # the instance's drills report into the dumps bucket; a drill never run is dated by its backups
+    dumps, restic = watch["targets"][1]["bucket"], watch["targets"][2]["bucket"]
+    assert [(t["kind"], t["bucket"], t["prefix"], t["status_sources"]) for t in watch["targets"][5:]] == [
+        ("drill", dumps, "dumps/acme-cloud/", [["eu-central-1", dumps, "status/acme-cloud/drill-database-dump.json"]]),
+        ("drill", restic, "restic/acme-cloud/snapshots/",
+         [["eu-central-1", dumps, "status/acme-cloud/drill-file-level.json"]])]
     volumes = watch["targets"][0]["resources"]  # each data volume must have its own newest recovery point
     assert len(set(volumes)) == 4 and watch["targets"][3]["resources"] == volumes
     assert all(re.fullmatch(r"arn:aws:ec2:eu-central-1:123456789012:volume/vol-[0-9a-f]+", v) for v in volumes)
@@ -212,7 +222,9 @@ def test_policies_are_least_privilege(plan, policy_suffix):
                 assert "acme-cloud" in resource, resource
     s3_writes = [s for s in statements if "s3:PutObject" in s["Action"]]
     for statement in s3_writes:
-        assert all("/dumps/acme-cloud/" in r or "/restic/acme-cloud/" in r for r in statement["Resource"])
+        # the backups, and the drill's results (never another installation's, never the job files)
+        assert all("/dumps/acme-cloud/" in r or "/restic/acme-cloud/" in r
+                   or r.endswith("/status/acme-cloud/drill-*.json") for r in statement["Resource"]), statement
 
 
 def test_security_group_opens_contact_centre_ports_and_no_ssh_by_default():
@@ -250,6 +262,7 @@ def test_secrets_go_to_ssm_never_into_user_data(plan):
     assert set(parameters) == {"/daktela/acme-cloud/database-password", "/daktela/acme-cloud/restic-password"}
     job_files = one(plan, "aws:ssm/parameter:Parameter", "job-files")  # plain: the job files hold no secret
     assert job_files.inputs["type"] == "String" and "s3cr3t" not in json.dumps(job_files.inputs)
+    assert "s3cr3t" not in one(plan, "aws:s3/bucketObjectv2:BucketObjectv2", "job-files-object").inputs["content"]
     assert all(p.inputs["value"] == "[secret]" and p.inputs["type"] == "SecureString" for p in parameters.values())
 
 
@@ -331,13 +344,27 @@ def test_a_new_backup_time_previews_as_a_change_that_reaches_the_running_instanc
     changed["backup"]["times"] = ["02:00", "11:30", "18:00"]
     diff = diff_plans(plan_of(example_installation("cloud")).to_json(), plan_of(changed).to_json())
     changes = {(d.name, c.path): c for d in diff.changed for c in d.changes}
-    timer = "inputs.insecureValue./etc/systemd/system/daktela-db-dump.timer.content:"
-    [applied] = [c for (name, path), c in changes.items() if name == "acme-cloud-host-job-files" and path.startswith(timer)]
+    timer = "inputs.content./etc/systemd/system/daktela-db-dump.timer.content:"
+    [applied] = [c for (name, path), c in changes.items()
+                 if name == "acme-cloud-host-job-files-object" and path.startswith(timer)]
     assert "OnCalendar=*-*-* 11:30:00 UTC" in applied.after and not applied.ignored
     assert all(c.ignored for (name, path), c in changes.items() if path.startswith("inputs.userData"))
+    # a new object (named by its digest) and the converger that names it, which reaches the instance
+    assert not changes[("acme-cloud-host-job-files-object", "inputs.key")].ignored
+    converger = [c for (name, path), c in changes.items() if name == "acme-cloud-host-job-files"]
+    assert converger and not any(c.ignored for c in converger)
 
 
-def test_job_files_parameter_fits_its_tier():
-    [parameter] = [r for r in plan_of(example_installation("cloud")).of_type("aws:ssm/parameter:Parameter")
-                   if r.name.endswith("job-files")]
+def test_job_files_are_an_object_named_by_its_digest_which_the_parameters_converger_names():
+    plan = plan_of(example_installation("cloud"))
+    obj = one(plan, "aws:s3/bucketObjectv2:BucketObjectv2", "job-files-object")
+    digest = hashlib.sha256(obj.inputs["content"].encode()).hexdigest()
+    assert obj.inputs["key"] == f"toolkit/acme-cloud/job-files-{digest}.json"
+    assert obj.inputs["bucket"] == autoname(one(plan, "aws:s3/bucket:Bucket", "db-dumps").name)
+    parameter = one(plan, "aws:ssm/parameter:Parameter", "job-files")
     assert parameter.inputs["tier"] == "Advanced" and len(parameter.inputs["insecureValue"]) <= 8192
+    [(path, converger)] = json.loads(parameter.inputs["insecureValue"]).items()
+    assert path == "/usr/local/sbin/daktela-converge"
+    assert f'--key {obj.inputs["key"]} ' in converger["content"] and f'!= {digest} ]' in converger["content"]
+    assert obj.urn in parameter.dependencies  # written before any instance reads the converger naming it
+    assert converger["content"] == written(plan, "/usr/local/sbin/daktela-converge")  # the first boot's too

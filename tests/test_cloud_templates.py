@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cloud.instance import PACKAGES, TIMERS
+from components.cloud.instance import PACKAGES
 from components.templates import render
-from tests.conftest import IN_CI, example_installation, plan_of
+from tests.conftest import IN_CI, cloud_instance_files, example_installation, plan_of
 
 
 def need(tool: str) -> str:
@@ -27,14 +27,19 @@ def need(tool: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def user_data() -> str:
-    plan = plan_of(example_installation("cloud"))
+def plan():
+    return plan_of(example_installation("cloud"))
+
+
+@pytest.fixture(scope="module")
+def user_data(plan) -> str:
     return next(r for r in plan.resources if r.type == "aws:ec2/instance:Instance").inputs["userData"]
 
 
 @pytest.fixture(scope="module")
-def files(user_data) -> dict[str, dict]:
-    return {f["path"]: f for f in yaml.safe_load(user_data)["write_files"]}
+def files(plan) -> dict[str, dict]:
+    """Cloud-init's files and the job files from S3, {path: {mode, content}}."""
+    return cloud_instance_files(plan)
 
 
 def test_cloud_init_schema_accepts_the_user_data(user_data, tmp_path):
@@ -54,14 +59,19 @@ def test_cloud_init_schema_would_catch_a_broken_file(tmp_path):
     assert result.returncode != 0
 
 
-def test_user_data_installs_packages_writes_files_and_enables_timers(user_data, files):
+def test_user_data_installs_packages_and_starts_the_converger(user_data, files):
+    """The first boot writes only the volume script and the converger; the converger installs the
+    jobs (and enables their timers: test_backups_against_aws)."""
     document = yaml.safe_load(user_data)
     assert user_data.startswith("#cloud-config\n")
     assert document["packages"] == list(PACKAGES)
-    assert document["runcmd"][0] == ["/usr/local/sbin/daktela-volumes"]
-    assert document["runcmd"][-1] == ["systemctl", "enable", "--now", *TIMERS]
-    for timer in TIMERS:
-        assert f"/etc/systemd/system/{timer}" in files
+    assert sorted(f["path"] for f in document["write_files"]) == [
+        "/etc/systemd/system/daktela-converge.service", "/etc/systemd/system/daktela-converge.timer",
+        "/usr/local/sbin/daktela-converge", "/usr/local/sbin/daktela-volumes"]
+    assert document["runcmd"] == [
+        ["/usr/local/sbin/daktela-volumes"], ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "daktela-converge.timer"], ["systemctl", "start", "daktela-converge.service"],
+        ["systemctl", "start", "daktela-converge.timer"]]
     assert all(f["content"].endswith("\n") for f in files.values())
 
 
@@ -86,13 +96,14 @@ def systemd_verify(files: dict[str, tuple[str, int]], root: Path) -> list[str]:
 
 
 def test_systemd_units_pass_systemd_analyze_verify(files, tmp_path):
-    units = systemd_verify({p: (f["content"], int(f["permissions"], 8)) for p, f in files.items()}, tmp_path / "root")
-    assert len(units) == 8  # three backup jobs, the meter... and the converger: service and timer each
+    units = systemd_verify({p: (f["content"], int(f["mode"], 8)) for p, f in files.items()}, tmp_path / "root")
+    assert len(units) == 10  # two backup jobs, the meter, the drill and the converger: service and timer each
 
 
 @pytest.mark.parametrize("timer,expected", [
     ("daktela-db-dump.timer", "10:00:00 UTC"),
     ("daktela-restic-backup.timer", "18:00:00 UTC"),
+    ("daktela-restore-drill.timer", "04:00:00 UTC"),
 ])
 def test_timers_fire_at_the_configured_times(files, timer, expected):
     need("systemd-analyze")
@@ -106,8 +117,8 @@ def test_timers_fire_at_the_configured_times(files, timer, expected):
 
 def test_scripts_parse_and_pass_shellcheck(files, tmp_path):
     need("shellcheck")
-    scripts = {p: f for p, f in files.items() if p.startswith("/usr/local/sbin/")}
-    assert len(scripts) == 5
+    scripts = {p: f for p, f in files.items() if p.startswith("/usr/local/sbin/") and not p.endswith("-drill")}
+    assert len(scripts) == 5  # and the drill, in Python (ruff and mypy check it)
     for path, entry in scripts.items():
         script = tmp_path / Path(path).name
         script.write_text(entry["content"])

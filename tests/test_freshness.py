@@ -160,8 +160,9 @@ def test_the_stack_output_is_what_the_script_reads():
     output = plan_of(example_installation("cloud")).outputs["freshness_targets"]
     watch = Watch.from_json(output)
     assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [
-        BLOCK, DATABASE, FILES, BLOCK_COPY, "drill-block-level"]
-    assert watch.targets[-1].kind == "restore-test" and watch.targets[-1].limit_hours == 8 * 24
+        BLOCK, DATABASE, FILES, BLOCK_COPY, "drill-block-level", "drill-database-dump", "drill-file-level"]
+    assert watch.targets[4].kind == "restore-test" and watch.targets[4].limit_hours == 8 * 24
+    assert [t.kind for t in watch.targets[5:]] == ["drill", "drill"]
 
 
 VOLUMES = tuple(f"arn:aws:ec2:{REGION}:123456789012:volume/vol-0{n}" for n in range(1, 4))

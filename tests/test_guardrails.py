@@ -46,12 +46,13 @@ def drop(plan: dict, type_token: str, name_part: str = "") -> dict:
 
 
 def _timer_at(resource, old, new):
-    resource["inputs"]["userData"] = resource["inputs"]["userData"].replace(old, new)
+    """The job files' S3 object (what the instance converges to) with a timer moved."""
+    resource["inputs"]["content"] = resource["inputs"]["content"].replace(old, new)
 
 
 VIOLATIONS = [
     ("cloud", "cloud-three-technologies", lambda p: drop(p, "aws:backup/plan:Plan")),
-    ("cloud", "cloud-distinct-times", lambda p: edit(p, "aws:ec2/instance:Instance",
+    ("cloud", "cloud-distinct-times", lambda p: edit(p, "aws:s3/bucketObjectv2:BucketObjectv2",
         lambda r: _timer_at(r, "OnCalendar=*-*-* 18:00:00 UTC", "OnCalendar=*-*-* 10:00:00 UTC"))),
     ("cloud", "freshness-alarms", lambda p: drop(p, guardrails.ALARM, "file-level")),
     ("cloud", "freshness-alarms", lambda p: edit(p, guardrails.ALARM,
@@ -77,6 +78,9 @@ VIOLATIONS = [
     ("on-premise", "fees-one-off-once", lambda p: edit(p, guardrails.TABLE_ITEM,
         lambda r: r["options"].update(ignore_changes=[]), "6.21")),
     ("on-premise", "storage-metered", lambda p: drop(p, guardrails.ALARM, "storage-readings-missing")),
+    ("cloud", "restore-drilled", lambda p: drop(p, guardrails.ALARM, "drill-database-dump-stale")),
+    ("cloud", "restore-drilled", lambda p: drop(p, guardrails.ALARM, "drill-file-level-failed")),
+    ("on-premise", "restore-drilled", lambda p: drop(p, guardrails.ALARM, "drill-location-2-stale")),
     ("cloud", "storage-metered", lambda p: drop(p, guardrails.ALARM, "storage-above-included")),
     ("cloud", "storage-metered", lambda p: drop(p, guardrails.TABLE_ITEM, "fees-contract")),
 ]
@@ -93,7 +97,8 @@ def test_every_rule_has_a_violating_fixture():
     rules = {v[1] for v in VIOLATIONS}
     assert rules == {"cloud-three-technologies", "cloud-distinct-times", "freshness-alarms", "onprem-two-regions",
                      "onprem-twice-daily", "onprem-exclusions", "bucket-private", "bucket-encrypted",
-                     "bucket-versioned", "fees-retained", "fees-one-off-once", "storage-metered"}
+                     "bucket-versioned", "fees-retained", "fees-one-off-once", "storage-metered",
+                     "restore-drilled"}
 
 
 def test_unknown_values_of_a_real_preview_are_not_violations(plans):
@@ -147,7 +152,8 @@ def test_policy_pack_registers_every_guardrail(monkeypatch):
     assert registered["name"] == "daktela-catalogue"
     assert [p.name for p in registered["policies"]] == [
         "daktela-cloud-backups", "daktela-freshness-alarms", "daktela-onprem-backups",
-        "daktela-backup-buckets", "daktela-fees", "daktela-storage-metering", "daktela-aws-limits"]
+        "daktela-backup-buckets", "daktela-fees", "daktela-storage-metering", "daktela-restore-drills",
+        "daktela-aws-limits"]
 
 
 def test_plan_check_exits_3_on_a_violation(monkeypatch, capsys):

@@ -74,14 +74,14 @@ def test_a_base_that_is_not_a_plan_or_of_another_stack_is_refused(tmp_path):
 def test_a_new_stack_diffs_as_everything_added():
     result = plan(EXAMPLES["cloud"], "--diff-new")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Stack example-cloud: 78 to add, 0 to change, 0 to remove")
+    assert result.stdout.startswith("Stack example-cloud: 83 to add, 0 to change, 0 to remove")
 
 
 def test_the_text_plan_never_cuts_a_value():
     text = plan(EXAMPLES["cloud"]).stdout
     assert "..." not in text.replace("…", "")
     [command] = [line for line in text.splitlines() if "backup --json --quiet --host acme-cloud" in line
-                 and "userData" in line]
+                 and "daktela-restic-backup.content" in line]  # the job files' object, line by line
     assert command.rstrip().endswith('/srv/daktela/recordings \\\\"')  # whole, up to its last path
 
 

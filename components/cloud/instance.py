@@ -1,9 +1,16 @@
 """The instance: Debian 12 EC2 with a volume per data class, a contact-centre security group, a
-least-privilege role, its secrets in SSM, and cloud-init that mounts volumes and installs the
-database-dump, restic and metering timers."""
+least-privilege role, its secrets in SSM, and cloud-init that mounts volumes and starts the
+converger, which installs the database-dump, restic, metering and restore-drill timers.
+
+How the job files reach the instance (docs/design.md, "Job files on a cloud instance"): they are
+an S3 object in the dumps bucket named by its SHA-256; the SSM parameter holds the converger, which
+names that object and its digest; user data writes only what the first boot needs. A change of
+any job file is a new object and a new converger, which a running instance picks up within 15
+minutes; user data (16 KB) and a parameter (8 KB) are both too small for the jobs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -15,11 +22,11 @@ from components.cloud.base import DATA_CLASS_TAG, assume_role_policy, child, met
 from components import names
 from components.config import Installation
 from components.schedule import DATABASE, FILES, slot
-from components.templates import render, timer_job_units
+from components.templates import TEMPLATES, render, timer_job_units
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account: the official Debian cloud images
 DEBIAN_12_NAME = "debian-12-amd64-*"
-DATA_ROOT = "/srv/daktela"
+DATA_ROOT = names.CLOUD_DATA_ROOT
 ATTACHMENTS_METRIC = names.ATTACHMENTS_METRIC
 
 
@@ -145,16 +152,27 @@ class CloudHost(pulumi.ComponentResource):
         )
         # The job files as the stack wants them now; the instance converges to them (user data
         # only starts a new instance, and changing it would not reach a running one).
+        files = values.apply(lambda v: job_files_value(installation, backups, v))
+        self.job_files_object = aws.s3.BucketObjectv2(
+            f"{name}-job-files-object",
+            bucket=backups.dump_bucket.id,
+            key=files.apply(lambda text: names.job_files_key(installation.id, sha256(text))),
+            content=files,  # shown in previews: no secrets
+            content_type="application/json",
+            opts=child(self, provider),
+        )
         self.job_files = aws.ssm.Parameter(
             f"{name}-job-files",
             name=job_files_parameter(installation),
             type="String",
-            tier="Advanced",  # up to 8 KB; the job files are about 7 KB
-            insecure_value=values.apply(lambda v: job_files_value(installation, backups, v)),  # shown in previews
-            description=f"Daktela CC {installation.id}: backup job files (no secrets); the instance converges to them",
-            opts=child(self, provider),
+            tier="Advanced",  # kept: a parameter cannot go back to the standard tier in place
+            insecure_value=pulumi.Output.all(values, files).apply(
+                lambda both: converger_value(installation, both[0], both[1])),  # shown in previews
+            description=f"Daktela CC {installation.id}: the converger of the instance's jobs (no secrets)",
+            # the object it names exists before any instance can read the parameter
+            opts=child(self, provider, depends_on=[self.job_files_object]),
         )
-        user_data = values.apply(lambda v: cloud_init(installation, backups, v))
+        user_data = pulumi.Output.all(values, files).apply(lambda both: cloud_init(installation, both[0], both[1]))
 
         self.instance = aws.ec2.Instance(
             name,
@@ -247,6 +265,19 @@ def instance_policy(installation: Installation, backups: BackupTargets, arns: di
             "Resource": [f"{dump}/{backups.dump_prefix}*"],
         },
         {
+            # the restore drill reads the dumps; the converger its job files
+            "Sid": "ReadDumpsAndJobFiles",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{dump}/{backups.dump_prefix}*", f"{dump}/{names.toolkit_prefix(installation.id)}*"],
+        },
+        {
+            "Sid": "WriteDrillResults",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": [f"{dump}/{names.drill_key(installation.id, '*')}"],
+        },
+        {
             "Sid": "ResticRepository",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject"],
@@ -326,8 +357,7 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
         "daktela-restic-backup": render(
             "cloud/daktela-restic-backup.sh.j2", installation_id=installation.id,
             region=backups.restic_region, parameter_region=region,
-            repository=f"s3:{endpoint or s3_endpoint(backups.restic_region)}/{values['restic_bucket']}/"
-                       f"{backups.restic_prefix.rstrip('/')}",
+            repository=restic_repository(backups, values, endpoint),
             password_parameter=values["parameter_names"]["backupRepositoryPassword"],
             paths=[mount_point("application"), mount_point("attachments"), mount_point("recordings")],
         ),
@@ -351,11 +381,54 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
         "daktela-attachments-meter", f"Daktela {installation.id}: comments and email attachments, GB",
         "/usr/local/sbin/daktela-attachments-meter", [f"{names.METER_CALENDAR} UTC"], [mount_point("attachments")],
         None)
+    files.append({"path": "/usr/local/sbin/daktela-restore-drill", "mode": "0755",
+                  "content": (TEMPLATES / "daktela-restore-drill.py").read_text()})
+    files.append({"path": DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
+    drill = installation.cloud.restore_drill if installation.cloud else None
+    assert drill is not None
+    files += _systemd_job(
+        "daktela-restore-drill", f"Daktela {installation.id}: weekly restore drill of the dumps and restic",
+        "/usr/local/sbin/daktela-restore-drill", [f"{drill.weekday} *-*-* {drill.time:%H:%M}:00 UTC"],
+        [mount_point("database")], DRILL_MAX_HOURS * 3600)
     return files
 
 
-TIMERS = ("daktela-db-dump.timer", "daktela-restic-backup.timer", "daktela-attachments-meter.timer",
-          "daktela-converge.timer")
+DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"
+DRILL_MAX_HOURS = 12
+DRILL_STATUS_DIR = "/var/lib/daktela-toolkit"
+
+
+def drill_config(installation: Installation, backups: BackupTargets, values: dict[str, Any], endpoint: str) -> str:
+    """The restore drill's config on the instance: the restic repository (files only: the database
+    is in the dumps) and the newest dump, each result into the dumps bucket's status prefix."""
+    cloud = installation.cloud
+    assert cloud is not None
+    region, bucket = installation.regions.primary, values["dump_bucket"]
+
+    def result(drill: str) -> list[dict[str, str]]:
+        return [{"region": region, "url": f"s3://{bucket}/{names.drill_key(installation.id, drill)}"}]
+
+    return json.dumps({
+        "installation_id": installation.id, "database_name": installation.database.name,
+        "database_engine": installation.database.engine, "scratch_dir": cloud.restore_drill.scratch_dir,
+        "status_dir": DRILL_STATUS_DIR, "uploader": "aws",
+        "password_command": ["aws", "ssm", "get-parameter", "--region", region, "--name",
+                             values["parameter_names"]["backupRepositoryPassword"], "--with-decryption",
+                             "--query", "Parameter.Value", "--output", "text"],
+        "drills": [
+            {"name": FILES, "kind": "restic", "region": backups.restic_region,
+             "repository": restic_repository(backups, values, endpoint), "result_urls": result(FILES)},
+            {"name": DATABASE, "kind": "dump", "region": region, "bucket": bucket, "prefix": backups.dump_prefix,
+             "suffix": names.DUMP_SUFFIX, "result_urls": result(DATABASE)},
+        ],
+    }, indent=2, sort_keys=True) + "\n"
+
+
+def restic_repository(backups: BackupTargets, values: dict[str, Any], endpoint: str = "") -> str:
+    return (f"s3:{endpoint or s3_endpoint(backups.restic_region)}/{values['restic_bucket']}/"
+            f"{backups.restic_prefix.rstrip('/')}")
+
+
 PACKAGES = ("awscli", "restic", "mariadb-client", "gzip", "python3")
 CONVERGE_EVERY_MINUTES = 15
 
@@ -370,23 +443,41 @@ def job_files_arn(installation: Installation, sibling_arn: str) -> str:
 
 
 def job_files_value(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> str:
-    """What daktela-converge writes: {path: {mode, content}}, compact and in a stable order."""
+    """What daktela-converge writes from S3: {path: {mode, content}}, in a stable order."""
     files = {f["path"]: {"mode": f["mode"], "content": f["content"]} for f in job_files(installation, backups, values)}
-    return json.dumps(files, sort_keys=True, separators=(",", ":"))
+    return json.dumps(files, sort_keys=True, indent=1) + "\n"
 
 
-def first_boot_files(installation: Installation, values: dict[str, Any]) -> list[dict[str, str]]:
-    """What only cloud-init writes: the volume script (first boot) and the converger with its units."""
-    region = installation.regions.primary
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def converger(installation: Installation, values: dict[str, Any], files: str) -> str:
+    """daktela-converge, naming the job-files object of `files` and its digest."""
+    digest = sha256(files)
+    return render("cloud/daktela-converge.sh.j2", installation_id=installation.id, region=installation.regions.primary,
+                  parameter=job_files_parameter(installation), bucket=values["dump_bucket"],
+                  key=names.job_files_key(installation.id, digest), digest=digest)
+
+
+def converger_value(installation: Installation, values: dict[str, Any], files: str) -> str:
+    """The job-files parameter: the converger alone (a converger of any version writes it)."""
+    return json.dumps({CONVERGER: {"mode": "0755", "content": converger(installation, values, files)}},
+                      sort_keys=True, separators=(",", ":"))
+
+
+CONVERGER = "/usr/local/sbin/daktela-converge"
+
+
+def first_boot_files(installation: Installation, values: dict[str, Any], files: str) -> list[dict[str, str]]:
+    """What cloud-init writes: the volume script (first boot) and the converger with its units."""
     return [
         {"path": "/usr/local/sbin/daktela-volumes", "mode": "0755", "content": render(
             "cloud/daktela-volumes.sh.j2", installation_id=installation.id,
             volumes=[{"volume_id": values["volume_ids"][dc.name], "mount_point": mount_point(dc.name),
                       "label": f"dk-{dc.name}"} for dc in DATA_CLASSES],
             directories=[{"path": mount_point("database"), "mode": "0700"}])},
-        {"path": "/usr/local/sbin/daktela-converge", "mode": "0755", "content": render(
-            "cloud/daktela-converge.sh.j2", installation_id=installation.id, region=region,
-            parameter=job_files_parameter(installation))},
+        {"path": CONVERGER, "mode": "0755", "content": converger(installation, values, files)},
         {"path": "/etc/systemd/system/daktela-converge.service", "mode": "0644", "content": render(
             "cloud/daktela-converge.service.j2", installation_id=installation.id)},
         {"path": "/etc/systemd/system/daktela-converge.timer", "mode": "0644", "content": render(
@@ -395,7 +486,6 @@ def first_boot_files(installation: Installation, values: dict[str, Any]) -> list
     ]
 
 
-def cloud_init(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> str:
+def cloud_init(installation: Installation, values: dict[str, Any], files: str) -> str:
     return render("cloud/cloud-init.yaml.j2", installation_id=installation.id, packages=PACKAGES,
-                  files=first_boot_files(installation, values) + job_files(installation, backups, values),
-                  timers=TIMERS)
+                  files=first_boot_files(installation, values, files))

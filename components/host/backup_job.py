@@ -169,7 +169,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         ManagedFile("/usr/local/sbin/daktela-share", 0o755,
                     render("onprem/daktela-share.sh.j2", installation_id=job.installation_id)),
         ManagedFile("/usr/local/sbin/daktela-restore-drill", 0o755,
-                    (TEMPLATES / "onprem" / "daktela-restore-drill.py").read_text()),
+                    (TEMPLATES / "daktela-restore-drill.py").read_text()),
         ManagedFile(DRILL_CONFIG, 0o644, drill_config),
     ]
     files += _unit("daktela-backup", f"Daktela {job.installation_id}: operational drive to two cloud locations",

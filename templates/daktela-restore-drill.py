@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
-"""Restore drill: restore each backup location's newest snapshot on this host, verify it, time it.
+"""Restore drill: restore each backup's newest state on this machine, verify it, time it.
 
-Per location (the config's "drills", each named, e.g. location-1), in a fresh directory under the
-scratch directory (removed afterwards, whatever happens; nothing else is ever written or removed):
+Per drill (the config's "drills", each named: location-1 and location-2 on an on-premise host,
+file-level and database-dump on a cloud instance), in a fresh directory under the scratch
+directory (removed afterwards, whatever happens; nothing else is ever written or removed):
+
+A restic repository (kind "restic"):
 1. free space: the snapshot's stored size plus twice its restored size must fit, or the drill fails
    saying how much is missing;
-2. transfer (the customer's connectivity, not counted toward the SLA): `restic copy` of the
-   snapshot into a local repository;
+2. transfer (connectivity, not counted toward the SLA): `restic copy` of the snapshot into a local
+   repository;
 3. the rest (counted): `restic check --read-data` of that copy, `restic restore --verify` (every
-   file read back and compared with the snapshot), files and directories counted apart, and the
-   database dump loaded into a throwaway database server (its own data directory and socket, no
-   network) with every table checksummed; a dump that does not load, or loads fewer tables than it
-   creates, fails the drill.
-The result goes to <status_dir>/drill-<name>.json and into every backup location, where the
+   file read back and compared with the snapshot), files and directories counted apart, and, where
+   the snapshot holds the database dump ("dump_file"), the dump loaded as below.
+A database dump in S3 (kind "dump", the cloud's database-level backup):
+1. free space: DUMP_EXPANSION times the newest dump's size must fit;
+2. transfer: the newest finished dump downloaded;
+3. the rest: the dump loaded into a throwaway database server (its own data directory and socket,
+   no network) with every table checksummed; a dump that does not load, or loads fewer tables than
+   it creates, fails the drill.
+The result goes to <status_dir>/drill-<name>.json and to the drill's result URLs, where the
 installation's checker reads it: a failed drill, or none successful for
 `restore_drill.alarm_after_days`, alarms. Exit 0 only when every drill succeeded.
 
-    daktela-restore-drill [--config /etc/daktela-toolkit/drill.json] [--location N]
+    daktela-restore-drill [--config /etc/daktela-toolkit/drill.json] [--location N] [--drill NAME]
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-SHARE = "/usr/local/sbin/daktela-share"
+SHARE = "/usr/local/sbin/daktela-share"  # on-premise: the hosts' upload into every location
+# A gzip'd SQL dump loads into several times its size (text compresses about 5:1, InnoDB adds
+# indexes and free pages): the drill asks for this many times the dump's size before downloading.
+DUMP_EXPANSION = 10
 
 
 class DrillFailed(Exception):
@@ -80,7 +90,14 @@ class Drill:
                 f"needs {needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free")
 
     def run(self, work: str) -> dict[str, Any]:
+        return self.run_dump(work) if self.source.get("kind") == "dump" else self.run_restic(work)
+
+    def run_restic(self, work: str) -> dict[str, Any]:
         source = self.source
+        if not self.env.get("RESTIC_PASSWORD") and self.config.get("password_command"):
+            # the cloud instance: the repository password from SSM with the instance's role
+            password = run(self.config["password_command"], dict(os.environ), "reading the repository password")
+            self.env.update(RESTIC_PASSWORD=password.rstrip("\n"), RESTIC_FROM_PASSWORD=password.rstrip("\n"))
         remote = ["-r", source["repository"], "-o", f"s3.region={source['region']}"]
         listed = self.restic(*remote, "snapshots", "--json", "--latest", "1", "--host", self.config["installation_id"],
                              what="listing the location's snapshots")
@@ -115,14 +132,38 @@ class Drill:
             files += len(leaves)
             size += sum(os.lstat(os.path.join(root, leaf)).st_size for leaf in leaves)
         result.update(files=files, directories=directories, bytes=size)
-        result["database"] = self.load_dump(target + source["dump_file"], os.path.join(work, "database"))
+        if source.get("dump_file"):
+            result["database"] = self.load_dump(target + source["dump_file"], os.path.join(work, "database"))
+        result["rest_seconds"] = round(time.monotonic() - started, 1)
+        return result
+
+    def run_dump(self, work: str) -> dict[str, Any]:
+        """The newest finished dump of the bucket's prefix, downloaded, loaded and checksummed."""
+        source = self.source
+        aws = ["aws", "--region", source["region"], "--output", "json"]
+        listed = json.loads(run([*aws, "s3api", "list-objects-v2", "--bucket", source["bucket"],
+                                 "--prefix", source["prefix"]], self.env, "listing the database dumps") or "{}")
+        dumps = [o for o in listed.get("Contents") or [] if o["Key"].endswith(source["suffix"])]
+        if not dumps:
+            raise DrillFailed(f"s3://{source['bucket']}/{source['prefix']} holds no finished database dump")
+        newest = max(dumps, key=lambda o: (o["LastModified"], o["Key"]))
+        result: dict[str, Any] = {"dump": newest["Key"], "dump_time": newest["LastModified"],
+                                  "dump_bytes": newest["Size"]}
+        self.room(work, DUMP_EXPANSION * int(newest["Size"]))
+        local = os.path.join(work, "dump" + source["suffix"])
+        started = time.monotonic()
+        run([*aws, "s3", "cp", "--only-show-errors", f"s3://{source['bucket']}/{newest['Key']}", local],
+            self.env, "downloading the newest database dump")
+        result["transfer_seconds"] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
+        result["database"] = self.load_dump(local, os.path.join(work, "database"))
         result["rest_seconds"] = round(time.monotonic() - started, 1)
         return result
 
     def load_dump(self, dump: str, directory: str) -> dict[str, Any]:
         """Load the dump into a throwaway server; every table checksummed."""
         if not os.path.exists(dump):
-            raise DrillFailed(f"the snapshot has no database dump at {self.source['dump_file']}")
+            raise DrillFailed(f"the snapshot has no database dump at {self.source.get('dump_file')}")
         with gzip.open(dump, "rt", errors="replace") as handle:
             created = sum(1 for line in handle if line.startswith("CREATE TABLE "))
         server = DatabaseServer(directory, self.config["database_engine"])
@@ -243,6 +284,14 @@ def record(config: dict[str, Any], source: dict[str, Any], outcome: dict[str, An
         json.dump(outcome, handle, sort_keys=True)
         handle.write("\n")
     os.replace(temporary, path)
+    if config.get("uploader") == "aws":  # the cloud instance: its role's credentials, awscli
+        for url in source["result_urls"]:
+            sent = subprocess.run(["aws", "--region", url["region"], "s3", "cp", "--only-show-errors", path,
+                                   url["url"]], capture_output=True, text=True)
+            if sent.returncode != 0:
+                print(f"the drill result of {source['name']} could not be stored as {url['url']}: "
+                      f"{sent.stderr.strip()}", file=sys.stderr)
+        return
     targets = [part for url in source["result_urls"] for part in (url["region"], url["url"])]
     subprocess.run([SHARE, path, f"the drill result of {source['name']}", *targets], check=False)
 
@@ -264,15 +313,28 @@ def drill(config: dict[str, Any], source: dict[str, Any], env: dict[str, str]) -
     return outcome
 
 
+def summary(outcome: dict[str, Any]) -> str:
+    parts = []
+    if "snapshot" in outcome:
+        parts.append(f"snapshot {outcome['snapshot']}: {outcome['files']} files and {outcome['directories']} "
+                     "directories restored and verified")
+    if "dump" in outcome:
+        parts.append(f"dump {outcome['dump']} downloaded")
+    if "database" in outcome:
+        parts.append(f"{outcome['database']['tables']} tables loaded and checksummed")
+    return ", ".join(parts)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="/etc/daktela-toolkit/drill.json")
-    parser.add_argument("--location", type=int, help="run only this location's drill")
+    parser.add_argument("--location", type=int, help="run only this location's drill (on-premise)")
+    parser.add_argument("--drill", help="run only this drill (e.g. database-dump)")
     args = parser.parse_args(argv)
     with open(args.config) as handle:
         config = json.load(handle)
-    wanted = f"location-{args.location}" if args.location else None
-    env = read_env(config["env_file"])
+    wanted = f"location-{args.location}" if args.location else args.drill
+    env = read_env(config["env_file"]) if config.get("env_file") else {}
     os.makedirs(config["status_dir"], mode=0o700, exist_ok=True)
     failed = 0
     for source in config["drills"]:
@@ -280,10 +342,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             continue
         outcome = drill(config, source, env)
         if outcome["result"] == "success":
-            print(f"{source['name']}: snapshot {outcome['snapshot']}: {outcome['files']} files and "
-                  f"{outcome['directories']} directories restored and verified, {outcome['database']['tables']} "
-                  f"tables loaded and checksummed; transfer {outcome['transfer_seconds']} s (connectivity, not "
-                  f"counted toward the SLA), the rest {outcome['rest_seconds']} s")
+            print(f"{source['name']}: {summary(outcome)}; transfer {outcome['transfer_seconds']} s "
+                  f"(connectivity, not counted toward the SLA), the rest {outcome['rest_seconds']} s")
         else:
             failed = 1
             print(f"{source['name']}: DRILL FAILED: {outcome['error']}", file=sys.stderr)
