@@ -384,12 +384,12 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
     files.append({"path": "/usr/local/sbin/daktela-restore-drill", "mode": "0755",
                   "content": (TEMPLATES / "daktela-restore-drill.py").read_text()})
     files.append({"path": DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
-    drill = installation.cloud.restore_drill if installation.cloud else None
-    assert drill is not None
+    assert installation.cloud is not None
+    drill = installation.cloud.restore_drill
     files += _systemd_job(
         "daktela-restore-drill", f"Daktela {installation.id}: weekly restore drill of the dumps and restic",
         "/usr/local/sbin/daktela-restore-drill", [f"{drill.weekday} *-*-* {drill.time:%H:%M}:00 UTC"],
-        [mount_point("database")], DRILL_MAX_HOURS * 3600)
+        [drill.scratch_dir], DRILL_MAX_HOURS * 3600)  # a volume mounted there for scratch space must be in place
     return files
 
 
