@@ -163,3 +163,55 @@ def test_refuses_a_different_filesystem_at_the_archive_mount_point(test_host):
     run = subprocess.run(archive_command(test_host, config), capture_output=True, text=True)
     assert run.returncode == 2 and "not the archive drive's" in run.stdout
     assert all(p == ["operational"] for p in where(test_host, old).values())
+
+
+# Runs the archival with its copies damaged on the drive right after they are made durable, while
+# their pages are still in the page cache: a read-back from the cache would find nothing wrong.
+DAMAGING_RUN = r'''
+import importlib.util, os, re, subprocess, sys
+spec = importlib.util.spec_from_file_location("archive", sys.argv[1])
+archive = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(archive)
+device, made_durable = sys.argv[2], archive.durable
+
+def durable_then_damaged(filesystem, paths):
+    made_durable(filesystem, paths)
+    for path in paths:
+        if os.path.getsize(path) < 4096:
+            continue
+        extents = subprocess.run(["filefrag", "-v", "-b4096", path], capture_output=True, text=True).stdout
+        physical = int(re.search(r"^\s*0:\s*\d+\.\.\s*\d+:\s*(\d+)\.\.", extents, re.M).group(1))
+        fd = os.open(device, os.O_WRONLY)
+        os.pwrite(fd, b"\xde\xad" * 2048, physical * 4096)
+        os.fsync(fd)
+        os.close(fd)
+        print(f"damaged {path}", flush=True)
+
+archive.durable = durable_then_damaged
+sys.exit(archive.main(["--config", sys.argv[3]]))
+'''
+
+
+def test_a_copy_the_drive_returns_damaged_is_caught_and_its_source_kept(test_host):
+    """Issue 16: the read-back ran before the copies were durable and read the page cache; it
+    verified memory, not the drive. Damaged on the drive under an intact cache, every copy is
+    caught and its source stays."""
+    old = setup_files(test_host, count_old=12, count_new=0)
+    config = write_config(test_host)
+    wrapper = test_host.root / "damaging-run.py"
+    wrapper.write_text(DAMAGING_RUN)
+    device = test_host.run(f"findmnt -n -o SOURCE --mountpoint {test_host.mount_point('archive')}").stdout.strip()
+    assert device.startswith("/dev/"), device  # the archive filesystem's own device (a partition)
+    run = subprocess.run(["nsenter", f"--mount=/proc/{test_host.process.pid}/ns/mnt", "python3", str(wrapper),
+                          str(SCRIPT), device, str(config)], capture_output=True, text=True)
+    damaged = {line.split("/")[-1].split("-", 3)[-1] for line in run.stdout.splitlines() if line.startswith("damaged ")}
+    assert damaged, run.stdout + run.stderr  # the trial damaged something
+    assert run.returncode == 1, run.stdout + run.stderr
+    failed = {line.split()[3].rstrip(":").rsplit("/", 1)[-1] for line in run.stdout.splitlines()
+              if line.startswith("verification failed for ")}
+    assert failed == damaged
+    places = where(test_host, old)
+    for relative, found in places.items():
+        assert found == (["operational"] if Path(relative).name in damaged else ["archive"]), relative
+    leftovers = test_host.run(f"find {test_host.mount_point('archive')} -name '.daktela-archiving-*'").stdout
+    assert leftovers == ""

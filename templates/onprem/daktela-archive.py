@@ -2,8 +2,10 @@
 """Move attachments and recordings older than N days from the operational to the archive drive.
 
 Never loses a file: files are copied in batches to temporary names on the archive drive, made
-durable (syncfs), read back and compared by SHA-256, renamed into place, the directory fsynced;
-only then, if a source is unchanged and no process has it open, is it unlinked. Killed at any
+durable (syncfs), read back from the drive (O_DIRECT: not the page cache, which would only prove
+that memory holds the data) and compared by SHA-256 with the source as it was read, renamed into
+place, the directory fsynced; only then, if a source is unchanged and no process has it open, is
+it unlinked. Killed at any
 moment, every file is in one place or, for the batch in flight, in both; never in neither. The
 next run finishes the job.
 Refuses to run unless the archive path is the mounted archive filesystem (never fills the root
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import errno
 import hashlib
 import json
+import mmap
 import os
 import sys
 import time
@@ -40,6 +44,36 @@ def sha256_of(path: str) -> str:
             if not block:
                 return digest.hexdigest()
             digest.update(block)
+
+
+def read_back(path: str) -> str:
+    """SHA-256 of the file as the drive holds it: O_DIRECT reads bypass the page cache. Where the
+    filesystem refuses O_DIRECT, the file's cached pages (clean once durable) are dropped first."""
+    digest = hashlib.sha256()
+    buffer = mmap.mmap(-1, CHUNK)  # page-aligned, as O_DIRECT needs
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECT", 0))
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        while True:
+            try:
+                count = os.readv(fd, [buffer])
+            except OSError as error:
+                if error.errno != errno.EINVAL or os.lseek(fd, 0, os.SEEK_CUR) != 0:
+                    raise
+                os.close(fd)  # opened with O_DIRECT, which this filesystem cannot read
+                fd = os.open(path, os.O_RDONLY)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                continue
+            if count == 0:
+                return digest.hexdigest()
+            digest.update(memoryview(buffer)[:count])
+    finally:
+        os.close(fd)
+        buffer.close()
 
 
 def fsync_dir(path: str) -> None:
@@ -212,18 +246,15 @@ class Archiver:
         source, _, target = item
         if os.path.exists(target):
             # Left by a run that stopped after the rename: finish it if the copy is identical.
-            digest = sha256_of(target)
+            digest = read_back(target)
             if digest != sha256_of(source):
                 return "conflict", f"conflict: {target} exists with other content; {source} left in place"
             return "staged", (None, digest)
-        copied = self.copy(source, target)
-        if copied is None:
-            return "conflict", f"verification failed for {source}; left in place"
-        return "staged", copied
+        return "staged", self.copy(source, target)
 
-    def copy(self, source: str, target: str) -> tuple[str, str] | None:
-        """Copy to a temporary name beside the target, fsync, read back and compare.
-        Returns (temporary path, sha256) or None when the copy does not verify."""
+    def copy(self, source: str, target: str) -> tuple[str, str]:
+        """Copy to a temporary name beside the target, hashing the source as it is read. Returns
+        (temporary path, sha256 of the source); made durable and read back for the whole batch."""
         temporary = f"{os.path.dirname(target)}/{TEMP_MARK}{os.getpid()}-{os.path.basename(target)}"
         digest = hashlib.sha256()
         with open(source, "rb") as reader, open(temporary, "wb") as writer:
@@ -236,13 +267,11 @@ class Archiver:
             writer.flush()  # made durable for the whole batch at once: see durable()
         stat = os.stat(source)
         os.utime(temporary, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        if sha256_of(temporary) != digest.hexdigest():
-            os.unlink(temporary)
-            return None
         return temporary, digest.hexdigest()
 
     def finish(self, batch: list[tuple[str, os.stat_result, str | None, str, str]], source_folder: str) -> None:
         durable(self.archive, [entry[2] for entry in batch if entry[2] is not None])
+        batch = self.verified(batch)
         for _, _, temporary, target, _ in batch:
             if temporary is not None:
                 os.rename(temporary, target)
@@ -266,6 +295,24 @@ class Archiver:
         if unlinked:
             fsync_dir(source_folder)
         self.moved += len(unlinked)
+
+    def verified(self, batch: list[tuple[str, os.stat_result, str | None, str, str]]
+                 ) -> list[tuple[str, os.stat_result, str | None, str, str]]:
+        """The entries whose durable copy reads back from the drive as the source was read; a copy
+        that does not is removed and its source left in place."""
+        copies = [entry for entry in batch if entry[2] is not None]
+        digests = dict(zip((entry[2] for entry in copies), self.pool.map(read_back, [e[2] for e in copies])))
+        kept = []
+        for entry in batch:
+            source, _, temporary, _, digest = entry
+            if temporary is not None and digests[temporary] != digest:
+                os.unlink(temporary)
+                self.say(f"verification failed for {source}: the archive drive returned other content; "
+                         "left in place")
+                self.conflicts += 1
+                continue
+            kept.append(entry)
+        return kept
 
     def record(self, entries: list[dict]) -> None:
         if not entries:
