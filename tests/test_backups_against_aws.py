@@ -372,6 +372,9 @@ def test_a_failed_location_is_reported_at_once_through_the_other(world, location
     install(test_host, down, locations.key.access_key_id, locations.key.secret_access_key)
     run = test_host.run("/usr/local/sbin/daktela-backup")
     assert run.returncode == 1 and "location 1 (eu-central-1): FAILED" in run.stderr
+    # unreachable is not empty: no `restic init` waits out restic's retries a second time
+    log = test_host.run("cat /var/lib/daktela-backup/location-1.log").stdout
+    assert "Is there a repository" in log and "create repository" not in log, log
     results = status_objects(world, locations)
     assert results[(2, 1)]["result"] == "failed" and results[(2, 2)]["result"] == "success"
     assert results[(1, 1)]["result"] == "success"  # location 1's own copy is the old one
