@@ -8,6 +8,8 @@ or cloud.
     scripts/plan.py Pulumi.acme.yaml --diff base.json       # what changes against a saved plan
     scripts/plan.py Pulumi.acme.yaml --diff-new             # a new stack: everything is added
     scripts/plan.py Pulumi.acme.yaml --check                # and the catalogue's guardrails
+    scripts/plan.py Pulumi.*.yaml --json --out-dir plans/   # one process for many stacks: plans/<file>.json
+                                                            # (or <file>.error with what went wrong)
 
 Exit codes (with several stacks, the highest of them, after every stack was reported):
 0 planned (a stack that only waits for its secrets is planned with placeholders for them, and told
@@ -20,7 +22,9 @@ Secrets print as [secret]. The output is deterministic: an unchanged stack gives
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import sys
 from pathlib import Path
@@ -110,6 +114,23 @@ def plan_one(stack_file: str, args: argparse.Namespace) -> int:
     return PLANNED
 
 
+def plan_into(args: argparse.Namespace) -> int:
+    """Each stack's plan (or its error text) into a file of its own in args.out_dir."""
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    codes = []
+    for stack_file in args.stack_files:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = plan_one(stack_file, args)
+        name = Path(stack_file).name
+        if code == PLANNED:
+            (args.out_dir / f"{name}.json").write_text(out.getvalue())
+        else:
+            (args.out_dir / f"{name}.error").write_text(err.getvalue() or out.getvalue())
+        codes.append(code)
+    return max(codes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 2)[2],
@@ -125,9 +146,17 @@ def main(argv: list[str] | None = None) -> int:
                          help="the stack is new (no base plan): show everything as added")
     parser.add_argument("--other-stack", action="store_true",
                         help="with --diff: allow a base plan of another stack")
+    parser.add_argument("--out-dir", type=Path,
+                        help="with --json: write each stack's plan to OUT_DIR/<stack file>.json, or what went "
+                             "wrong to OUT_DIR/<stack file>.error (pull-request previews plan many stacks in one "
+                             "process this way, paying the imports once)")
     args = parser.parse_args(argv)
     if (args.diff or args.diff_new) and len(args.stack_files) > 1:
         parser.error("--diff and --diff-new take one stack file")
+    if args.out_dir is not None:
+        if not args.json:
+            parser.error("--out-dir needs --json")
+        return plan_into(args)
     several = len(args.stack_files) > 1
     codes = []
     for number, stack_file in enumerate(args.stack_files):

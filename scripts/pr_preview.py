@@ -6,7 +6,8 @@ and write one comment (markdown) per stack whose plan changes, with guardrail re
     scripts/pr_preview.py --base /tmp/base --head . --out /tmp/comments
 
 Writes <out>/<stack>.md per changed stack and <out>/stacks.json (the changed stacks' names).
-Each checkout is planned with its own code. Needs no cloud credentials. Exit code 0, or 3 when a
+Each checkout is planned with its own code, all its stacks in one process (`plan.py --out-dir`;
+a checkout whose plan.py predates it is planned one process per stack). Needs no cloud credentials. Exit code 0, or 3 when a
 changed stack violates a guardrail or cannot be planned.
 """
 
@@ -16,6 +17,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import _repo  # noqa: F401  (repo root on sys.path)
@@ -35,6 +37,31 @@ def plan_json(checkout: Path, stack_file: Path) -> tuple[dict | None, str | None
     return json.loads(result.stdout), None
 
 
+Planned = tuple[dict | None, str | None]
+
+
+def plans_of(checkout: Path, names: list[str]) -> dict[str, Planned]:
+    """{stack file name: (plan, error)} of the stack files `names` that `checkout` has, planned in
+    one process with the checkout's code."""
+    files = [checkout / name for name in names if (checkout / name).exists()]
+    if not files:
+        return {}
+    with tempfile.TemporaryDirectory() as out:
+        result = subprocess.run([sys.executable, str(checkout / "scripts" / "plan.py"), *map(str, files), "--json",
+                                 "--out-dir", out], capture_output=True, text=True, cwd=checkout, timeout=1800)
+        if "unrecognized arguments: --out-dir" in result.stderr:  # a base from before --out-dir
+            return {f.name: plan_json(checkout, f) for f in files}
+        planned: dict[str, Planned] = {}
+        for stack_file in files:
+            plan, error = Path(out) / f"{stack_file.name}.json", Path(out) / f"{stack_file.name}.error"
+            if plan.exists():
+                planned[stack_file.name] = json.loads(plan.read_text()), None
+            else:
+                planned[stack_file.name] = None, (error.read_text() if error.exists()
+                                                  else result.stderr or result.stdout or "plan.py wrote nothing")
+        return planned
+
+
 def empty(stack: str) -> dict:
     return {"stack": stack, "project": "", "resources": [], "outputs": {}}
 
@@ -48,16 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     names = sorted({p.name for c in (args.base, args.head) for p in c.glob("Pulumi.*.yaml")})
+    base_plans, head_plans = plans_of(args.base, names), plans_of(args.head, names)
     changed, failing = [], 0
     for name in names:
         stack = stack_name_of(Path(name))
         base_file, head_file = args.base / name, args.head / name
-        base, _ = plan_json(args.base, base_file) if base_file.exists() else (empty(stack), None)
+        base, _ = base_plans[name] if base_file.exists() else (empty(stack), None)
         head: dict | None
         if not head_file.exists():
             head, error, note = empty(stack), None, "The stack file is removed: its resources would be destroyed."
         else:
-            head, error = plan_json(args.head, head_file)
+            head, error = head_plans[name]
             note = "" if base_file.exists() else "A new stack."
         if error is not None or head is None:
             comment, failing = render_comment(stack, None, [], error=error, note=note), failing + 1

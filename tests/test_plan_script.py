@@ -111,6 +111,21 @@ def test_bad_config_exits_1_with_every_problem_and_its_path(tmp_path):
     assert "The stack config has 1 problem:" in result.stderr  # field errors come first
 
 
+def test_out_dir_writes_each_plan_or_its_error_and_exits_with_the_worst(tmp_path):
+    document = yaml.safe_load((REPO / "Pulumi.example-onprem.yaml").read_text())
+    document["config"]["daktela:installation"]["backup"]["times"] = ["01:00", "25:00"]
+    broken = tmp_path / "Pulumi.broken.yaml"
+    broken.write_text(yaml.safe_dump(document))
+    out = tmp_path / "plans"
+    result = plan_cli(str(REPO / "Pulumi.example-cloud.yaml"), str(broken), "--json", "--out-dir", str(out))
+    assert result.returncode == 1 and result.stdout == ""
+    assert sorted(p.name for p in out.iterdir()) == ["Pulumi.broken.yaml.error", "Pulumi.example-cloud.yaml.json"]
+    assert (out / "Pulumi.example-cloud.yaml.json").read_text() == plan_cli(
+        str(REPO / "Pulumi.example-cloud.yaml"), "--json").stdout  # the very plan a single run prints
+    assert 'installation.backup.times[1]: "25:00" is not a time of day' in (out / "Pulumi.broken.yaml.error").read_text()
+    assert plan_cli(str(broken), "--out-dir", str(out)).returncode == 2  # argparse: --out-dir needs --json
+
+
 def test_unreadable_stack_file_exits_2(tmp_path):
     missing = plan_cli(str(tmp_path / "Pulumi.none.yaml"))
     assert missing.returncode == 2 and "cannot read the stack file" in missing.stderr

@@ -45,10 +45,35 @@ def compare(name: str, text: str, update_golden: bool) -> None:
     assert text == path.read_text(), f"{name} differs; refresh with --update-golden if intended"
 
 
+# Each checkout's plan.py, wrapped to log how it is started; the base's answers --out-dir as a
+# plan.py from before that option does (argparse's usage error, exit 2).
+PLAN_WRAPPER = """import json, runpy, sys
+from pathlib import Path
+here = Path(__file__).parent
+with open(here / "invocations.jsonl", "a") as log:
+    log.write(json.dumps([Path(a).name for a in sys.argv[1:]]) + "\\n")
+if {old} and "--out-dir" in sys.argv:
+    sys.exit("usage: plan.py [-h] stack_file [stack_file ...]\\nplan.py: error: unrecognized arguments: --out-dir " + sys.argv[-1])
+runpy.run_path(str(here / "plan_real.py"), run_name="__main__")
+"""
+
+
+def wrap_plan(checkout: Path, old: bool) -> None:
+    scripts = checkout / "scripts"
+    (scripts / "plan.py").rename(scripts / "plan_real.py")
+    (scripts / "plan.py").write_text(PLAN_WRAPPER.format(old=old))
+
+
+def invocations(checkout: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (checkout / "scripts" / "invocations.jsonl").read_text().splitlines()]
+
+
 @pytest.fixture(scope="module")
 def previews(tmp_path_factory):
     root = tmp_path_factory.mktemp("pr")
     base, head = checkout(root / "base"), checkout(root / "head")
+    wrap_plan(base, old=True)
+    wrap_plan(head, old=False)
     shutil.copy(REPO / "Pulumi.example-onprem.yaml", base / "Pulumi.acme-onprem.yaml")
     shutil.copy(REPO / "Pulumi.example-cloud.yaml", base / "Pulumi.acme-cloud.yaml")
     shutil.copy(REPO / "Pulumi.example-cloud.yaml", base / "Pulumi.unchanged.yaml")
@@ -61,18 +86,29 @@ def previews(tmp_path_factory):
     out = root / "comments"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "pr_preview.py"), "--base", str(base),
                              "--head", str(head), "--out", str(out)], capture_output=True, text=True, timeout=600)
-    return result, out
+    return result, out, base, head
 
 
 def test_one_comment_per_changed_stack_only(previews):
-    result, out = previews
+    result, out, _, _ = previews
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "stacks.json").read_text()) == ["acme-cloud", "acme-onprem", "new-customer"]
     assert not (out / "unchanged.md").exists()
 
 
+def test_each_checkout_is_planned_in_one_process_and_an_older_base_one_per_stack(previews):
+    """Issue 16: every plan process pays about 1.5 s of imports; a preview started one per stack."""
+    _, _, base, head = previews
+    assert invocations(head) == [["Pulumi.acme-onprem.yaml", "Pulumi.new-customer.yaml", "Pulumi.unchanged.yaml",
+                                  "--json", "--out-dir", invocations(head)[0][-1]]]
+    attempt, *single = invocations(base)
+    assert attempt[-2] == "--out-dir"  # refused as by a plan.py without it; then one process per stack
+    assert single == [[name, "--json"] for name in ("Pulumi.acme-cloud.yaml", "Pulumi.acme-onprem.yaml",
+                                                    "Pulumi.unchanged.yaml")]
+
+
 def test_changed_stack_comment(previews, update_golden):
-    _, out = previews
+    _, out, _, _ = previews
     text = (out / "acme-onprem.md").read_text()
     assert text.startswith("<!-- daktela-plan: acme-onprem -->\n")
     assert '    inputs.item.price.N: "1500" -> "1600"  (ignored: ignore_changes keeps the live value)' in text
@@ -81,7 +117,7 @@ def test_changed_stack_comment(previews, update_golden):
 
 
 def test_added_and_removed_stack_comments(previews, update_golden):
-    _, out = previews
+    _, out, _, _ = previews
     added, removed = (out / "new-customer.md").read_text(), (out / "acme-cloud.md").read_text()
     assert "A new stack." in added and "\n+ aws:ec2/instance:Instance  acme-cloud-host\n" in added
     assert "its resources would be destroyed" in removed and "\n- aws:ec2/instance:Instance  acme-cloud-host\n" in removed
@@ -90,7 +126,7 @@ def test_added_and_removed_stack_comments(previews, update_golden):
 
 
 def test_secrets_never_appear_in_comments(previews):
-    _, out = previews
+    _, out, _, _ = previews
     for comment in out.glob("*.md"):
         text = comment.read_text()
         assert "placeholder-set-me" not in text and "s3cr3t" not in text
