@@ -1,7 +1,11 @@
-"""scripts/plan.py as people run it: text, JSON, diff, exit codes, secrets masked."""
+"""scripts/plan.py as people run it: text, JSON, diff, exit codes, secrets masked. Its `main` runs
+in this process with the script's argv, output streams and exit code (the imports paid once);
+tests/test_newcomer.py and test_readme.py run it as a process, as `make plan` does."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -14,11 +18,19 @@ import yaml
 from components.offline import SECRET, StackInput, run_program
 from tests.conftest import REPO
 
-PLAN = [sys.executable, str(REPO / "scripts" / "plan.py")]
+sys.path.insert(0, str(REPO / "scripts"))
+import plan as plan_script  # noqa: E402  (scripts/plan.py)
 
 
 def plan_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([*PLAN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    """`scripts/plan.py ARGS` from `cwd`: exit code, stdout and stderr as the script gives them."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.chdir(cwd):
+        try:
+            code = plan_script.main(list(args))
+        except SystemExit as exit:  # argparse's usage errors
+            code = exit.code if isinstance(exit.code, int) else 1
+    return subprocess.CompletedProcess(["scripts/plan.py", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_onprem_plan_lists_setup_and_both_monthly_fees_retained():
