@@ -17,18 +17,21 @@ DATABASE = "daktela"
 RUNBOOK_VARIABLES = {"DATABASE": DATABASE, "DUMP_USER": "daktela_backup"}
 
 
-def customer_host(world, locations, test_host, scratch: str):  # noqa: F811
-    """The host as it runs: drives, jobs with the plan's key, the customer's database, one backup."""
+def customer_host(world, locations, test_host, scratch: str, database: bool = True):  # noqa: F811
+    """The host as it runs: drives, jobs with the plan's key, the customer's database, one backup.
+    Without `database`, the dump is the fixtures' stand-in (for drills that fail before loading it,
+    or that replace it)."""
     from tests.onprem_fixtures import install, prepared_with_data
 
     mariadb_host.need_mariadb(test_host)
     prepared_with_data(test_host)
     job = dataclasses.replace(locations.job([world.endpoint, world.endpoint]), drill_scratch=scratch)
     install(test_host, job, locations.key.access_key_id, locations.key.secret_access_key)
-    assert test_host.run("rm /usr/local/sbin/mariadb-dump").returncode == 0  # Debian's from here on
-    mariadb_host.start(test_host, f"{test_host.mount_point('operational')}/database/mysql")
-    mariadb_host.fill(test_host, DATABASE)
-    run_step(test_host, "dump-user", {**RUNBOOK_VARIABLES, "OPERATIONAL": "", "TARGET": ""})
+    if database:
+        assert test_host.run("rm /usr/local/sbin/mariadb-dump").returncode == 0  # Debian's from here on
+        mariadb_host.start(test_host, f"{test_host.mount_point('operational')}/database/mysql")
+        mariadb_host.fill(test_host, DATABASE)
+        run_step(test_host, "dump-user", {**RUNBOOK_VARIABLES, "OPERATIONAL": "", "TARGET": ""})
     backup = test_host.run("/usr/local/sbin/daktela-backup")
     assert backup.returncode == 0, backup.stdout + backup.stderr
     return job
@@ -142,7 +145,7 @@ def test_a_corrupted_snapshot_fails_its_location_and_keeps_the_last_success(worl
 
 
 def test_a_dump_that_does_not_load_fails_the_drill(world, locations, test_host):  # noqa: F811
-    customer_host(world, locations, test_host, str(test_host.root / "drill-scratch"))
+    customer_host(world, locations, test_host, str(test_host.root / "drill-scratch"), database=False)
     broken = "#!/bin/sh\necho 'CREATE TABLE calls (id INT PRIMARY KEY'\necho 'INSERT INTO nowhere VALUES (1);'\n"
     written = test_host.run(f"cat > /usr/local/sbin/mariadb-dump <<'STUB'\n{broken}STUB\nchmod 755 /usr/local/sbin/mariadb-dump")
     assert written.returncode == 0, written.stderr
@@ -155,7 +158,7 @@ def test_a_dump_that_does_not_load_fails_the_drill(world, locations, test_host):
 
 def test_too_little_scratch_space_fails_before_anything_is_copied(world, locations, test_host):  # noqa: F811
     tiny = str(test_host.root / "tiny")
-    customer_host(world, locations, test_host, tiny)
+    customer_host(world, locations, test_host, tiny, database=False)
     assert test_host.run(f"mkdir -p {tiny} && mount -t tmpfs -o size=1m tmpfs {tiny}").returncode == 0
     run = drill(test_host, "--location", "1")
     assert run.returncode == 1
