@@ -2,7 +2,7 @@
 least-privilege role, its secrets in SSM, and cloud-init that mounts volumes and starts the
 converger, which installs the database-dump, restic, metering and restore-drill timers.
 
-How the job files reach the instance (docs/design.md, "Job files on a cloud instance"): they are
+How the job files reach the instance (docs/design.md, "Compute": the converger): they are
 an S3 object in the dumps bucket named by its SHA-256; the SSM parameter holds the converger, which
 names that object and its digest; user data writes only what the first boot needs. A change of
 any job file is a new object and a new converger, which a running instance picks up within 15
