@@ -32,6 +32,8 @@ test: $(VENV)/.installed
 
 # Benchmarks against peers (root; takes minutes; results in bench/results/, summary in BENCHMARKS.md).
 bench: $(VENV)/.installed
+	command -v parted >/dev/null && command -v rsync >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq parted rsync; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	cd bench && ../$(BIN)/python host_prep.py && ../$(BIN)/python archival.py && \
 	  ../$(BIN)/python backup_run.py && ../$(BIN)/python restore_run.py && ../$(BIN)/python fleet_planning.py

@@ -4,7 +4,12 @@ Ansible playbook doing the same work and against the floor (one hand-written she
 through a single SSH connection). First run and no-change re-run; SSH sessions counted from the
 test sshd's log (one per command; Ansible's ControlPersist shares one connection too).
 
-    .venv/bin/python bench/host_prep.py [--repeats 3]     (root; pip install -r bench/requirements.txt)
+    .venv/bin/python bench/host_prep.py [--repeats 5]     (root; `make bench` installs the peers)
+
+Every contender runs as a whole process, as a person runs it: ours is `scripts/prepare_host.py`
+with a stack file for the throwaway host (its interpreter start and imports included), the floor
+`ssh ... sudo bash -s`, Ansible `ansible-playbook`. The order rotates each round; min, median and
+max are kept.
 """
 
 from __future__ import annotations
@@ -12,15 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from common import ROOT, median, save, timed
 
-from components.host.prepare import prepare
-from components.host.ssh import Connection
-from tests.onprem_fixtures import layout_for
 from tests.hosttest import USER, ThrowawayHost
+from tests.test_prepare_host_script import stack_for
 
 ANSIBLE = ROOT / ".venv" / "bin" / "ansible-playbook"
 
@@ -96,15 +100,13 @@ def values(host: ThrowawayHost) -> dict:
             "op_mp": host.mount_point("operational"), "ar_mp": host.mount_point("archive")}
 
 
-def run_ours(host: ThrowawayHost) -> tuple[float, int]:
-    layout = layout_for(host)
-
-    def once():
-        with Connection(host.access()) as connection:
-            prepare(connection, layout)
-
+def run_ours(host: ThrowawayHost, work: Path) -> tuple[float, int]:
+    stack, key = stack_for(host, work)
     before = sessions(host)
-    seconds, _ = timed(once)
+    seconds, result = timed(lambda: subprocess.run([sys.executable, str(ROOT / "scripts" / "prepare_host.py"), stack,
+                                                    "--key", key], capture_output=True, text=True,
+                                                   stdin=subprocess.DEVNULL, timeout=600))
+    assert result.returncode == 0, result.stdout + result.stderr
     return seconds, sessions(host) - before
 
 
@@ -145,12 +147,13 @@ def run_ansible(host: ThrowawayHost, key: Path, workdir: Path) -> tuple[float, i
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     results: dict[str, dict[str, list]] = {name: {"first": [], "rerun": [], "first_sessions": [], "rerun_sessions": []}
                                            for name in ("ours", "floor", "ansible")}
-    for _ in range(args.repeats):
-        for name in results:
+    names = list(results)
+    for repeat in range(args.repeats):
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:  # rotating order
             with tempfile.TemporaryDirectory() as tmp:
                 host = ThrowawayHost(Path(tmp) / "host").start()
                 try:
@@ -159,7 +162,7 @@ def main() -> None:
                     key.chmod(0o600)
                     work = Path(tmp) / "work"
                     (work / "cp").mkdir(parents=True)
-                    runner = {"ours": lambda: run_ours(host), "floor": lambda: run_floor(host, key),
+                    runner = {"ours": lambda: run_ours(host, work), "floor": lambda: run_floor(host, key),
                               "ansible": lambda: run_ansible(host, key, work)}[name]
                     for phase in ("first", "rerun"):
                         seconds, count = runner()
@@ -169,12 +172,15 @@ def main() -> None:
                     host.stop()
     summary = {name: {key: (round(median(v), 3) if "sessions" not in key else max(v)) for key, v in r.items()}
                for name, r in results.items()}
+    spread = {name: {phase: [round(min(r[phase]), 3), round(max(r[phase]), 3)] for phase in ("first", "rerun")}
+              for name, r in results.items()}
     summary["ratios"] = {
         "ours_first_vs_floor": round(summary["ours"]["first"] / summary["floor"]["first"], 2),
         "ours_first_vs_ansible": round(summary["ours"]["first"] / summary["ansible"]["first"], 3),
         "ours_rerun_vs_ansible": round(summary["ours"]["rerun"] / summary["ansible"]["rerun"], 3),
     }
-    save("host_prep", {"repeats": args.repeats, **summary, "command": "python bench/host_prep.py"})
+    save("host_prep", {"repeats": args.repeats, **summary, "seconds_min_max": spread,
+                       "command": "python bench/host_prep.py"})
 
 
 if __name__ == "__main__":
