@@ -612,14 +612,17 @@ def customer_dump(tmp_path_factory) -> tuple[bytes, dict[str, int]]:
     from tests import mariadb_host
 
     mariadb_host.need_mariadb(LocalDatabase(""))
-    server = drill_module().DatabaseServer(str(tmp_path_factory.mktemp("source-database")), "mariadb")
-    with server:
-        local = LocalDatabase(server.socket)
-        mariadb_host.fill(local, "daktela")
-        checksums = mariadb_host.checksums(local, "daktela")
-        dump = subprocess.run(["mariadb-dump", "--no-defaults", f"--socket={server.socket}", "--user=root",
-                               "--single-transaction", "--quick", "--routines", "--events", "--triggers", "daktela"],
-                              capture_output=True, check=True).stdout
+    directory = tmp_path_factory.mktemp("source-database")
+    try:
+        with drill_module().DatabaseServer(str(directory), "mariadb") as server:
+            local = LocalDatabase(server.socket)
+            mariadb_host.fill(local, "daktela")
+            checksums = mariadb_host.checksums(local, "daktela")
+            dump = subprocess.run(["mariadb-dump", "--no-defaults", f"--socket={server.socket}", "--user=root",
+                                   "--single-transaction", "--quick", "--routines", "--events", "--triggers",
+                                   "daktela"], capture_output=True, check=True).stdout
+    finally:
+        shutil.rmtree(directory)  # the server's 110 MB of data files
     return dump, checksums
 
 

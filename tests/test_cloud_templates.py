@@ -182,8 +182,11 @@ def test_storage_meter_publishes_catalogue_gb_of_10_to_the_9_bytes(files, tmp_pa
     script = tmp_path / "meter"
     script.write_text(files["/usr/local/sbin/daktela-attachments-meter"]["content"]
                       .replace("/srv/daktela/attachments", str(attachments)))
-    result = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    try:
+        result = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                                env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    finally:
+        shutil.rmtree(tmp_path / "srv")  # sparse, but 107 GB to anything that reads sizes
     assert result.returncode == 0, result.stderr
     assert result.stdout == "comments and email attachments: 100.000 GB (100000000000 bytes)\n"
     arguments = (tmp_path / "aws-args").read_text().split()
