@@ -72,6 +72,7 @@ class ThrowawayHost:
     host_fingerprint: str = ""
     process: Optional[subprocess.Popen] = None
     namespace: str = ""
+    namespace_fd: int = -1
 
     # -- set up -----------------------------------------------------------------------------
 
@@ -172,7 +173,11 @@ LogLevel VERBOSE
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"test sshd did not start:\n{self.log()}")
                 time.sleep(0.05)
-        self.namespace = os.readlink(f"/proc/{self.process.pid}/ns/mnt")
+        # Held open until teardown: a namespace's inode number is reused once it is freed, and
+        # teardown kills every process in "its" namespace (with tests in parallel, another test's
+        # fresh namespace could otherwise carry the same number).
+        self.namespace_fd = os.open(f"/proc/{self.process.pid}/ns/mnt", os.O_RDONLY)
+        self.namespace = os.readlink(f"/proc/self/fd/{self.namespace_fd}")
         if self.namespace == os.readlink("/proc/self/ns/mnt"):
             raise RuntimeError("the test host did not get its own mount namespace")
 
@@ -229,6 +234,9 @@ LogLevel VERBOSE
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"processes {pids} of the test host would not end")
                 time.sleep(0.05)
+        if self.namespace_fd >= 0:  # no process left in it: it may go (and its mounts with it)
+            os.close(self.namespace_fd)
+            self.namespace_fd = -1
         if self.process is not None:
             try:
                 self.process.wait(timeout=10)
