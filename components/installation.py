@@ -135,7 +135,10 @@ def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str,
     regions = installation.regions
     volumes = tuple(sorted(volume_arns))
     drill_limit = installation.cloud.restore_drill.alarm_after_hours
-    results = tuple((regions.primary, dump_bucket, names.drill_key(installation.id, t)) for t in (DATABASE, FILES))
+
+    def results(technology: str) -> tuple[tuple[str, str, str], ...]:  # where the instance's drill writes
+        return ((regions.primary, dump_bucket, names.drill_key(installation.id, technology)),)
+
     return Watch(
         installation_id=installation.id,
         namespace=metrics_namespace(installation),
@@ -151,9 +154,9 @@ def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str,
                      resources=volumes, restore_testing_plan=restore_testing_plan),) if restore_testing_plan else ()) + (
             Target(names.drill_of(DATABASE), regions.primary, kind="drill", bucket=dump_bucket,
                    prefix=names.dump_prefix(installation.id), suffix=names.DUMP_SUFFIX, limit_hours=drill_limit,
-                   status_sources=results[:1]),
+                   status_sources=results(DATABASE)),
             Target(names.drill_of(FILES), regions.secondary, kind="drill", bucket=restic_bucket,
-                   prefix=names.snapshots_prefix(installation.id), limit_hours=drill_limit, status_sources=results[1:]),
+                   prefix=names.snapshots_prefix(installation.id), limit_hours=drill_limit, status_sources=results(FILES)),
         ),
     )
 

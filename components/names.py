@@ -32,6 +32,10 @@ def drill_of(location: str) -> str:
 
 DUMP_SUFFIX = ".sql.gz"
 
+# The restore drill on hosts and instances: its config file, and how long a run may take.
+DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"
+DRILL_MAX_HOURS = 12
+
 # Both storage meters (cloud instance, on-premise host) read every 6 hours, at 45 past, away from
 # the backups' full hours; billing takes each day's largest reading (components/billing.py).
 METER_CALENDAR = "*-*-* 00/6:45:00"

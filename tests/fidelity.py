@@ -69,6 +69,13 @@ class StrictWorld:
         """Environment for a tool under test: the key, and trust in the proxy's certificate."""
         return {**key.env(), **client_tls_env(self.ca), **extra}
 
+    def act_as(self, monkeypatch: Any, key: Key) -> None:
+        """This test process's AWS clients (the checker's code run in-process) use `key` and trust
+        the proxy, with no session token of the machine's own."""
+        for variable, value in self.client_env(key).items():
+            monkeypatch.setenv(variable, value)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
     def refused(self) -> list:
         return self.state.refused()
 

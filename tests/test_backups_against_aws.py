@@ -383,9 +383,7 @@ def test_a_failed_location_is_reported_at_once_through_the_other(world, location
     # newest snapshot is minutes old.
     installation = parse_installation(example_installation("on-premise"))
     watch = Watch.from_json(onprem_freshness_watch(installation, locations.buckets).to_json())
-    for variable, value in {**locations.checker_key.env(), "AWS_CA_BUNDLE": str(world.ca)}.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    world.act_as(monkeypatch, locations.checker_key)
     findings = {f.technology: f for f in check(watch, boto3_clients(world.endpoint))}
     assert findings["location-1"].status == "failed", findings
     assert "restic exit code" in findings["location-1"].failed
@@ -437,9 +435,7 @@ def test_onprem_storage_meter_reaches_billing_with_the_plans_keys(world, locatio
 
     installation = parse_installation(example_installation("on-premise"))
     watch = Watch.from_json(onprem_freshness_watch(installation, locations.buckets).to_json())
-    for variable, value in {**locations.checker_key.env(), "AWS_CA_BUNDLE": str(world.ca)}.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    world.act_as(monkeypatch, locations.checker_key)
     published = publish_storage_reading(watch, boto3_clients(world.endpoint))
     assert published is not None and published["bytes"] == expected_bytes
     assert world.refused() == []
@@ -646,9 +642,7 @@ def cloud_checker_sees(world: StrictWorld, instance: CloudInstance, plan, monkey
     watch = Watch.from_json(plan.outputs["freshness_targets"].replace(
         autoname(one(plan, "aws:s3/bucket:Bucket", "restic").name), instance.restic_bucket))
     drills = dataclasses.replace(watch, targets=tuple(t for t in watch.targets if t.kind == "drill"))
-    for variable, value in {**world.client_env(checker), "AWS_CA_BUNDLE": str(world.ca)}.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    world.act_as(monkeypatch, checker)
     findings = {f.technology: f for f in check(drills, boto3_clients(world.endpoint))}
     assert world.refused() == []
     return findings

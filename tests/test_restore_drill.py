@@ -86,9 +86,7 @@ def checker_sees(world, locations, monkeypatch):  # noqa: F811
 
     installation = parse_installation(example_installation("on-premise"))
     watch = Watch.from_json(onprem_freshness_watch(installation, locations.buckets).to_json())
-    for variable, value in {**locations.checker_key.env(), "AWS_CA_BUNDLE": str(world.ca)}.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    world.act_as(monkeypatch, locations.checker_key)
     clients = boto3_clients(world.endpoint)
     findings = check(watch, clients)
     publish(watch, findings, clients)

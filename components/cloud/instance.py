@@ -383,18 +383,16 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
         None)
     files.append({"path": "/usr/local/sbin/daktela-restore-drill", "mode": "0755",
                   "content": (TEMPLATES / "daktela-restore-drill.py").read_text()})
-    files.append({"path": DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
+    files.append({"path": names.DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
     assert installation.cloud is not None
     drill = installation.cloud.restore_drill
     files += _systemd_job(
         "daktela-restore-drill", f"Daktela {installation.id}: weekly restore drill of the dumps and restic",
         "/usr/local/sbin/daktela-restore-drill", [f"{drill.weekday} *-*-* {drill.time:%H:%M}:00 UTC"],
-        [drill.scratch_dir], DRILL_MAX_HOURS * 3600)  # a volume mounted there for scratch space must be in place
+        [drill.scratch_dir], names.DRILL_MAX_HOURS * 3600)  # a volume mounted there for scratch space must be in place
     return files
 
 
-DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"
-DRILL_MAX_HOURS = 12
 DRILL_STATUS_DIR = "/var/lib/daktela-toolkit"
 
 

@@ -33,8 +33,6 @@ ARCHIVE_CALENDAR = "*-*-* 03:30:00"
 READ_DATA_SUBSET = "10%"
 ARCHIVE_LOCK = "/run/daktela-archive.lock"  # held by the archival; the meter waits for it
 METER_LOCK_WAIT_SECONDS = 3 * 3600
-DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"
-DRILL_MAX_HOURS = 12
 STATUS_DIR = "/var/lib/daktela-backup"
 TIMERS = ("daktela-backup.timer", "daktela-backup-check.timer", "daktela-archive.timer",
           "daktela-storage-meter.timer", "daktela-restore-drill.timer")
@@ -170,7 +168,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
                     render("onprem/daktela-share.sh.j2", installation_id=job.installation_id)),
         ManagedFile("/usr/local/sbin/daktela-restore-drill", 0o755,
                     (TEMPLATES / "daktela-restore-drill.py").read_text()),
-        ManagedFile(DRILL_CONFIG, 0o644, drill_config),
+        ManagedFile(names.DRILL_CONFIG, 0o644, drill_config),
     ]
     files += _unit("daktela-backup", f"Daktela {job.installation_id}: operational drive to two cloud locations",
                    "/usr/local/sbin/daktela-backup", [job.operational_mount],
@@ -183,7 +181,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
                    [job.operational_mount, job.archive_mount], [f"{ARCHIVE_CALENDAR} {job.timezone}"], None)
     files += _unit("daktela-restore-drill", f"Daktela {job.installation_id}: weekly restore drill of each location",
                    "/usr/local/sbin/daktela-restore-drill", [job.operational_mount],
-                   [f"{job.drill_weekday} *-*-* {job.drill_time}:00 {job.timezone}"], DRILL_MAX_HOURS * 3600)
+                   [f"{job.drill_weekday} *-*-* {job.drill_time}:00 {job.timezone}"], names.DRILL_MAX_HOURS * 3600)
     files += _unit("daktela-storage-meter", f"Daktela {job.installation_id}: comments and email attachments, GB",
                    "/usr/local/sbin/daktela-storage-meter", [job.operational_mount, job.archive_mount],
                    [f"{names.METER_CALENDAR} {job.timezone}"], METER_LOCK_WAIT_SECONDS + 3600)

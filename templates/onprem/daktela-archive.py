@@ -35,9 +35,15 @@ BATCH_BYTES = 1 << 30
 COPY_WORKERS = 2  # copies, and read-backs, two at a time: hashing releases the GIL
 
 
-def sha256_of(path: str) -> str:
+def sha256_of(path: str, from_drive: bool = False) -> str:
+    """SHA-256 of the file. `from_drive`: as the drive holds it. Called once the copy is durable,
+    when every page of it is clean and nobody maps it: dropping its pages from the cache
+    (POSIX_FADV_DONTNEED) makes every read go to the drive, with the kernel's readahead (O_DIRECT
+    reads, one request at a time, took 1.6x as long in bench/archival.py)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open(path, "rb", buffering=0) as handle:
+        if from_drive:
+            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         while True:
             block = handle.read(CHUNK)
             if not block:
@@ -46,18 +52,7 @@ def sha256_of(path: str) -> str:
 
 
 def read_back(path: str) -> str:
-    """SHA-256 of the file as the drive holds it. Called once the copy is durable, when every page
-    of it is clean and nobody maps it: dropping its pages from the cache (POSIX_FADV_DONTNEED)
-    makes every read go to the drive, with the kernel's readahead (O_DIRECT reads, one request at a
-    time, took 1.6x as long in bench/archival.py)."""
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
-        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        while True:
-            block = handle.read(CHUNK)
-            if not block:
-                return digest.hexdigest()
-            digest.update(block)
+    return sha256_of(path, from_drive=True)
 
 
 def fsync_dir(path: str) -> None:
