@@ -260,6 +260,7 @@ FAKE_CALLS: dict[str, Callable[[dict], dict]] = {
 
 def _make_engine(recorder: "Recorder"):
     from pulumi.runtime import mocks
+    from pulumi.runtime.settings import get_project, get_stack
 
     class RecordingMocks(mocks.Mocks):
         def new_resource(self, args: mocks.MockResourceArgs):
@@ -284,6 +285,15 @@ def _make_engine(recorder: "Recorder"):
             return fake(args.args) if fake else {}
 
     class RecordingMonitor(mocks.MockMonitor):
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            """URNs as the engine makes them (resource.NewURN): the parent's whole qualified type
+            chain, the root stack left out. The SDK's mock keeps only the parent's last type, which
+            would hide that moving a component changes its grandchildren's URNs too."""
+            qualified = parent.split("::")[2] if parent else ""
+            if qualified and qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+            return f"urn:pulumi:{get_stack()}::{get_project()}::{type_}::{name}"
+
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
             if request.type != "pulumi:pulumi:Stack":

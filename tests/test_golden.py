@@ -35,3 +35,15 @@ def test_example_plan_matches_golden(hosting, update_golden):
             f"{path.name} differs from the program's plan; if the change is intended, "
             "refresh with --update-golden and review the diff"
         )
+
+
+def test_urns_carry_the_whole_type_chain_as_the_engine_makes_them():
+    """The engine's URN holds every ancestor's type (the root stack left out): moving a component
+    changes its grandchildren's URNs too. The SDK's mock keeps only the parent's type; ours must
+    not, or a golden plan would hide a replacement two levels down."""
+    plan = run_program(read_stack_file(EXAMPLES["on-premise"]))
+    [bucket] = [r for r in plan.resources if r.type == "aws:s3/bucket:Bucket" and r.name.endswith("location-1")]
+    chain = bucket.urn.split("::")[2].split("$")
+    assert chain == ["daktela:onprem:OnPremInstallation", "daktela:onprem:OffsiteBackupTarget",
+                     chain[2], "aws:s3/bucket:Bucket"] and chain[2].endswith(":BackupBucket")
+    assert all("pulumi:pulumi:Stack" not in r.urn for r in plan.resources)
