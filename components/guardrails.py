@@ -22,7 +22,7 @@ from components.names import (AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, BLOCK_COPY,
 
 CLOUD = "daktela:cloud:CloudInstallation"
 ONPREM = "daktela:onprem:OnPremInstallation"
-BACKUP_BUCKET = "daktela:cloud:BackupBucket"
+BACKUP_BUCKET = "daktela:aws:BackupBucket"
 TABLE_ITEM = "aws:dynamodb/tableItem:TableItem"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 PREPARED_HOST = "pulumi-python:dynamic/onprem:PreparedHost"

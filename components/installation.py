@@ -13,11 +13,11 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.cloud.base import kms_key, metrics_namespace, notification_topic, regional_provider
+from components.aws.base import kms_key, metrics_namespace, notification_topic, regional_provider
 from components.cloud.block_backup import BlockBackup
-from components.cloud.buckets import BackupBucket
+from components.aws.buckets import BackupBucket
 from components.cloud.instance import BackupTargets, CloudHost
-from components.cloud.watch import FreshnessWatch, list_objects_statement, storage_alarms
+from components.aws.watch import FreshnessWatch, list_objects_statement, storage_alarms
 from components.config import StackConfig
 from components import names
 from components.freshness import Target, Watch

@@ -122,6 +122,8 @@ class PlannedResource:
     options: dict[str, Any]
     # URNs it waits for (inputs' and depends_on), for tests of ordering; not part of the plan's JSON
     dependencies: tuple[str, ...] = ()
+    # URNs it had before, as the engine resolves its aliases and its parents' (a match is no replace)
+    aliases: tuple[str, ...] = ()
 
     def to_json(self, parents: dict[str, "PlannedResource"]) -> dict:
         parent = parents.get(self.parent or "")
@@ -133,6 +135,7 @@ class PlannedResource:
             "provider": self.provider,
             "inputs": self.inputs,
             "options": self.options,
+            **({"aliases": list(self.aliases)} if self.aliases else {}),
         }
 
 
@@ -317,6 +320,7 @@ class Recorder:
         self.calls: list[tuple[str, dict]] = []  # provider functions called: (token, arguments)
         self.provider_regions: dict[str, str] = {}  # provider reference -> region
         self._provider_names: dict[str, str] = {}
+        self._alias_urns: dict[str, tuple[str, ...]] = {}  # URN -> its aliases (children inherit them)
 
     def record(self, request, response) -> None:
         inputs = _plain(json_format.MessageToDict(request.object))
@@ -350,7 +354,39 @@ class Recorder:
                 "additional_secret_outputs": sorted(set(request.additionalSecretOutputs)),
             },
             dependencies=tuple(request.dependencies),
+            aliases=self._aliases(request, response.urn),
         ))
+
+    def _aliases(self, request, urn: str) -> tuple[str, ...]:
+        """The URNs the engine would look for this resource under, as its step generator resolves
+        them (pkg/resource/deploy/step_generator.go, generateAliases): each alias spec collapsed to
+        a URN (name, type and parent defaulting to the resource's own), then every alias of the
+        parent applied to the resource and to each of its own aliases (inheritedChildAlias)."""
+        stack, project = urn.split("::")[0].removeprefix("urn:pulumi:"), urn.split("::")[1]
+
+        def urn_of(type_: str, name: str, parent: str, in_stack: str = "", in_project: str = "") -> str:
+            parent_type = parent.split("::")[2] if parent else ""
+            qualified = type_ if parent_type in ("", "pulumi:pulumi:Stack") else f"{parent_type}${type_}"
+            return f"urn:pulumi:{in_stack or stack}::{in_project or project}::{qualified}::{name}"
+
+        own = []
+        for alias in request.aliases:
+            if alias.urn:
+                own.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            own.append(urn_of(spec.type or request.type, spec.name or request.name, parent, spec.stack, spec.project))
+        found = list(own)
+        parent_name = request.parent.split("::")[-1]
+        for parent_alias in self._alias_urns.get(request.parent, ()):
+            for alias in (urn, *own):
+                type_, name = alias.split("::")[2].rsplit("$", 1)[-1], alias.split("::")[3]
+                if name.startswith(parent_name):  # "<parent>-logs" follows its parent's old name
+                    name = parent_alias.split("::")[-1] + name[len(parent_name):]
+                found.append(urn_of(type_, name, parent_alias))
+        self._alias_urns[urn] = tuple(dict.fromkeys(found))
+        return self._alias_urns[urn]
 
 
 def _close_event_loops() -> None:

@@ -19,8 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import names
-from components.cloud.base import child, policy_document, regional_provider
-from components.cloud.buckets import BackupBucket
+from components.aws.base import child, policy_document, regional_provider
+from components.aws.buckets import BackupBucket
 from components.config import Installation
 
 

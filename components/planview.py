@@ -117,10 +117,17 @@ class PlanDiff:
     removed: list[dict] = field(default_factory=list)
     changed: list[ResourceDiff] = field(default_factory=list)
     outputs: list[Change] = field(default_factory=list)
+    # (URN before, URN now, type, name): found under an alias, kept (its changes, if any, in `changed`)
+    moved: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.outputs)
+        return not (self.added or self.removed or self.changed or self.outputs or self.moved)
+
+    @property
+    def counts(self) -> str:
+        counts = f"{len(self.added)} to add, {len(self.changed)} to change, {len(self.removed)} to remove"
+        return counts + (f", {len(self.moved)} kept under a new URN (alias)" if self.moved else "")
 
     def to_json(self) -> dict:
         def change(c: Change) -> dict:
@@ -135,6 +142,8 @@ class PlanDiff:
                 for d in self.changed
             ],
             "outputs": [change(c) for c in self.outputs],
+            "moved": [{"from": before, "urn": now, "type": type_, "name": name}
+                      for before, now, type_, name in self.moved],
         }
 
 
@@ -159,14 +168,23 @@ def _changes(before: dict, after: dict, prefix: str, ignored_roots: Optional[set
 
 
 def diff_plans(base: dict, head: dict) -> PlanDiff:
-    """What changes from `base` to `head`, resources keyed by URN."""
+    """What changes from `base` to `head`, resources keyed by URN. A resource whose URN is new but
+    one of whose aliases is a URN of `base` is the same resource, as the engine finds it: compared,
+    listed as moved, not replaced."""
     before = {r["urn"]: r for r in base["resources"]}
     after = {r["urn"]: r for r in head["resources"]}
-    result = PlanDiff(stack=head["stack"])
-    result.added = [r for urn, r in after.items() if urn not in before]
-    result.removed = [r for urn, r in before.items() if urn not in after]
+    was = {}  # URN now -> URN before, for resources found under an alias
     for urn, new in after.items():
-        old = before.get(urn)
+        if urn not in before:
+            alias = next((a for a in new.get("aliases", ()) if a in before and a not in after), None)
+            if alias is not None:
+                was[urn] = alias
+    result = PlanDiff(stack=head["stack"])
+    result.added = [r for urn, r in after.items() if urn not in before and urn not in was]
+    result.removed = [r for urn, r in before.items() if urn not in after and urn not in was.values()]
+    result.moved = [(was[urn], urn, after[urn]["type"], after[urn]["name"]) for urn in sorted(was)]
+    for urn, new in after.items():
+        old = before.get(was.get(urn, urn))
         if old is None:
             continue
         ignored = set(new["options"].get("ignore_changes", []))
@@ -174,7 +192,7 @@ def diff_plans(base: dict, head: dict) -> PlanDiff:
         changes += _changes(old["options"], new["options"], "options")
         if old.get("provider") != new.get("provider"):
             changes.append(Change("provider", old.get("provider"), new.get("provider")))
-        if old.get("parent") != new.get("parent"):
+        if old.get("parent") != new.get("parent") and urn not in was:  # a move shows as `=`
             changes.append(Change("parent", old.get("parent"), new.get("parent")))
         if changes:
             result.changed.append(ResourceDiff(urn, new["type"], new["name"], changes))
@@ -183,8 +201,7 @@ def diff_plans(base: dict, head: dict) -> PlanDiff:
 
 
 def render_diff(diff: PlanDiff) -> str:
-    counts = f"{len(diff.added)} to add, {len(diff.changed)} to change, {len(diff.removed)} to remove"
-    lines = [f"Stack {diff.stack}: {counts}" if not diff.empty else f"Stack {diff.stack}: no changes"]
+    lines = [f"Stack {diff.stack}: {diff.counts}" if not diff.empty else f"Stack {diff.stack}: no changes"]
     for resource in diff.added:
         lines.append(f"+ {resource['type']}  {resource['name']}")
     for resource in diff.removed:
@@ -194,6 +211,8 @@ def render_diff(diff: PlanDiff) -> str:
         for change in changed.changes:
             note = "  (ignored: ignore_changes keeps the live value)" if change.ignored else ""
             lines.append(f"    {change.path}: {show(change.before)} -> {show(change.after)}{note}")
+    for before, _, type_, name in diff.moved:
+        lines.append(f"= {type_}  {name}  (kept through an alias from {before.split('::')[2]})")
     if diff.outputs:
         lines.append("~ outputs")
         for change in diff.outputs:

@@ -24,14 +24,14 @@ def render_comment(stack: str, diff: Optional[PlanDiff], violations: list[Violat
         lines += ["", "**The stack cannot be planned:**", "", "```", error.strip(), "```"]
         return "\n".join(lines) + "\n"
     assert diff is not None
-    counts = f"{len(diff.added)} to add, {len(diff.changed)} to change, {len(diff.removed)} to remove"
+    counts = diff.counts
     verdict = "all passed" if not violations else f"**{len(violations)} violation(s)**"
     lines += ["", f"**{counts}** · guardrails: {verdict}", ""]
     body = "\n".join(render_diff(diff).splitlines()[1:])  # the same markers as plan.py --diff
     if len(body) > MAX_DIFF_CHARS:
         body = body[:MAX_DIFF_CHARS] + "\n… (cut; run scripts/plan.py --diff locally for the whole diff)"
     if body.strip():
-        lines += ["`+` added, `-` removed, `~` changed (as `scripts/plan.py --diff` prints it)", "",
+        lines += ["`+` added, `-` removed, `~` changed, `=` kept through an alias (as `scripts/plan.py --diff` prints it)", "",
                   "```diff", body, "```"]
     else:
         lines.append("No resource changes.")

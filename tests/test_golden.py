@@ -12,7 +12,7 @@ import json
 import pytest
 
 from components.offline import read_stack_file, run_program
-from components.planview import render_text
+from components.planview import diff_plans, render_diff, render_text
 from tests.conftest import EXAMPLES, REPO
 
 GOLDEN = REPO / "tests" / "golden"
@@ -47,3 +47,24 @@ def test_urns_carry_the_whole_type_chain_as_the_engine_makes_them():
     assert chain == ["daktela:onprem:OnPremInstallation", "daktela:onprem:OffsiteBackupTarget",
                      chain[2], "aws:s3/bucket:Bucket"] and chain[2].endswith(":BackupBucket")
     assert all("pulumi:pulumi:Stack" not in r.urn for r in plan.resources)
+
+
+@pytest.mark.parametrize("hosting", sorted(EXAMPLES))
+def test_moving_shared_parts_to_components_aws_replaces_nothing(hosting):
+    """The backup bucket and the freshness watch moved from `daktela:cloud:` to `daktela:aws:`
+    (both hostings use them). Every URN the example stacks had before the move (recorded in
+    tests/fixtures/urns/) is still a URN of the plan or an alias the engine finds a resource under,
+    so `pulumi up` replaces nothing; the diff against the old URNs adds and removes nothing."""
+    plan = run_program(read_stack_file(EXAMPLES[hosting])).to_json()
+    before = (REPO / "tests" / "fixtures" / "urns" / f"{plan['stack']}.before-aws-package.txt").read_text().split()
+    base = {"stack": plan["stack"], "resources": [
+        {"urn": urn, "type": urn.split("::")[2].rsplit("$", 1)[-1], "name": urn.split("::")[3],
+         "inputs": {}, "options": {}} for urn in before]}
+    stripped = {**plan, "resources": [{**r, "inputs": {}, "options": {}, "parent": None, "provider": None}
+                                      for r in plan["resources"]]}
+    diff = diff_plans(base, stripped)
+    assert not diff.added and not diff.removed
+    assert {m[2] for m in diff.moved} >= {"daktela:aws:BackupBucket", "daktela:aws:FreshnessWatch"}
+    text = render_diff(diff)
+    assert text.startswith(f"Stack {plan['stack']}: 0 to add, 0 to change, 0 to remove, {len(diff.moved)} kept")
+    assert "= daktela:aws:FreshnessWatch" in text and "kept through an alias from" in text

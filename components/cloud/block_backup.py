@@ -12,7 +12,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.cloud.base import INSTALLATION_TAG, assume_role_policy, child, policy_document
+from components.aws.base import INSTALLATION_TAG, assume_role_policy, child, policy_document
 from components.config import Installation
 from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES, BLOCK, slot
 

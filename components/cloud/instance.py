@@ -18,7 +18,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.cloud.base import DATA_CLASS_TAG, assume_role_policy, child, metrics_namespace, policy_document
+from components.aws.base import DATA_CLASS_TAG, assume_role_policy, child, metrics_namespace, policy_document
 from components import names
 from components.config import Installation
 from components.schedule import DATABASE, FILES, slot

@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.cloud.base import child, policy_document
+from components.aws.base import moved_from, child, policy_document
 
 NONCURRENT_VERSION_DAYS = 30
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7
@@ -32,7 +32,8 @@ class BackupBucket(pulumi.ComponentResource):
         """`kms_key` None encrypts with S3-managed keys; `object_lock_days` locks every object
         version in governance mode for that long (old versions then expire `noncurrent_days` after
         they stop being current)."""
-        super().__init__("daktela:cloud:BackupBucket", name, None, opts)
+        # BackupBucket was daktela:cloud:BackupBucket until both hostings shared it
+        super().__init__("daktela:aws:BackupBucket", name, None, moved_from("daktela:cloud:BackupBucket", opts))
         # Backups outlive the stack: destroying it leaves the bucket and its objects.
         self.bucket = aws.s3.Bucket(
             name, force_destroy=False, object_lock_enabled=True if object_lock_days else None,

@@ -1,4 +1,4 @@
-"""Shared pieces of the cloud installation: regional providers with tags, keys, policy documents."""
+"""Pieces every AWS part uses: regional providers with tags, keys, policy documents, topics."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def assume_role_policy(service: str) -> str:
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }])
+
+
+def moved_from(old_type: str, opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptions:
+    """`opts` plus an alias to the type token a component had before: its live resources and all
+    their children keep their identity (the engine derives each child's old URN from the parent's
+    alias), so a moved component replaces nothing. Keep an alias as long as any stack may still
+    hold the old token."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=old_type)]))
 
 
 def child(parent: pulumi.Resource, provider: Optional[aws.Provider] = None, **extra: Any) -> pulumi.ResourceOptions:

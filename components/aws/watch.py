@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import freshness, names
-from components.cloud.base import assume_role_policy, child, metrics_namespace, policy_document
+from components.aws.base import moved_from, assume_role_policy, child, metrics_namespace, policy_document
 from components.config import Installation
 
 # The checker ships as a package of its own two modules (and nothing else of the repository).
@@ -41,7 +41,8 @@ class FreshnessWatch(pulumi.ComponentResource):
         provider: aws.Provider,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
-        super().__init__("daktela:cloud:FreshnessWatch", name, None, opts)
+        # FreshnessWatch was daktela:cloud:FreshnessWatch until both hostings shared it
+        super().__init__("daktela:aws:FreshnessWatch", name, None, moved_from("daktela:cloud:FreshnessWatch", opts))
         function_name = f"daktela-{installation.id}-backup-freshness"
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=30,
