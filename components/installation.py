@@ -13,12 +13,12 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.base import kms_key, metrics_namespace, notification_topic, regional_provider
+from components.aws.base import kms_key, notification_topic, regional_provider
 from components.cloud.block_backup import BlockBackup
 from components.aws.buckets import BackupBucket
 from components.cloud.instance import BackupTargets, CloudHost
 from components.aws.watch import FreshnessWatch, list_objects_statement, storage_alarms
-from components.config import StackConfig
+from components.config import CloudConfig, Installation, OnPremConfig
 from components import names
 from components.freshness import Target, Watch
 from components.names import BLOCK, BLOCK_COPY, DATABASE, FILES, LOCATIONS, TECHNOLOGIES
@@ -32,8 +32,7 @@ from components.prepared_host import PreparedHost
 class _Installation(pulumi.ComponentResource):
     type_token = ""
 
-    def __init__(self, stack: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
-        installation = stack.installation
+    def __init__(self, installation: Installation, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(self.type_token, installation.id, None, opts)
         self.installation = installation
         self.fee_ledger = FeeLedger(
@@ -46,6 +45,15 @@ class _Installation(pulumi.ComponentResource):
         name, notifications = self.installation.id, self.installation.notifications
         return (notification_topic(f"{name}-ops", notifications.ops, provider, self),
                 notification_topic(f"{name}-billing", notifications.billing or notifications.ops, provider, self))
+
+    def _watch_args(self) -> dict:
+        """What the freshness watch takes from the installation (its own arguments, typed)."""
+        return {"installation_id": self.installation.id, "max_age_hours": self.installation.backup_max_age_hours,
+                "reserve_hours": self.installation.backup.reserve_hours}
+
+    def _storage_alarms(self, billing_topic: aws.sns.Topic, provider: aws.Provider) -> dict:
+        return storage_alarms(f"{self.installation.id}-storage", self.installation.id,
+                              self.installation.contract.included_storage_gb, billing_topic, provider, self)
 
     def _outputs(self) -> dict:
         return {"installation_id": self.installation.id, "hosting": self.installation.hosting}
@@ -61,14 +69,13 @@ class CloudInstallation(_Installation):
 
     type_token = "daktela:cloud:CloudInstallation"
 
-    def __init__(self, stack: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__(stack, opts)
-        installation = self.installation
+    def __init__(self, installation: CloudConfig, secrets: dict[str, pulumi.Output[str]],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(installation, opts)
         cloud = installation.cloud
-        assert cloud is not None  # the config model requires it for cloud hosting
         name, regions = installation.id, installation.regions
-        primary = regional_provider(f"{name}-primary", regions.primary, installation, self)
-        secondary = regional_provider(f"{name}-secondary", regions.secondary, installation, self)
+        primary = regional_provider(f"{name}-primary", regions.primary, name, self)
+        secondary = regional_provider(f"{name}-secondary", regions.secondary, name, self)
         primary_key = kms_key(f"{name}-key-primary", f"Daktela CC {name}: volumes, dumps, vault", primary, self)
         secondary_key = kms_key(f"{name}-key-secondary", f"Daktela CC {name}: restic, vault copies", secondary, self)
         ops_topic, billing_topic = self._topics(primary)
@@ -84,7 +91,7 @@ class CloudInstallation(_Installation):
         restic = BackupBucket(f"{name}-restic", kms_key=secondary_key, provider=secondary,
                               opts=pulumi.ResourceOptions(parent=self))
         self.host = CloudHost(
-            f"{name}-host", installation=installation, secrets=stack.secrets, provider=primary,
+            f"{name}-host", installation=installation, secrets=secrets, provider=primary,
             kms_key=primary_key,
             backups=BackupTargets(dumps.bucket, dump_prefix, restic.bucket, restic_prefix,
                                   regions.secondary, (primary_key, secondary_key)),
@@ -114,19 +121,20 @@ class CloudInstallation(_Installation):
              "Action": list(RESTORE_TEST_ACTIONS), "Resource": "*"},
         ])
         self.watch = FreshnessWatch(
-            f"{name}-freshness", installation=installation, watch=self.freshness_targets,
+            f"{name}-freshness", **self._watch_args(), watch=self.freshness_targets,
             read_statements=read_statements, technologies=(*TECHNOLOGIES, BLOCK_COPY), ops_topic=ops_topic,
             drills=tuple(names.drill_of(t) for t in (BLOCK, DATABASE, FILES)),
             drill_limit_hours=cloud.restore_drill.alarm_after_hours,
+            drill_setting="cloud.restore_drill.alarm_after_days",
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.block_backup.alert_failures(ops_topic)
-        self.storage_alarms = storage_alarms(f"{name}-storage", installation, billing_topic, primary, self)
+        self.storage_alarms = self._storage_alarms(billing_topic, primary)
         self.register_outputs({**self._outputs(), "instance_id": self.host.instance.id,
                                "freshness_targets": self.freshness_targets})
 
 
-def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str, restic_bucket: str,
+def freshness_watch(installation: CloudConfig, vault: str, copy_vault: str, dump_bucket: str, restic_bucket: str,
                     volume_arns: list[str], restore_testing_plan: Optional[str] = None) -> Watch:
     """What the freshness checker looks at for this installation (the Lambda's and the script's
     input): every data volume in the vault and in its copy, the dumps, the restic snapshots, the
@@ -141,7 +149,7 @@ def freshness_watch(installation, vault: str, copy_vault: str, dump_bucket: str,
 
     return Watch(
         installation_id=installation.id,
-        namespace=metrics_namespace(installation),
+        namespace=names.metrics_namespace(installation.id),
         metrics_region=regions.primary,
         limit_hours=float(installation.backup_max_age_hours),
         targets=(
@@ -167,19 +175,18 @@ class OnPremInstallation(_Installation):
 
     type_token = "daktela:onprem:OnPremInstallation"
 
-    def __init__(self, stack: StackConfig, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__(stack, opts)
-        installation = self.installation
+    def __init__(self, installation: OnPremConfig, secrets: dict[str, pulumi.Output[str]],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(installation, opts)
         settings = installation.on_premise
-        assert settings is not None  # the config model requires it for on-premise hosting
         name = installation.id
         self.offsite = OffsiteBackupTarget(f"{name}-offsite", installation, opts=pulumi.ResourceOptions(parent=self))
         layout = layout_from_config(settings)
         bucket_names = [b.bucket.bucket for b in self.offsite.buckets]
         job = pulumi.Output.all(*bucket_names).apply(lambda names: job_from_config(installation, layout, names))
-        secrets = pulumi.Output.all(
+        backup_secrets = pulumi.Output.all(
             self.offsite.access_key.id, self.offsite.access_key.secret,
-            stack.secrets["backupRepositoryPassword"], stack.secrets["databasePassword"],
+            secrets["backupRepositoryPassword"], secrets["databasePassword"],
         ).apply(lambda values: dict(zip(
             ("access_key_id", "secret_access_key", "restic_password", "database_password"), values)))
         host = settings.host
@@ -188,12 +195,12 @@ class OnPremInstallation(_Installation):
             address=host.address,
             port=host.port,
             user=host.user,
-            ssh_private_key=stack.secrets["hostSshPrivateKey"],
+            ssh_private_key=secrets["hostSshPrivateKey"],
             host_key_fingerprint=host.host_key_fingerprint,
             known_hosts_file=host.known_hosts_file,
             layout=layout.to_dict(),
             backup_job=job.apply(lambda j: j.to_dict()),
-            backup_secrets=secrets,
+            backup_secrets=backup_secrets,
             files_digest=job.apply(lambda j: files_digest(job_files(j))),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -209,24 +216,25 @@ class OnPremInstallation(_Installation):
                  "Resource": sorted(f"{arn}/{names.status_prefix(name)}*" for arn in arns)},
             ])
         self.watch = FreshnessWatch(
-            f"{name}-freshness", installation=installation, watch=self.freshness_targets,
+            f"{name}-freshness", **self._watch_args(), watch=self.freshness_targets,
             read_statements=read_statements, technologies=LOCATIONS,
             reports_runs=LOCATIONS,
             drills=tuple(names.drill_of(location) for location in LOCATIONS),
             drill_limit_hours=settings.restore_drill.alarm_after_hours, ops_topic=ops_topic,
+            drill_setting="on_premise.restore_drill.alarm_after_days",
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
-        self.storage_alarms = storage_alarms(f"{name}-storage", installation, billing_topic, primary, self)
+        self.storage_alarms = self._storage_alarms(billing_topic, primary)
         self.register_outputs({**self._outputs(), "freshness_targets": self.freshness_targets})
 
 
-def onprem_freshness_watch(installation, bucket_names) -> Watch:
+def onprem_freshness_watch(installation: OnPremConfig, bucket_names: list[str]) -> Watch:
     """Each location's newest restic snapshot must be at most 24 h + reserve old, and its last run
     must have succeeded (its result is in every location the host could reach)."""
     regions = (installation.regions.primary, installation.regions.secondary)
     return Watch(
         installation_id=installation.id,
-        namespace=metrics_namespace(installation),
+        namespace=names.metrics_namespace(installation.id),
         metrics_region=regions[0],
         limit_hours=float(installation.backup_max_age_hours),
         targets=tuple(

@@ -14,10 +14,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import yaml
 from google.protobuf import json_format
+
+if TYPE_CHECKING:
+    from components.config import Installation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRET = "[secret]"
@@ -87,7 +90,7 @@ def read_stack_file(path: Path | str) -> StackInput:
     return StackInput(project_name(), stack_name_of(path), values, tuple(sorted(secret_keys)))
 
 
-def installation_of(stack: StackInput) -> Any:
+def installation_of(stack: StackInput) -> "Installation":
     """The stack file's validated `daktela:installation` (raises ConfigError listing every problem),
     for the scripts that need the settings without running the program."""
     from components.config import CONFIG_NAMESPACE, INSTALLATION_KEY, installation_value, parse_installation

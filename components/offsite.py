@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from components import names
 from components.aws.base import child, policy_document, regional_provider
 from components.aws.buckets import BackupBucket
-from components.config import Installation
+from components.config import OnPremConfig
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,13 @@ class OffsiteBackupTarget(pulumi.ComponentResource):
     regions: list[str]
     access_key: aws.iam.AccessKey
 
-    def __init__(self, name: str, installation: Installation, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, installation: OnPremConfig, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("daktela:onprem:OffsiteBackupTarget", name, None, opts)
         onprem = installation.on_premise
-        assert onprem is not None
         self.prefixes = Prefixes(installation.id)
         self.regions = [installation.regions.primary, installation.regions.secondary]
         self.providers = [
-            regional_provider(f"{name}-location-{n}", region, installation, self)
+            regional_provider(f"{name}-location-{n}", region, installation.id, self)
             for n, region in enumerate(self.regions, 1)
         ]
         self.buckets = [

@@ -11,10 +11,14 @@ The SSH private key is a secret input and stays a secret output.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+if TYPE_CHECKING:
+    from components.host.facts import HostFacts
+    from components.host.layout import DesiredLayout
 
 # Inputs whose change means another host: replace rather than update.
 HOST_IDENTITY_INPUTS = ("address", "port")
@@ -61,7 +65,7 @@ def _layout(props: dict[str, Any]):
     return DesiredLayout.from_dict(props["layout"], tuple(files), TIMERS)
 
 
-def host_summary(facts: Any, layout: Any) -> dict[str, Any]:
+def host_summary(facts: HostFacts, layout: DesiredLayout) -> dict[str, Any]:
     """What the resource records about the host: enough to see drift on refresh, nothing secret."""
     from components.host.planner import PlanRefused, plan, resolve_drive
 

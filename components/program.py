@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config import StackConfig, load_stack_config
+from components.config import CloudConfig, OnPremConfig, StackConfig, load_stack_config
 from components.fees import fee_records
 from components.installation import CloudInstallation, OnPremInstallation
 
@@ -13,8 +13,13 @@ def build() -> StackConfig:
     """Run the program; raises ConfigError (before any resource is registered) on bad config."""
     stack = load_stack_config()
     installation = stack.installation
-    component = CloudInstallation if installation.hosting == "cloud" else OnPremInstallation
-    built = component(stack)
+    built: CloudInstallation | OnPremInstallation
+    if isinstance(installation, CloudConfig):
+        built = CloudInstallation(installation, stack.secrets)
+    elif isinstance(installation, OnPremConfig):
+        built = OnPremInstallation(installation, stack.secrets)
+    else:  # parse_installation returns every installation as its hosting's own type
+        raise TypeError(f"installation {installation.id}: {type(installation).__name__} is neither hosting's config")
 
     pulumi.export("installation", {
         "id": installation.id,

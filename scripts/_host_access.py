@@ -6,7 +6,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from components.config import ConfigError, Installation, OnPremSettings
+from components.config import ConfigError, OnPremConfig
 from components.offline import StackFileError, installation_of, read_stack_file
 from components.host.ssh import HostAccess
 
@@ -17,8 +17,7 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class OnPremTarget:
-    installation: Installation
-    settings: OnPremSettings  # installation.on_premise, known to be there
+    installation: OnPremConfig
     access: HostAccess
 
 
@@ -29,7 +28,7 @@ def load_target(stack_file: str, key_file: str, accept_new_host_key: bool = Fals
         raise UsageError(str(error)) from None
     except ConfigError as error:
         raise UsageError(f"{stack_file}: {error}") from None
-    if installation.on_premise is None:
+    if not isinstance(installation, OnPremConfig):
         raise UsageError(f"{stack_file}: hosting is {installation.hosting!r}; this is for on-premise hosts")
     try:
         mode = os.stat(key_file).st_mode
@@ -40,7 +39,7 @@ def load_target(stack_file: str, key_file: str, accept_new_host_key: bool = Fals
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise UsageError(f"--key {key_file} is readable by others; chmod 600 it first")
     host = installation.on_premise.host
-    return OnPremTarget(installation, installation.on_premise, HostAccess(
+    return OnPremTarget(installation, HostAccess(
         host.address, host.port, host.user, key_text, host.host_key_fingerprint, host.known_hosts_file,
         accept_new_host_key=accept_new_host_key,
     ))

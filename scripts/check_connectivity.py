@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs = read_outputs(args.outputs)
         needed = {key: require(outputs, key) for key in ("backup_locations", "backup_credentials")}
         installation = target.installation
-        job, key_id, secret = job_from_outputs(installation, layout_from_config(target.settings), needed,
+        job, key_id, secret = job_from_outputs(installation, layout_from_config(target.installation.on_premise), needed,
                                                args.endpoint_url)
     except UsageError as error:
         print(error, file=sys.stderr)

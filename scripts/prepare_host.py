@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         return _fail(2, str(error))
     access = target.access
-    layout = layout_from_config(target.settings)
+    layout = layout_from_config(target.installation.on_premise)
 
     def new_key(seen: str) -> None:
         print(f"accepting the host's key {seen} as asked; pin it in "

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from components.config import ConfigError, parse_installation
+from components.config import CloudConfig, ConfigError, Installation, OnPremConfig, parse_installation
 from tests.conftest import example_installation, run_recorded, secret_values, stack_input
 
 _DELETE = object()
@@ -314,3 +314,13 @@ def test_region_suggestion_names_the_close_one():
     installation["regions"]["primary"] = "eu-centrl-1"
     error, _ = run_recorded(stack_input(installation))
     assert 'did you mean "eu-central-1"?' in str(error)
+
+
+@pytest.mark.parametrize("hosting, kind", [("cloud", CloudConfig), ("on-premise", OnPremConfig)])
+def test_an_installation_comes_back_as_its_hostings_own_type(hosting, kind):
+    """Components take CloudConfig or OnPremConfig, whose hosting section is not optional: the type
+    checker, not an assert in each component, says what a component needs."""
+    raw = example_installation(hosting)
+    installation = parse_installation(raw)
+    assert type(installation) is kind and isinstance(installation, Installation)
+    assert installation.model_dump() == Installation.model_validate(raw).model_dump()

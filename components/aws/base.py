@@ -8,24 +8,17 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import names
-from components.config import Installation
 
 INSTALLATION_TAG = "daktela-installation"
 DATA_CLASS_TAG = "daktela-data-class"
 
 
-def metrics_namespace(installation: Installation) -> str:
-    """Each installation publishes into a namespace of its own, so its role can be scoped to it."""
-    return names.metrics_namespace(installation.id)
-
-
-def regional_provider(name: str, region: str, installation: Installation, parent: pulumi.Resource) -> aws.Provider:
+def regional_provider(name: str, region: str, installation_id: str, parent: pulumi.Resource) -> aws.Provider:
     return aws.Provider(
         name,
         region=region,
         default_tags=aws.ProviderDefaultTagsArgs(tags={
-            INSTALLATION_TAG: installation.id,
+            INSTALLATION_TAG: installation_id,
             "daktela-managed-by": "daktela-installation-toolkit",
         }),
         opts=pulumi.ResourceOptions(parent=parent),

@@ -11,8 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import freshness, names
-from components.aws.base import moved_from, assume_role_policy, child, metrics_namespace, policy_document
-from components.config import Installation
+from components.aws.base import assume_role_policy, child, moved_from, policy_document
 
 # The checker ships as a package of its own two modules (and nothing else of the repository).
 CHECKER_FILES = {f"components/{Path(str(m.__file__)).name}": Path(str(m.__file__)) for m in (freshness, names)}
@@ -30,33 +29,36 @@ class FreshnessWatch(pulumi.ComponentResource):
         self,
         name: str,
         *,
-        installation: Installation,
+        installation_id: str,
+        max_age_hours: int,  # the promise: 24 h + reserve_hours
+        reserve_hours: int,
         watch: pulumi.Output[str],  # freshness.Watch as JSON
         read_statements: pulumi.Output[list],  # IAM statements that let the checker see the backups
         technologies: tuple[str, ...],  # one age alarm each (the Technology dimension)
         reports_runs: tuple[str, ...] = (),  # targets whose failed last run alarms at once
         drills: tuple[str, ...] = (),  # restore drill targets: a failed drill and an old success alarm
         drill_limit_hours: float = 0,
+        drill_setting: str = "",  # the config key people change the drill's limit with
         ops_topic: aws.sns.Topic,
         provider: aws.Provider,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         # FreshnessWatch was daktela:cloud:FreshnessWatch until both hostings shared it
         super().__init__("daktela:aws:FreshnessWatch", name, None, moved_from("daktela:cloud:FreshnessWatch", opts))
-        function_name = f"daktela-{installation.id}-backup-freshness"
+        function_name = f"daktela-{installation_id}-backup-freshness"
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=30,
             opts=child(self, provider),
         )
         role = aws.iam.Role(
             f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
-            description=f"Daktela CC {installation.id}: backup freshness checker",
+            description=f"Daktela CC {installation_id}: backup freshness checker",
             opts=child(self, provider),
         )
         aws.iam.RolePolicy(
             f"{name}-least-privilege", role=role.id,
             policy=pulumi.Output.all(log_group.arn, read_statements).apply(
-                lambda values: checker_policy(installation, values[0], values[1])),
+                lambda values: checker_policy(installation_id, values[0], values[1])),
             opts=child(self, provider),
         )
         self.checker = aws.lambda_.Function(
@@ -73,7 +75,7 @@ class FreshnessWatch(pulumi.ComponentResource):
         )
         schedule = aws.cloudwatch.EventRule(
             f"{name}-schedule", schedule_expression=CHECK_EVERY,
-            description=f"Daktela CC {installation.id}: check backup freshness",
+            description=f"Daktela CC {installation_id}: check backup freshness",
             opts=child(self, provider),
         )
         aws.cloudwatch.EventTarget(f"{name}-target", rule=schedule.name, arn=self.checker.arn,
@@ -82,13 +84,13 @@ class FreshnessWatch(pulumi.ComponentResource):
             f"{name}-invoke", action="lambda:InvokeFunction", function=self.checker.name,
             principal="events.amazonaws.com", source_arn=schedule.arn, opts=child(self, provider),
         )
-        limit = installation.backup_max_age_hours
+        limit = max_age_hours
         self.alarms = {
             technology: metric_alarm(
-                f"{name}-{technology}", installation, f"{technology}-backup-stale",
+                f"{name}-{technology}", installation_id, f"{technology}-backup-stale",
                 description=(
-                    f"Daktela CC {installation.id}: the newest {technology} backup is older than "
-                    f"{limit} h (24 h + {installation.backup.reserve_hours} h reserve), or its age "
+                    f"Daktela CC {installation_id}: the newest {technology} backup is older than "
+                    f"{limit} h (24 h + {reserve_hours} h reserve), or its age "
                     "is not being reported (a dead checker alarms too)"
                 ),
                 metric=freshness.AGE_METRIC, dimensions={"Technology": technology}, threshold=limit,
@@ -98,9 +100,9 @@ class FreshnessWatch(pulumi.ComponentResource):
         }
         self.failure_alarms = {
             technology: metric_alarm(
-                f"{name}-{technology}-failed", installation, f"{technology}-backup-failed",
+                f"{name}-{technology}-failed", installation_id, f"{technology}-backup-failed",
                 description=(
-                    f"Daktela CC {installation.id}: the last backup run into {technology} failed "
+                    f"Daktela CC {installation_id}: the last backup run into {technology} failed "
                     f"(seen by the checker within {CHECK_EVERY_MINUTES} minutes of the run)"
                 ),
                 metric=names.FAILED_METRIC, dimensions={"Technology": technology}, threshold=0.5,
@@ -111,20 +113,19 @@ class FreshnessWatch(pulumi.ComponentResource):
         }
         for drill in drills:
             self.alarms[drill] = metric_alarm(
-                f"{name}-{drill}-stale", installation, f"{drill}-stale",
+                f"{name}-{drill}-stale", installation_id, f"{drill}-stale",
                 description=(
-                    f"Daktela CC {installation.id}: no successful restore drill of {drill.removeprefix('drill-')} "
-                    f"for {drill_limit_hours:.0f} h ({'cloud' if installation.hosting == 'cloud' else 'on_premise'}"
-                    ".restore_drill.alarm_after_days)"
+                    f"Daktela CC {installation_id}: no successful restore drill of {drill.removeprefix('drill-')} "
+                    f"for {drill_limit_hours:.0f} h ({drill_setting})"
                 ),
                 metric=names.DRILL_AGE_METRIC, dimensions={"Technology": drill}, threshold=drill_limit_hours,
                 # published whenever a drill has ever run; before the first one there is nothing to judge
                 missing_data="notBreaching", topic=ops_topic, provider=provider, parent=self,
             )
             self.failure_alarms[drill] = metric_alarm(
-                f"{name}-{drill}-failed", installation, f"{drill}-failed",
+                f"{name}-{drill}-failed", installation_id, f"{drill}-failed",
                 description=(
-                    f"Daktela CC {installation.id}: the last restore drill of {drill.removeprefix('drill-')} "
+                    f"Daktela CC {installation_id}: the last restore drill of {drill.removeprefix('drill-')} "
                     "failed: its backup may not restore (the drill's result says why)"
                 ),
                 metric=names.DRILL_FAILED_METRIC, dimensions={"Technology": drill}, threshold=0.5,
@@ -134,14 +135,14 @@ class FreshnessWatch(pulumi.ComponentResource):
         self.register_outputs({"alarms": [a.name for a in self.alarms.values()]})
 
 
-def checker_policy(installation: Installation, log_group: str, read_statements: list[dict]) -> str:
+def checker_policy(installation_id: str, log_group: str, read_statements: list[dict]) -> str:
     return policy_document([
         {"Sid": "WriteOwnLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [f"{log_group}:*"]},
         *read_statements,
         {"Sid": "PublishOwnMetrics", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"],
          "Resource": "*",  # PutMetricData has no resource ARN; the namespace condition scopes it
-         "Condition": {"StringEquals": {"cloudwatch:namespace": metrics_namespace(installation)}}},
+         "Condition": {"StringEquals": {"cloudwatch:namespace": names.metrics_namespace(installation_id)}}},
     ])
 
 
@@ -152,7 +153,7 @@ def list_objects_statement(bucket_arns: list[str], prefixes: list[str]) -> dict:
             "Condition": {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}}
 
 
-def metric_alarm(resource_name: str, installation: Installation, suffix: str, *, description: str, metric: str,
+def metric_alarm(resource_name: str, installation_id: str, suffix: str, *, description: str, metric: str,
                  dimensions: dict[str, str], threshold: float, missing_data: str, topic: aws.sns.Topic,
                  provider: aws.Provider, parent: pulumi.Resource,
                  period_seconds: int = ALARM_PERIOD_SECONDS, statistic: str = "Maximum",
@@ -161,11 +162,11 @@ def metric_alarm(resource_name: str, installation: Installation, suffix: str, *,
     to `topic`."""
     return aws.cloudwatch.MetricAlarm(
         resource_name,
-        name=f"daktela-{installation.id}-{suffix}",
+        name=f"daktela-{installation_id}-{suffix}",
         alarm_description=description,
-        namespace=metrics_namespace(installation),
+        namespace=names.metrics_namespace(installation_id),
         metric_name=metric,
-        dimensions={"Installation": installation.id, **dimensions},
+        dimensions={"Installation": installation_id, **dimensions},
         statistic=statistic,
         period=period_seconds,
         evaluation_periods=1,
@@ -181,25 +182,25 @@ def metric_alarm(resource_name: str, installation: Installation, suffix: str, *,
 STORAGE_PERIOD_SECONDS = 86400  # the meters read every 6 hours; billing counts days
 
 
-def storage_alarms(name: str, installation: Installation, billing_topic: aws.sns.Topic,
+def storage_alarms(name: str, installation_id: str, included_gb: int, billing_topic: aws.sns.Topic,
                    provider: aws.Provider, parent: pulumi.Resource) -> dict[str, aws.cloudwatch.MetricAlarm]:
     """Billing learns when comments and email attachments pass the included GB, and when a whole
     day passes without a storage reading (a month without readings cannot be billed for storage)."""
-    included = installation.contract.included_storage_gb
+    included = included_gb
     return {
         "above-included": metric_alarm(
-            f"{name}-above-included", installation, "storage-above-included",
+            f"{name}-above-included", installation_id, "storage-above-included",
             description=(
-                f"Daktela CC {installation.id}: comments and email attachments use more than the "
+                f"Daktela CC {installation_id}: comments and email attachments use more than the "
                 f"{included} GB included in 9.03; storage above it is billed per GB"
             ),
             metric=names.ATTACHMENTS_METRIC, dimensions={}, threshold=included, missing_data="missing",
             topic=billing_topic, provider=provider, parent=parent, period_seconds=STORAGE_PERIOD_SECONDS,
         ),
         "readings-missing": metric_alarm(
-            f"{name}-readings-missing", installation, "storage-readings-missing",
+            f"{name}-readings-missing", installation_id, "storage-readings-missing",
             description=(
-                f"Daktela CC {installation.id}: no storage reading for a whole day; the meter "
+                f"Daktela CC {installation_id}: no storage reading for a whole day; the meter "
                 "(daktela-attachments-meter on the instance, daktela-storage-meter on an on-premise "
                 "host) is not reporting, and storage cannot be billed for days without readings"
             ),

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.base import INSTALLATION_TAG, assume_role_policy, child, policy_document
-from components.config import Installation
+from components.config import CloudConfig
 from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES, BLOCK, slot
 
 VAULT_LOCK_CHANGEABLE_DAYS = 3  # grace period in which a new vault lock can still be removed
@@ -37,7 +37,7 @@ class BlockBackup(pulumi.ComponentResource):
         self,
         name: str,
         *,
-        installation: Installation,
+        installation: CloudConfig,
         primary: aws.Provider,
         secondary: aws.Provider,
         primary_key: aws.kms.Key,
@@ -46,7 +46,6 @@ class BlockBackup(pulumi.ComponentResource):
     ):
         super().__init__("daktela:cloud:BlockBackup", name, None, opts)
         cloud = installation.cloud
-        assert cloud is not None
         retention = aws.backup.PlanRuleLifecycleArgs(delete_after=cloud.backup_retention_days)
         self.vault = aws.backup.Vault(
             f"{name}-vault", name=f"daktela-{installation.id}", kms_key_arn=primary_key.arn,
@@ -118,7 +117,6 @@ class BlockBackup(pulumi.ComponentResource):
         recovery point of the past week (in the primary vault) as a new volume, waits for the
         validation the checker reports, and deletes the restored volume."""
         installation = self.installation
-        assert installation.cloud is not None
         drill = installation.cloud.restore_drill
         plan = aws.backup.RestoreTestingPlan(
             f"{self.resource_name}-restore-test",

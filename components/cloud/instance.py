@@ -18,9 +18,9 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.base import DATA_CLASS_TAG, assume_role_policy, child, metrics_namespace, policy_document
+from components.aws.base import DATA_CLASS_TAG, assume_role_policy, child, policy_document
 from components import names
-from components.config import Installation
+from components.config import CloudConfig
 from components.schedule import DATABASE, FILES, slot
 from components.templates import TEMPLATES, render, timer_job_units
 
@@ -72,7 +72,7 @@ class CloudHost(pulumi.ComponentResource):
         self,
         name: str,
         *,
-        installation: Installation,
+        installation: CloudConfig,
         secrets: dict[str, Any],
         provider: aws.Provider,
         kms_key: aws.kms.Key,
@@ -81,7 +81,6 @@ class CloudHost(pulumi.ComponentResource):
     ):
         super().__init__("daktela:cloud:CloudHost", name, None, opts)
         cloud = installation.cloud
-        assert cloud is not None
         invoke = pulumi.InvokeOptions(provider=provider)
         subnet = aws.ec2.get_subnet_output(id=cloud.subnet_id, opts=invoke)
         ami = aws.ec2.get_ami_output(
@@ -202,10 +201,9 @@ class CloudHost(pulumi.ComponentResource):
             )
         self.register_outputs({"instance_id": self.instance.id})
 
-    def _security_group(self, name: str, installation: Installation, vpc_id: pulumi.Input[str],
+    def _security_group(self, name: str, installation: CloudConfig, vpc_id: pulumi.Input[str],
                         provider: aws.Provider) -> aws.ec2.SecurityGroup:
         cloud = installation.cloud
-        assert cloud is not None
         anywhere: dict[str, Any] = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
         ingress = [
             aws.ec2.SecurityGroupIngressArgs(description="HTTPS", protocol="tcp", from_port=443, to_port=443, **anywhere),
@@ -243,7 +241,7 @@ SESSION_MANAGER_ACTIONS = [
 ]
 
 
-def instance_policy(installation: Installation, backups: BackupTargets, arns: dict[str, Any]) -> str:
+def instance_policy(installation: CloudConfig, backups: BackupTargets, arns: dict[str, Any]) -> str:
     """The instance's own permissions: nothing with a wildcard action, resources this installation's.
 
     Both buckets belong to this installation alone, so s3:ListBucket is granted on them without a
@@ -256,7 +254,7 @@ def instance_policy(installation: Installation, backups: BackupTargets, arns: di
             "Effect": "Allow",
             "Action": ["cloudwatch:PutMetricData"],
             "Resource": "*",  # PutMetricData has no resource ARN; the namespace condition scopes it
-            "Condition": {"StringEquals": {"cloudwatch:namespace": metrics_namespace(installation)}},
+            "Condition": {"StringEquals": {"cloudwatch:namespace": names.metrics_namespace(installation.id)}},
         },
         {
             "Sid": "WriteDatabaseDumps",
@@ -338,7 +336,7 @@ def s3_endpoint(region: str) -> str:
     return f"https://s3.{region}.amazonaws.com"
 
 
-def job_files(installation: Installation, backups: BackupTargets, values: dict[str, Any],
+def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[str, Any],
               endpoint: str = "") -> list[dict[str, str]]:
     """The backup jobs' files: scripts and systemd units (no secrets in any of them), written by
     cloud-init at launch and kept converged from the job-files parameter afterwards. `endpoint`
@@ -363,7 +361,7 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
         ),
         "daktela-attachments-meter": render(
             "cloud/daktela-attachments-meter.sh.j2", installation_id=installation.id, region=region,
-            mount_point=mount_point("attachments"), namespace=metrics_namespace(installation),
+            mount_point=mount_point("attachments"), namespace=names.metrics_namespace(installation.id),
             metric=ATTACHMENTS_METRIC, bytes_per_gb=names.BYTES_PER_GB,
         ),
     }
@@ -384,7 +382,6 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
     files.append({"path": "/usr/local/sbin/daktela-restore-drill", "mode": "0755",
                   "content": (TEMPLATES / "daktela-restore-drill.py").read_text()})
     files.append({"path": names.DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
-    assert installation.cloud is not None
     drill = installation.cloud.restore_drill
     files += _systemd_job(
         "daktela-restore-drill", f"Daktela {installation.id}: weekly restore drill of the dumps and restic",
@@ -396,11 +393,10 @@ def job_files(installation: Installation, backups: BackupTargets, values: dict[s
 DRILL_STATUS_DIR = "/var/lib/daktela-toolkit"
 
 
-def drill_config(installation: Installation, backups: BackupTargets, values: dict[str, Any], endpoint: str) -> str:
+def drill_config(installation: CloudConfig, backups: BackupTargets, values: dict[str, Any], endpoint: str) -> str:
     """The restore drill's config on the instance: the restic repository (files only: the database
     is in the dumps) and the newest dump, each result into the dumps bucket's status prefix."""
     cloud = installation.cloud
-    assert cloud is not None
     region, bucket = installation.regions.primary, values["dump_bucket"]
 
     def result(drill: str) -> list[dict[str, str]]:
@@ -431,16 +427,16 @@ PACKAGES = ("awscli", "restic", "mariadb-client", "gzip", "python3")
 CONVERGE_EVERY_MINUTES = 15
 
 
-def job_files_parameter(installation: Installation) -> str:
+def job_files_parameter(installation: CloudConfig) -> str:
     return f"/daktela/{installation.id}/job-files"
 
 
-def job_files_arn(installation: Installation, sibling_arn: str) -> str:
+def job_files_arn(installation: CloudConfig, sibling_arn: str) -> str:
     """The job-files parameter's ARN, from another parameter of the installation (same region, account)."""
     return sibling_arn.split(":parameter/", 1)[0] + ":parameter" + job_files_parameter(installation)
 
 
-def job_files_value(installation: Installation, backups: BackupTargets, values: dict[str, Any]) -> str:
+def job_files_value(installation: CloudConfig, backups: BackupTargets, values: dict[str, Any]) -> str:
     """What daktela-converge writes from S3: {path: {mode, content}}, in a stable order."""
     files = {f["path"]: {"mode": f["mode"], "content": f["content"]} for f in job_files(installation, backups, values)}
     return json.dumps(files, sort_keys=True, indent=1) + "\n"
@@ -450,7 +446,7 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def converger(installation: Installation, values: dict[str, Any], files: str) -> str:
+def converger(installation: CloudConfig, values: dict[str, Any], files: str) -> str:
     """daktela-converge, naming the job-files object of `files` and its digest."""
     digest = sha256(files)
     return render("cloud/daktela-converge.sh.j2", installation_id=installation.id, region=installation.regions.primary,
@@ -458,7 +454,7 @@ def converger(installation: Installation, values: dict[str, Any], files: str) ->
                   key=names.job_files_key(installation.id, digest), digest=digest)
 
 
-def converger_value(installation: Installation, values: dict[str, Any], files: str) -> str:
+def converger_value(installation: CloudConfig, values: dict[str, Any], files: str) -> str:
     """The job-files parameter: the converger alone (a converger of any version writes it)."""
     return json.dumps({CONVERGER: {"mode": "0755", "content": converger(installation, values, files)}},
                       sort_keys=True, separators=(",", ":"))
@@ -467,7 +463,7 @@ def converger_value(installation: Installation, values: dict[str, Any], files: s
 CONVERGER = "/usr/local/sbin/daktela-converge"
 
 
-def first_boot_files(installation: Installation, values: dict[str, Any], files: str) -> list[dict[str, str]]:
+def first_boot_files(installation: CloudConfig, values: dict[str, Any], files: str) -> list[dict[str, str]]:
     """What cloud-init writes: the volume script (first boot) and the converger with its units."""
     return [
         {"path": "/usr/local/sbin/daktela-volumes", "mode": "0755", "content": render(
@@ -484,6 +480,6 @@ def first_boot_files(installation: Installation, values: dict[str, Any], files: 
     ]
 
 
-def cloud_init(installation: Installation, values: dict[str, Any], files: str) -> str:
+def cloud_init(installation: CloudConfig, values: dict[str, Any], files: str) -> str:
     return render("cloud/cloud-init.yaml.j2", installation_id=installation.id, packages=PACKAGES,
                   files=first_boot_files(installation, values, files))

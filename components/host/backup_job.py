@@ -19,10 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from components import names
 from components.templates import TEMPLATES, render, timer_job_units
+
+if TYPE_CHECKING:
+    from components.config import OnPremConfig
+    from components.host.layout import DesiredLayout
 
 ENV_FILE = "/etc/daktela-toolkit/backup.env"
 ARCHIVE_CONFIG = "/etc/daktela-toolkit/archive.json"
@@ -209,7 +213,7 @@ def files_digest(files: list[ManagedFile]) -> str:
     return digest.hexdigest()
 
 
-def job_from_config(installation: Any, layout: Any, bucket_names: list[str], endpoint: str = "") -> BackupJob:
+def job_from_config(installation: OnPremConfig, layout: DesiredLayout, bucket_names: list[str], endpoint: str = "") -> BackupJob:
     """The on-premise installation's jobs from its validated config, drive layout and the two
     location buckets (location 1 in regions.primary, location 2 in regions.secondary)."""
     settings = installation.on_premise
@@ -233,7 +237,7 @@ def job_from_config(installation: Any, layout: Any, bucket_names: list[str], end
     )
 
 
-def job_from_outputs(installation: Any, layout: Any, outputs: dict, endpoint: str = "") -> tuple[BackupJob, str, str]:
+def job_from_outputs(installation: OnPremConfig, layout: DesiredLayout, outputs: dict, endpoint: str = "") -> tuple[BackupJob, str, str]:
     """The jobs and the key from a stack's outputs (`pulumi stack output --json --show-secrets`):
     what the connectivity check needs. Raises KeyError when the outputs lack them."""
     buckets = [location["bucket"] for location in outputs["backup_locations"]]

@@ -1,6 +1,6 @@
 """The desired layout of an on-premise host: two drives, how each is formatted, mounted and laid out.
 
-Built from the validated config (components/config.py) or directly in tests. Plain data, so that
+Built from the validated config (components/config/) or directly in tests. Plain data, so that
 the planner, the Pulumi resource's inputs and the onboarding script all speak of the same thing.
 """
 
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.config import OnPremSettings
+
+if TYPE_CHECKING:
+    from components.host.backup_job import ManagedFile
 
 # Namespace for filesystem UUIDs: a drive's filesystem UUID follows from its identity and role,
 # so a plan names it before mkfs runs, and a re-run recognises the filesystem as the toolkit's.
@@ -80,7 +83,7 @@ class DesiredLayout:
     drives: tuple[DesiredDrive, ...]
     # Files the toolkit installs (backup jobs; secrets among them) and the timers to enable.
     # Never part of to_dict(): the dict travels as a plain resource input.
-    files: tuple[Any, ...] = ()
+    files: tuple[ManagedFile, ...] = ()
     timers: tuple[str, ...] = ()
 
     def drive(self, role: str) -> DesiredDrive:
@@ -101,7 +104,7 @@ class DesiredLayout:
         return {"drives": [asdict(d) for d in self.drives]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], files: tuple[Any, ...] = (), timers: tuple[str, ...] = ()) -> "DesiredLayout":
+    def from_dict(cls, data: dict[str, Any], files: tuple[ManagedFile, ...] = (), timers: tuple[str, ...] = ()) -> "DesiredLayout":
         return cls(tuple(DesiredDrive(**d) for d in data["drives"]), files, timers)
 
 

@@ -1,0 +1,353 @@
+"""The typed installation model (pydantic), its defaults, and the secret config keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.config.values import (
+    DRIVE_IDENTITY_FORMS, AbsolutePath, AwsRegion, Cidr, DriveIdentity, Email, Fingerprint, HostAddress, Price,
+    TimeOfDay, TimeZone,
+)
+
+
+CONFIG_NAMESPACE = "daktela"
+INSTALLATION_KEY = "installation"
+ROOT = "installation"
+
+Hosting = Literal["cloud", "on-premise"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+
+
+class Regions(_Model):
+    primary: AwsRegion = Field(
+        description="AWS region of the installation (cloud) or of backup location 1 (on-premise)"
+    )
+    secondary: AwsRegion = Field(
+        description="a second AWS region: backup copies (cloud) or backup location 2 (on-premise)"
+    )
+
+
+class Prices(_Model):
+    installation_monthly: Price = Field(
+        description="9.03 Daktela CC Installation, monthly price per installation"
+    )
+    storage_per_gb: Price = Field(
+        description="monthly price per GB of comments and email attachments above the included storage"
+    )
+    on_premise_monthly: Optional[Price] = Field(
+        default=None, description="9.04 On-premise installation, monthly (on-premise only)"
+    )
+    on_premise_setup: Optional[Price] = Field(
+        default=None, description="6.21 one-off setup fee of an on-premise installation (on-premise only)"
+    )
+
+
+class PriceChangePrices(_Model):
+    installation_monthly: Optional[Price] = Field(default=None, description="new 9.03 monthly price")
+    storage_per_gb: Optional[Price] = Field(default=None, description="new monthly price per GB above the included")
+    on_premise_monthly: Optional[Price] = Field(default=None, description="new 9.04 monthly price (on-premise only)")
+
+
+class PriceChange(_Model):
+    effective_from: date = Field(description="first day (YYYY-MM-DD) the new prices apply")
+    prices: PriceChangePrices = Field(description="the prices that change; the others stay as they were")
+
+
+class Contract(_Model):
+    currency: str = Field(description="ISO 4217 currency code of every price, e.g. EUR")
+    start_date: date = Field(description="contract start (YYYY-MM-DD); fees take effect from it")
+    end_date: Optional[date] = Field(
+        default=None,
+        description="last day billed (YYYY-MM-DD); set it and run `pulumi up` before `pulumi destroy`",
+    )
+    prices: Prices = Field(description="prices from the customer's contract")
+    price_changes: list[PriceChange] = Field(
+        default_factory=list,
+        description="later prices, each from its effective date; a change adds ledger records and "
+                    "never rewrites earlier ones",
+    )
+    included_storage_gb: int = Field(
+        default=100, ge=0, description="GB of comments and email attachments included in 9.03"
+    )
+
+
+class Ledger(_Model):
+    table: str = Field(
+        default="daktela-fee-ledger",
+        pattern=r"^[A-Za-z0-9_.-]{3,255}$",
+        description="DynamoDB table of fee records, shared by all installations",
+    )
+    region: AwsRegion = Field(description="AWS region of the ledger table")
+
+
+class Backup(_Model):
+    times: Optional[list[TimeOfDay]] = Field(
+        default=None,
+        description=(
+            "daily start times, HH:MM; cloud: three, one per technology in the order block-level, "
+            "database dump, file-level (default 02:00, 10:00, 18:00 UTC); "
+            "on-premise: two or more (default 01:00, 13:00)"
+        ),
+    )
+    timezone: TimeZone = Field(
+        default="UTC", description="time zone of `times`; cloud installations run on UTC"
+    )
+    reserve_hours: int = Field(
+        default=4,
+        ge=1,
+        le=12,
+        description="runtime reserve on top of 24 h before the newest backup counts as stale",
+    )
+
+
+class Notifications(_Model):
+    ops: list[Email] = Field(min_length=1, description="addresses alerted when a backup is stale")
+    billing: list[Email] = Field(
+        default_factory=list,
+        description="addresses told when storage passes the included GB (none: the ops addresses)"
+    )
+
+
+class Database(_Model):
+    engine: Literal["mariadb", "mysql"] = Field(default="mariadb", description="database engine")
+    name: str = Field(default="daktela", pattern=r"^[A-Za-z0-9_]{1,64}$", description="database name")
+    user: str = Field(default="daktela_backup", pattern=r"^[A-Za-z0-9_]{1,32}$",
+                      description="database user the dump runs as")
+
+
+class RtpPorts(_Model):
+    first: int = Field(default=10000, ge=1024, le=65535, description="first RTP UDP port")
+    last: int = Field(default=20000, ge=1024, le=65535, description="last RTP UDP port")
+
+
+class VolumeSizes(_Model):
+    application: int = Field(default=50, ge=8, le=16384, description="GB for application files")
+    database: int = Field(default=200, ge=8, le=16384, description="GB for database data")
+    attachments: int = Field(
+        default=100, ge=1, le=16384,
+        description="GB for comments and email attachments (at least the included storage)",
+    )
+    recordings: int = Field(default=500, ge=8, le=16384, description="GB for call recordings")
+
+
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class RestoreDrill(_Model):
+    weekday: Weekday = Field(default="Sat", description="day of the weekly restore drill (on-premise: host time zone; cloud: UTC)")
+    time: TimeOfDay = Field(default=time(4, 0), description="time of the restore drill (HH:MM; on-premise: host time zone; cloud: UTC)")
+    alarm_after_days: int = Field(
+        default=8, ge=2, le=60,
+        description="days without a successful drill of a location (on-premise) or a technology "
+                    "(cloud) before it alarms",
+    )
+
+    @property
+    def alarm_after_hours(self) -> float:
+        return float(self.alarm_after_days * 24)
+    scratch_dir: AbsolutePath = Field(
+        default="/var/tmp/daktela-drill",
+        description="where the drill restores (a fresh directory inside it each time, removed after); "
+                    "needs room for twice the restored data plus the snapshot",
+    )
+
+
+class CloudSettings(_Model):
+    instance_type: str = Field(
+        default="m6i.xlarge", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", description="EC2 instance type"
+    )
+    subnet_id: str = Field(pattern=r"^subnet-[0-9a-f]{8,17}$", description="subnet of the instance")
+    admin_cidrs: list[Cidr] = Field(
+        default_factory=list, description="networks allowed to SSH in; none by default"
+    )
+    rtp_ports: RtpPorts = Field(default_factory=RtpPorts, description="RTP media port range (UDP)")
+    volumes_gb: VolumeSizes = Field(default_factory=VolumeSizes, description="EBS size per data class")
+    backup_retention_days: int = Field(
+        default=35, ge=7, le=3650,
+        description="days each backup is kept (AWS Backup recovery points, database dumps)",
+    )
+    vault_lock_days: Optional[int] = Field(
+        default=None, ge=1, le=36500,
+        description="lock the AWS Backup vaults: no recovery point can be deleted before this many "
+                    "days (none by default; a lock cannot be removed after its grace period)",
+    )
+    restore_drill: RestoreDrill = Field(
+        default_factory=RestoreDrill,
+        description="the weekly restore drills: AWS Backup restore testing of the data volumes, and on "
+                    "the instance the newest database dump and restic snapshot restored and verified",
+    )
+
+
+class Host(_Model):
+    address: HostAddress = Field(description="host name or IP address of the customer's server")
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port")
+    user: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+                      description="SSH user (root, or a user with passwordless sudo)")
+    host_key_fingerprint: Optional[Fingerprint] = Field(
+        default=None, description="pinned SHA256 fingerprint of the host's SSH key"
+    )
+    known_hosts_file: Optional[AbsolutePath] = Field(
+        default=None, description="known_hosts file to verify the host key against"
+    )
+
+
+class Drive(_Model):
+    identity: DriveIdentity = Field(description=f"stable identity of the drive: {DRIVE_IDENTITY_FORMS}")
+    size_bytes: int = Field(gt=0, description="exact size in bytes (lsblk -b); a mismatch refuses")
+    filesystem: Literal["ext4", "xfs"] = Field(default="ext4", description="filesystem to create")
+    mount_point: Optional[AbsolutePath] = Field(
+        default=None, description="where it is mounted (default /srv/daktela, /srv/daktela-archive)"
+    )
+    allow_wipe: Optional[str] = Field(
+        default=None,
+        description="consent to erase a drive that holds data: repeat its exact identity here",
+    )
+
+
+DEFAULT_MOUNT_POINTS = {"operational": "/srv/daktela", "archive": "/srv/daktela-archive"}
+
+
+class Drives(_Model):
+    operational: Drive = Field(description="drive for application, database and recent attachments")
+    archive: Drive = Field(description="drive for attachments and recordings older than archive_after_days")
+
+    def mount_point(self, role: str) -> str:
+        drive: Drive = getattr(self, role)
+        return drive.mount_point or DEFAULT_MOUNT_POINTS[role]
+
+
+class OnPremSettings(_Model):
+    host: Host = Field(description="how to reach the customer's server over SSH")
+    drives: Drives = Field(description="the operational and the archive drive")
+    archive_after_days: int = Field(
+        default=90, ge=1, le=3650,
+        description="attachments and recordings older than this move to the archive drive",
+    )
+    backup_lock_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="days every backup object stays locked (S3 Object Lock, governance mode) in "
+                    "both locations; old versions expire after it",
+    )
+    backup_window_minutes: int = Field(
+        default=120, ge=15, le=720,
+        description="how long one backup run (both locations) may take; the connectivity check "
+                    "requires a run to fit in it with a margin",
+    )
+    restore_drill: RestoreDrill = Field(
+        default_factory=RestoreDrill,
+        description="the weekly restore drill of each location, verified and timed",
+    )
+
+
+# The longest id whose AWS names all fit (components/aws_limits.py; tests/test_aws_limits.py plans
+# both hostings with ids of exactly this length).
+MAX_ID_LENGTH = {"cloud": 30, "on-premise": 35}
+ID_LIMITED_BY = {
+    "cloud": "the AWS Backup plan daktela-<id>-block-level may have 50",
+    "on-premise": "an S3 bucket name, <id>-offsite-location-1 and 8 characters the engine adds, may have 63",
+}
+
+
+class Installation(_Model):
+    id: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
+        description="installation id: lowercase letters, digits and dashes, 3-30 characters "
+                    "(cloud) or 3-35 (on-premise), so that every AWS name made from it fits",
+    )
+    customer: str = Field(min_length=1, max_length=200, description="customer's name, for people")
+    hosting: Hosting = Field(description="cloud (Daktela Cloud on AWS) or on-premise")
+    regions: Regions = Field(description="AWS regions")
+    contract: Contract = Field(description="contract data: currency, start date, prices")
+    ledger: Ledger = Field(description="where fee records are written")
+    backup: Backup = Field(default_factory=Backup, description="backup schedule and freshness reserve")
+    notifications: Notifications = Field(description="who is told about backups and storage")
+    database: Database = Field(default_factory=Database, description="the database that is dumped")
+    cloud: Optional[CloudSettings] = Field(default=None, description="cloud installation settings")
+    on_premise: Optional[OnPremSettings] = Field(
+        default=None, description="on-premise installation settings"
+    )
+
+    @property
+    def backup_times(self) -> list[time]:
+        """The configured backup times, or the hosting's defaults."""
+        if self.backup.times is not None:
+            return list(self.backup.times)
+        return list(DEFAULT_BACKUP_TIMES[self.hosting])
+
+    @property
+    def backup_max_age_hours(self) -> int:
+        """The catalogue's freshness promise: newest backup at most 24 h old plus the reserve."""
+        return 24 + self.backup.reserve_hours
+
+
+class CloudConfig(Installation):
+    """A cloud installation's config: `cloud` is there (parse_installation returns this type for
+    hosting `cloud`), so a component that takes a CloudConfig needs no check of its own."""
+
+    cloud: CloudSettings
+
+
+class OnPremConfig(Installation):
+    """An on-premise installation's config: `on_premise` is there."""
+
+    on_premise: OnPremSettings
+
+
+def narrowed(installation: Installation) -> Installation:
+    """The installation as its hosting's own type (CloudConfig or OnPremConfig), once the rules
+    have checked that its hosting's section is there; values are not validated again."""
+    kind = CloudConfig if installation.hosting == "cloud" else OnPremConfig
+    return kind.model_construct(**{key: getattr(installation, key) for key in Installation.model_fields},
+                                _fields_set=installation.model_fields_set)
+
+
+DEFAULT_BACKUP_TIMES: dict[str, tuple[time, ...]] = {
+    "cloud": (time(2, 0), time(10, 0), time(18, 0)),
+    "on-premise": (time(1, 0), time(13, 0)),
+}
+# Cloud runs need room between them: AWS Backup's start window alone is 60 minutes, and each
+# technology's window ends where the next one starts (components/schedule.py).
+MIN_MINUTES_BETWEEN_BACKUPS = {"cloud": 120, "on-premise": 60}
+
+
+
+# Secrets: separate secret config keys, never part of the plain model
+
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    key: str  # without the namespace
+    meaning: str
+    hostings: tuple[str, ...]
+    how_to_set: str
+
+    @property
+    def full_key(self) -> str:
+        return f"{CONFIG_NAMESPACE}:{self.key}"
+
+
+SECRET_KEYS: tuple[SecretKey, ...] = (
+    SecretKey(
+        "databasePassword", "password of the database user the dump runs as",
+        ("cloud", "on-premise"), "pulumi config set --secret daktela:databasePassword",
+    ),
+    SecretKey(
+        "backupRepositoryPassword", "password that encrypts the restic backup repositories",
+        ("cloud", "on-premise"), "pulumi config set --secret daktela:backupRepositoryPassword",
+    ),
+    SecretKey(
+        "hostSshPrivateKey", "private SSH key the toolkit logs in to the customer's host with",
+        ("on-premise",), "pulumi config set --secret daktela:hostSshPrivateKey < KEY_FILE",
+    ),
+)
+
