@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from dataclasses import dataclass
 
 from components.config import ConfigError, OnPremConfig
 from components.offline import StackFileError, installation_of, read_stack_file
+from components.host.errors import OUTCOMES, HostError
 from components.host.ssh import HostAccess
 
 
 class UsageError(Exception):
     """Bad arguments or stack file; the message says what to fix."""
+
+
+def host_failure(error: HostError, codes: dict[str, int], hints: dict[str, str] | None = None,
+                 prefix: str = "") -> int:
+    """Report a host error as the script documents it: its message (after the script's `prefix`,
+    then the script's hint for its outcome) on stderr, and the script's exit code for its outcome
+    (components/host/errors.py lists the outcomes; every script maps all of them)."""
+    assert set(codes) == set(OUTCOMES), f"exit codes for {sorted(set(OUTCOMES) - set(codes))} are missing"
+    hint = (hints or {}).get(error.outcome)
+    print(f"{prefix}{error}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
+    return codes[error.outcome]
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ the stack's state file (a self-managed backend's), so no CLI is needed where the
 
 Uploads random data to each location (aborted afterwards: nothing stays), reads how much the
 operational drive changed in the last day, and says whether a run (location 1, then location 2)
-fits `backup_window_minutes` with a 2x margin. Exit codes: 0 sufficient, 1 insufficient,
-2 bad arguments, 3 cannot connect.
+fits `backup_window_minutes` with a 2x margin. Exit codes: 0 sufficient, 1 insufficient or not
+measurable (e.g. the operational drive is not mounted), 2 bad arguments, 3 cannot connect, the
+connection was lost or the probe failed.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, load_target
+from _host_access import UsageError, host_failure, load_target
 
 from components.host.backup_job import job_from_outputs
 from components.host.connectivity import check_connectivity
 from components.host.layout import layout_from_config
-from components.host.ssh import Connection, HostError
+from components.host.errors import HostError
+from components.host.ssh import Connection
 from components.stack_outputs import OutputsError, read_outputs, require
+
+# What each outcome of a host error exits with (components/host/errors.py), as the docstring says.
+EXIT_CODES = {"refused": 1, "unreachable": 3, "lost": 3, "failed": 3}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs = read_outputs(args.outputs)
         needed = {key: require(outputs, key) for key in ("backup_locations", "backup_credentials")}
         installation = target.installation
-        job, key_id, secret = job_from_outputs(installation, layout_from_config(target.installation.on_premise), needed,
+        job, key_id, secret = job_from_outputs(installation, layout_from_config(installation.on_premise), needed,
                                                args.endpoint_url)
     except UsageError as error:
         print(error, file=sys.stderr)
@@ -55,11 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         with Connection(target.access) as connection:
             report = check_connectivity(connection, job, key_id, secret)
     except HostError as error:
-        print(error, file=sys.stderr)
-        return 3
-    except ValueError as error:  # the operational drive is not mounted: nothing to measure against
-        print(f"{target.access.name}: {error}", file=sys.stderr)
-        return 1
+        return host_failure(error, EXIT_CODES)
     print("\n".join(report.lines()))
     return 0 if report.sufficient else 1
 

@@ -17,7 +17,7 @@ connectivity (upload speed against the daily change); a failure writes nothing. 
 file is never overwritten. Secrets are not stored: the script prints the `pulumi config set
 --secret` commands to run. Missing answers are asked for on a terminal; without one (automation)
 they are errors. Exit codes: 0 written, 1 refused (file exists, host or connectivity not
-sufficient), 2 bad or missing answers.
+sufficient, the host cannot be reached or read), 2 bad or missing answers.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import _repo
+from _host_access import host_failure
 
 import yaml
 
@@ -38,8 +39,11 @@ from components.host.facts import gather
 from components.host.layout import layout_from_config
 from components.host.planner import PlanRefused, plan, resolve_drive
 from components.host.report import preflight_lines
-from components.host.ssh import Connection, HostAccess, HostError
+from components.host.errors import OUTCOMES, HostError, Refused
+from components.host.ssh import Connection, HostAccess
 from components.host.backup_job import job_from_outputs
+
+STOPPED = "onboarding stopped, nothing was written: "
 
 # Which flag answers which config path: config errors are reported in the user's terms.
 FLAGS = {
@@ -73,10 +77,6 @@ REQUIRED_BY_HOSTING = {
 
 
 LEARN_AT_PREFLIGHT = "SHA256:" + "A" * 43
-
-
-class Refused(Exception):
-    """Onboarding stops; nothing was written."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -206,13 +206,13 @@ def preflight(args: argparse.Namespace, installation) -> tuple[dict[str, int], s
         for drive in layout.drives:
             disk, problem = resolve_drive(facts, drive.identity)
             if disk is None:
-                raise Refused(f"drive {drive.role}: {problem}")
+                raise Refused(f"{access.name}: drive {drive.role}: {problem}")
             sizes[drive.role] = disk.size
         sized = layout_from_config(validate(installation_from(args, sizes, connection.host_key_fingerprint)).on_premise)
         try:
             steps = plan(facts, sized)
         except PlanRefused as refused:
-            raise Refused(f"the host cannot be prepared as answered:\n{refused}") from None
+            raise Refused(f"{access.name}: the host cannot be prepared as answered:\n{refused}") from refused
         print(f"preparation plan: {len(steps)} step(s); nothing is changed during onboarding")
         if args.probe_outputs:
             job, key_id, secret = job_from_outputs(installation, sized, json.loads(args.probe_outputs.read_text()),
@@ -221,7 +221,7 @@ def preflight(args: argparse.Namespace, installation) -> tuple[dict[str, int], s
                                         expected_daily_change_bytes=int(args.expected_daily_change_gb * 1e9))
             print("\n".join(report.lines()))
             if not report.sufficient:
-                raise Refused("the host's connectivity is not sufficient for its backups")
+                raise Refused(f"{access.name}: the host's connectivity is not sufficient for its backups")
     return sizes, connection.host_key_fingerprint
 
 
@@ -267,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    except (Refused, HostError, OSError, KeyError) as error:
-        print(f"onboarding stopped, nothing was written: {error}", file=sys.stderr)
+    except HostError as error:  # whatever its outcome, onboarding stops before writing anything
+        return host_failure(error, dict.fromkeys(OUTCOMES, 1), prefix=STOPPED)
+    except (OSError, KeyError) as error:
+        print(f"{STOPPED}{error}", file=sys.stderr)
         return 1
     target.write_text(stack_text(args.stack, answers))
     print(f"wrote {target}")

@@ -11,8 +11,8 @@ stack's allow_wipe names that drive) is applied only with --yes or after typing 
 
 Exit codes: 0 prepared or nothing to do, 1 refused (nothing was changed), 2 bad arguments or stack
 config, 3 cannot connect or the host key is not the expected one (nothing was changed), 4 a step or
-the verification failed, or the connection was lost after the preflight (re-run to continue from
-where it stopped: every step is safe to repeat).
+the verification failed, or the connection was lost (re-run to continue from where it stopped:
+every step is safe to repeat).
 
 Drive identities in the stack: /dev/disk/by-id/<name>, wwn:<0x...>, serial:<serial>, or on test
 hosts loop:<backing file>; a bare /dev/sdX is refused (it can change between boots). Wiping a drive
@@ -26,15 +26,20 @@ import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, load_target
+from _host_access import UsageError, host_failure, load_target
 
-from components.host.facts import FactsUnreadable, gather
+from components.host.errors import HostError
+from components.host.facts import gather
 from components.host.layout import layout_from_config
 from components.host.planner import PlanRefused, plan
-from components.host.prepare import StalePlan, StepFailed, VerifyFailed, apply
+from components.host.prepare import apply
 from components.host.report import preflight_lines
-from components.host.ssh import Connection, ConnectionLost, HostError
+from components.host.ssh import Connection
 from components.host.steps import WipeSignatures
+
+# What each outcome of a host error exits with (components/host/errors.py), as the docstring says.
+EXIT_CODES = {"refused": 1, "unreachable": 3, "lost": 4, "failed": 4}
+RERUN = "Re-run to continue: the plan starts from what is already done."
 
 
 def _fail(code: int, message: str) -> int:
@@ -94,17 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             apply(connection, layout, facts, steps, progress=print)
             print(f"{access.name}: prepared and verified")
             return 0
-    except StalePlan as error:
-        return _fail(1, str(error))
-    except (StepFailed, VerifyFailed) as error:
-        return _fail(4, f"{error}\nRe-run to continue: the plan starts from what is already done.")
-    except ConnectionLost as error:  # after the preflight: while applying or verifying
-        return _fail(4, f"{error}\nThe connection was lost; re-run to continue: the plan starts from what is "
-                        "already done.")
-    except FactsUnreadable as error:  # the preflight could not read the host: nothing was changed
-        return _fail(1, str(error))
-    except HostError as error:  # cannot connect, host key refused, connection lost before apply
-        return _fail(3, str(error))
+    except HostError as error:
+        return host_failure(error, EXIT_CODES, hints={"failed": RERUN, "lost": RERUN})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 Uses the newest snapshot of the reachable locations unless one is chosen. Reports the elapsed time
 split into transfer (the customer's connectivity: not counted toward the SLA) and the rest.
 The target must be empty or new. Exit codes: 0 restored and verified, 1 no usable snapshot or the
-restore failed, 2 bad arguments, 3 cannot connect.
+restore failed, 2 bad arguments, 3 cannot connect or the connection was lost.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, load_target
+from _host_access import UsageError, host_failure, load_target
 
-from components.host.restore import RestoreError, restore
-from components.host.ssh import CommandError, Connection, HostError
+from components.host.errors import HostError
+from components.host.restore import restore
+from components.host.ssh import Connection
+
+# What each outcome of a host error exits with (components/host/errors.py), as the docstring says.
+EXIT_CODES = {"refused": 1, "failed": 1, "unreachable": 3, "lost": 3}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with Connection(target.access) as connection:
             report = restore(connection, args.target, args.location, args.snapshot, args.scratch, progress=print)
-    except (RestoreError, CommandError) as error:
-        print(f"restore failed: {error}", file=sys.stderr)
-        return 1
     except HostError as error:
-        print(error, file=sys.stderr)
-        return 3
+        return host_failure(error, EXIT_CODES, prefix="restore failed: " if error.outcome == "failed" else "")
     print("\n".join(report.lines()))
     return 0
 

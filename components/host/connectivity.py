@@ -15,12 +15,17 @@ from typing import Optional
 
 from components import names
 from components.host.backup_job import BackupJob
+from components.host.errors import ReportUnreadable
 from components.host.ssh import Connection
 from components.templates import render
 
 MARGIN = 2.0
 PROBE_PART_BYTES = 8 << 20
 PROBE_PARTS = 2
+
+
+class NotMeasurable(ValueError):
+    """The probe ran, but the daily change is unknown (the operational drive is not mounted)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def parse_report(output: str, window_minutes: int, expected_daily_change_bytes: 
     estimated = data["changed_bytes_per_day"] is None
     if estimated:
         if expected_daily_change_bytes is None:
-            raise ValueError("the operational drive is not mounted, so its daily change cannot be measured; "
+            raise NotMeasurable("the operational drive is not mounted, so its daily change cannot be measured; "
                              "give an estimate")
         data["changed_bytes_per_day"] = data["backed_up_bytes"] = expected_daily_change_bytes
     locations = []
@@ -119,4 +124,8 @@ def check_connectivity(connection: Connection, job: BackupJob, access_key_id: st
     drives are prepared (onboarding), the daily change is `expected_daily_change_bytes`."""
     result = connection.run(f"bash -c {shlex.quote(probe_script(job, part_bytes, parts))}",
                             stdin=f"{access_key_id}\n{secret_access_key}\n".encode(), timeout=1800)
-    return parse_report(result.stdout, job.window_minutes, expected_daily_change_bytes)
+    try:
+        return parse_report(result.stdout, job.window_minutes, expected_daily_change_bytes)
+    except (ValueError, KeyError, TypeError) as error:  # not mounted, or not the probe's answer
+        detail = str(error) if isinstance(error, NotMeasurable) else f"the probe's answer cannot be read ({error!r})"
+        raise ReportUnreadable(f"{connection.access.name}: {detail}") from error

@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from components.host.ssh import HostError
+from components.host.errors import FactsUnreadable
 
 SECTION = "@@daktela "
 STATE_FILE = "/etc/daktela-toolkit/host.json"
@@ -294,10 +294,6 @@ def parse_facts(output: str) -> HostFacts:
     )
 
 
-class FactsUnreadable(HostError):
-    """The host answered, but not with what the facts script prints: nothing was changed."""
-
-
 def gather(connection: Any, paths: Iterable[str] = (), files: Iterable[str] = ()) -> HostFacts:
     """Read the host's facts in one round trip."""
     result = connection.run(facts_script(paths, files), timeout=120)
@@ -307,4 +303,4 @@ def gather(connection: Any, paths: Iterable[str] = (), files: Iterable[str] = ()
         start = result.stdout.strip()[:120].replace("\n", " | ")
         raise FactsUnreadable(f"{connection.access.name}: cannot read the host's facts ({error}); its answer "
                               f"began {start!r}. Nothing was changed. Is it a Linux host with a POSIX shell, "
-                              "and does nothing print text at login (a profile script) for this user?") from None
+                              "and does nothing print text at login (a profile script) for this user?") from error

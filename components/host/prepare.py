@@ -9,25 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from components.host.facts import FactsUnreadable, HostFacts, gather
+from components.host.errors import FactsUnreadable, StalePlan, StepFailed, VerifyFailed  # noqa: F401
+from components.host.facts import HostFacts, gather
 from components.host.layout import DesiredLayout
 from components.host.planner import plan, relevant_facts
-from components.host.ssh import Connection, ConnectionLost, HostError
+from components.host.errors import ConnectionLost, HostError
+from components.host.ssh import Connection
 from components.host.steps import Step
 
 Progress = Callable[[str], None]
-
-
-class StalePlan(HostError):
-    """The host changed between planning and applying; nothing was applied."""
-
-
-class StepFailed(HostError):
-    """A step failed; the steps before it were applied, a re-run continues from there."""
-
-
-class VerifyFailed(HostError):
-    """Apply finished but the host is not in the desired state."""
 
 
 @dataclass
@@ -61,11 +51,11 @@ def apply(
         say(f"[{number}/{len(steps)}] {step} ...")
         try:
             connection.run(step.script(), stdin=step.stdin())
-        except ConnectionLost:
+        except ConnectionLost as error:
             raise StepFailed(f"{name}: the connection was lost during step {number} of {len(steps)} ({step}); "
-                             "whether it finished is unknown. Every step is safe to repeat: re-run to continue") from None
+                             "whether it finished is unknown. Every step is safe to repeat: re-run to continue") from error
         except HostError as error:
-            raise StepFailed(f"{name}: step {number} of {len(steps)} failed ({step}): {error}") from None
+            raise StepFailed(f"{name}: step {number} of {len(steps)} failed ({step}): {error}") from error
         say(f"[{number}/{len(steps)}] done")
     return verify(connection, layout)
 
@@ -74,7 +64,7 @@ def verify(connection: Connection, layout: DesiredLayout) -> HostFacts:
     try:
         facts = gather(connection, layout.paths(), layout.file_paths())
     except FactsUnreadable as error:
-        raise VerifyFailed(f"{error} (while verifying, after the steps ran)") from None
+        raise VerifyFailed(f"{error} (while verifying, after the steps ran)") from error
     remaining = plan(facts, layout)
     if remaining:
         raise VerifyFailed(

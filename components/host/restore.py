@@ -19,11 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from components.host.backup_job import ENV_FILE, JOB_FILE, BackupJob
-from components.host.ssh import CommandError, Connection, HostError
-
-
-class RestoreError(HostError):
-    """The restore could not be done; the message says why and what was left where."""
+from components.host.errors import CommandError, RestoreError
+from components.host.ssh import Connection
 
 
 @dataclass(frozen=True)

@@ -19,30 +19,12 @@ from typing import Callable, Optional
 
 import paramiko
 
+# The host errors live in components/host/errors.py; imported here too for the runner's callers.
+from components.host.errors import CommandError, ConnectionLost, HostError, HostKeyError, Unreachable  # noqa: F401
+
 CONNECT_TIMEOUT = 15.0
 COMMAND_TIMEOUT = 600.0
 KEEPALIVE_SECONDS = 15
-
-
-class HostError(Exception):
-    """A problem with a host that a person must look at; the message names the host."""
-
-
-class HostKeyError(HostError):
-    """The host's key is unknown or not the expected one: nothing was run."""
-
-
-class ConnectionLost(HostError):
-    """The connection ended while a command ran: whether it finished is unknown. Every step the
-    toolkit runs is safe to repeat, so the answer is to run again."""
-
-
-class CommandError(HostError):
-    """A command failed or ran past its deadline."""
-
-    def __init__(self, message: str, result: Optional["CommandResult"] = None):
-        super().__init__(message)
-        self.result = result
 
 
 @dataclass(frozen=True)
@@ -90,7 +72,7 @@ def load_private_key(text: str) -> paramiko.PKey:
             return key_class.from_private_key(io.StringIO(text))
         except (paramiko.SSHException, ValueError) as error:
             errors.append(f"{key_class.__name__}: {error}")
-    raise HostError("the SSH private key cannot be read (an unencrypted OpenSSH or PEM key is expected): "
+    raise Unreachable("the SSH private key cannot be read (an unencrypted OpenSSH or PEM key is expected): "
                     + "; ".join(errors))
 
 
@@ -125,7 +107,7 @@ class Connection:
         try:
             sock = socket.create_connection((access.address, access.port), timeout=CONNECT_TIMEOUT)
         except OSError as error:
-            raise HostError(f"{access.name}: cannot connect: {error}") from None
+            raise Unreachable(f"{access.name}: cannot connect: {error}") from None
         transport = paramiko.Transport(sock)
         transport.banner_timeout = CONNECT_TIMEOUT
         transport.auth_timeout = CONNECT_TIMEOUT
@@ -135,13 +117,13 @@ class Connection:
             transport.auth_publickey(access.user, load_private_key(access.private_key))
         except paramiko.AuthenticationException:
             transport.close()
-            raise HostError(
+            raise Unreachable(
                 f"{access.name}: the SSH key was refused; is its public half in the user's "
                 "authorized_keys?"
             ) from None
         except (paramiko.SSHException, OSError, EOFError) as error:
             transport.close()
-            raise HostError(f"{access.name}: SSH failed: {error}") from None
+            raise Unreachable(f"{access.name}: SSH failed: {error}") from None
         except HostError:
             transport.close()
             raise
@@ -208,7 +190,7 @@ class Connection:
         try:
             channel = self._transport.open_session(timeout=CONNECT_TIMEOUT)
         except (paramiko.SSHException, OSError, EOFError) as error:
-            raise HostError(f"{self.access.name}: the connection is gone: {error}") from None
+            raise ConnectionLost(f"{self.access.name}: the connection is gone: {error}") from None
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
