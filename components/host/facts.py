@@ -13,7 +13,7 @@ import base64
 import json
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from components.host.errors import FactsUnreadable
 
@@ -22,41 +22,6 @@ STATE_FILE = "/etc/daktela-toolkit/host.json"
 TOOLS = ("sfdisk", "partx", "wipefs", "mkfs.ext4", "mkfs.xfs", "findmnt", "lsblk", "losetup", "udevadm",
          "restic", "curl", "python3", "flock")
 LSBLK_COLUMNS = "NAME,KNAME,PATH,SIZE,TYPE,MODEL,SERIAL,WWN,RO,MOUNTPOINTS,PKNAME"
-
-
-def facts_script(paths: Iterable[str] = (), files: Iterable[str] = ()) -> str:
-    """The one command that reads everything the planner needs. `paths` are the directories of
-    the desired layout, whose owner, group and mode are read too; `files` are the files the
-    toolkit installs, whose digest and mode are read (never their content)."""
-    quoted = " ".join(shlex.quote(p) for p in sorted(set(paths)))
-    quoted_files = " ".join(shlex.quote(f) for f in sorted(set(files)))
-    return f"""
-sec() {{ printf '\\n{SECTION}%s\\n' "$1"; }}
-sec os-release; cat /etc/os-release 2>/dev/null
-sec init; cat /proc/1/comm 2>/dev/null
-sec tools; for t in {' '.join(TOOLS)}; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done
-sec lsblk; lsblk -J -b -o {LSBLK_COLUMNS}
-sec findmnt; findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS
-sec fstab; base64 -w0 /etc/fstab 2>/dev/null; echo
-sec swaps; cat /proc/swaps 2>/dev/null
-sec mdstat; cat /proc/mdstat 2>/dev/null
-sec losetup; losetup -J -l 2>/dev/null
-sec by-id; for f in /dev/disk/by-id/*; do [ -e "$f" ] && printf '%s %s\\n' "$f" "$(readlink -f "$f")"; done
-sec state; cat {STATE_FILE} 2>/dev/null
-for node in $(lsblk -ln -b -o PATH,TYPE,SIZE | awk '$3 > 0 && ($2 == "disk" || $2 == "loop" || $2 == "part") {{print $1}}'); do
-  case "$(lsblk -dn -o TYPE "$node")" in disk|loop) sec "sfdisk $node"; sfdisk -J "$node" 2>/dev/null;; esac
-  sec "wipefs $node"; wipefs -n -J "$node" 2>/dev/null
-  sec "holders $node"; ls "/sys/class/block/$(basename "$node")/holders" 2>/dev/null
-done
-for p in {quoted}; do
-  sec "path $p"; if [ -d "$p" ]; then stat -c '%U %G %a' "$p"; [ -n "$(ls -A "$p" 2>/dev/null)" ] && echo nonempty; fi
-done
-for f in {quoted_files}; do
-  sec "file $f"; if [ -f "$f" ]; then sha256sum "$f" | cut -c1-64; stat -c '%a %U %G' "$f"; fi
-done
-sec timers; if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then systemctl list-unit-files --state=enabled --no-legend 'daktela-*.timer' 2>/dev/null | cut -d' ' -f1; fi
-sec end
-"""
 
 
 @dataclass(frozen=True)
@@ -209,89 +174,173 @@ def _partition_table(raw: Any) -> Optional[PartitionTable]:
     )
 
 
-def parse_facts(output: str) -> HostFacts:
-    """Parse the facts script's output; raise ValueError on output that is not the script's."""
-    sections = split_sections(output)
-    os_release = {}
-    for line in sections.get("os-release", "").splitlines():
+# ---------------------------------------------------------------------------------------------
+# Each fact: the command that prints it and the parser of what it printed, side by side. A new
+# fact is one entry here, one field of HostFacts, and a recorded section in tests/fixtures/facts/
+# (tests/test_host_facts.py parses each fact's section of a recorded host).
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing read from the host: its section, the HostFacts field it fills, the shell that
+    prints it and the parser of that text. A per-subject fact (`per` = "node", "path" or "file")
+    runs once per block device, layout directory or installed file, reading "$<per>"; its field is
+    a dict keyed by that subject."""
+
+    name: str
+    field: str
+    command: str
+    parse: Callable[[str], Any]
+    per: str = ""
+    when: str = ""  # a shell test: per-node facts read only where it holds
+
+
+def _os_release(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
         if "=" in line:
             key, value = line.split("=", 1)
-            os_release[key] = value.strip().strip('"')
-    devices = tuple(_device(d) for d in (_json(sections.get("lsblk", "")) or {}).get("blockdevices", []))
+            values[key] = value.strip().strip('"')
+    return values
+
+
+def _devices(text: str) -> tuple[BlockDevice, ...]:
+    return tuple(_device(d) for d in (_json(text) or {}).get("blockdevices", []))
+
+
+def _mounts(text: str) -> tuple[Mount, ...]:
     mounts: list[Mount] = []
 
-    def add_mounts(entries: list[dict]) -> None:
+    def add(entries: list[dict]) -> None:
         for entry in entries:
             mounts.append(Mount(entry["target"], entry.get("source") or "", entry.get("fstype") or "",
                                 entry.get("options") or ""))
-            add_mounts(entry.get("children") or [])
+            add(entry.get("children") or [])
 
-    add_mounts((_json(sections.get("findmnt", "")) or {}).get("filesystems", []))
-    swaps = tuple(line.split()[0] for line in sections.get("swaps", "").splitlines()[1:] if line.strip())
-    loop_backing = {
-        d["name"]: d.get("back-file") or ""
-        for d in (_json(sections.get("losetup", "")) or {}).get("loopdevices", [])
-    }
-    by_id = {}
-    for line in sections.get("by-id", "").splitlines():
+    add((_json(text) or {}).get("filesystems", []))
+    return tuple(mounts)
+
+
+def _loop_backing(text: str) -> dict[str, str]:
+    return {d["name"]: d.get("back-file") or "" for d in (_json(text) or {}).get("loopdevices", [])}
+
+
+def _by_id(text: str) -> dict[str, str]:
+    links = {}
+    for line in text.splitlines():
         if " " in line:
             link, target = line.split(" ", 1)
-            by_id[link] = target
-    tables: dict[str, Optional[PartitionTable]] = {}
-    signatures: dict[str, tuple[Signature, ...]] = {}
-    holders: dict[str, tuple[str, ...]] = {}
-    paths: dict[str, Optional[PathState]] = {}
-    files: dict[str, Optional[tuple[str, int, str]]] = {}
+            links[link] = target
+    return links
+
+
+def _state(text: str) -> Optional[dict[str, Any]]:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return {"unreadable": text[:200]}
+
+
+def _signatures(text: str) -> tuple[Signature, ...]:
+    return tuple(Signature(s.get("type", ""), s.get("offset", ""), s.get("uuid"), s.get("label"))
+                 for s in (_json(text) or {}).get("signatures", []))
+
+
+def _path_state(text: str) -> Optional[PathState]:
+    lines = text.splitlines()
+    if not lines:
+        return None
+    owner, group, mode = lines[0].split()
+    return PathState(owner, group, int(mode, 8), "nonempty" in lines[1:])
+
+
+def _file_state(text: str) -> Optional[tuple[str, int, str]]:
+    lines = text.splitlines()
+    if len(lines) < 2:
+        return None
+    mode, owner, group = lines[1].split()
+    return (lines[0].strip(), int(mode, 8), f"{owner}:{group}")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+FACTS: tuple[Fact, ...] = (
+    Fact("os-release", "os_release", "cat /etc/os-release 2>/dev/null", _os_release),
+    Fact("init", "init", "cat /proc/1/comm 2>/dev/null", str.strip),
+    Fact("tools", "tools", f'for t in {" ".join(TOOLS)}; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done',
+         _words),
+    Fact("lsblk", "devices", f"lsblk -J -b -o {LSBLK_COLUMNS}", _devices),
+    Fact("findmnt", "mounts", "findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS", _mounts),
+    Fact("fstab", "fstab", "base64 -w0 /etc/fstab 2>/dev/null; echo",
+         lambda text: base64.b64decode(text.strip()).decode(errors="replace")),
+    Fact("swaps", "swaps", "cat /proc/swaps 2>/dev/null",
+         lambda text: tuple(line.split()[0] for line in text.splitlines()[1:] if line.strip())),
+    Fact("mdstat", "mdstat", "cat /proc/mdstat 2>/dev/null", lambda text: text),
+    Fact("losetup", "loop_backing", "losetup -J -l 2>/dev/null", _loop_backing),
+    Fact("by-id", "by_id",
+         """for f in /dev/disk/by-id/*; do [ -e "$f" ] && printf '%s %s\\n' "$f" "$(readlink -f "$f")"; done""", _by_id),
+    Fact("state", "state", f"cat {STATE_FILE} 2>/dev/null", _state),
+    Fact("sfdisk", "partition_tables", 'sfdisk -J "$node" 2>/dev/null', lambda text: _partition_table(_json(text)),
+         per="node", when='case "$(lsblk -dn -o TYPE "$node")" in disk|loop) true;; *) false;; esac'),
+    Fact("wipefs", "signatures", 'wipefs -n -J "$node" 2>/dev/null', _signatures, per="node"),
+    Fact("holders", "holders", 'ls "/sys/class/block/$(basename "$node")/holders" 2>/dev/null',
+         lambda text: tuple(text.split()), per="node"),
+    Fact("path", "paths",
+         """if [ -d "$path" ]; then stat -c '%U %G %a' "$path"; [ -n "$(ls -A "$path" 2>/dev/null)" ] && echo nonempty; fi""",
+         _path_state, per="path"),
+    Fact("file", "files",
+         """if [ -f "$file" ]; then sha256sum "$file" | cut -c1-64; stat -c '%a %U %G' "$file"; fi""",
+         _file_state, per="file"),
+    Fact("timers", "enabled_timers",
+         "if [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ]; then systemctl list-unit-files --state=enabled "
+         "--no-legend 'daktela-*.timer' 2>/dev/null | cut -d' ' -f1; fi", _words),
+)
+
+# Block devices with a size: disks, loop devices, partitions (the per-node facts read each).
+NODES = ("$(lsblk -ln -b -o PATH,TYPE,SIZE | awk '$3 > 0 && ($2 == \"disk\" || $2 == \"loop\" || "
+         "$2 == \"part\") {print $1}')")
+
+
+def facts_script(paths: Iterable[str] = (), files: Iterable[str] = ()) -> str:
+    """The one command that reads everything the planner needs: every fact of FACTS, each in its
+    own section. `paths` are the directories of the desired layout (owner, group and mode read),
+    `files` the files the toolkit installs (digest and mode read, never their content)."""
+    subjects = {"node": NODES, "path": " ".join(shlex.quote(p) for p in sorted(set(paths))),
+                "file": " ".join(shlex.quote(f) for f in sorted(set(files)))}
+    lines = [f"sec() {{ printf '\\n{SECTION}%s\\n' \"$1\"; }}"]
+    for per in ("", "node", "path", "file"):
+        facts = [fact for fact in FACTS if fact.per == per]
+        if not per:
+            lines += [f"sec {fact.name}; {fact.command}" for fact in facts]
+            continue
+        lines.append(f"for {per} in {subjects[per]}; do")
+        for fact in facts:
+            read = f'sec "{fact.name} ${per}"; {fact.command}'
+            lines.append(f"  if {fact.when}; then {read}; fi" if fact.when else f"  {read}")
+        lines.append("done")
+    return "\n".join(["", *lines, "sec end", ""])
+
+
+def parse_facts(output: str) -> HostFacts:
+    """Parse the facts script's output, each section by its fact's parser; raise ValueError on
+    output that is not the script's."""
+    sections = split_sections(output)
+    values: dict[str, Any] = {fact.field: {} for fact in FACTS if fact.per}
+    by_name = {fact.name: fact for fact in FACTS}
     for name, text in sections.items():
         kind, _, subject = name.partition(" ")
-        if kind == "sfdisk":
-            tables[subject] = _partition_table(_json(text))
-        elif kind == "wipefs":
-            signatures[subject] = tuple(
-                Signature(s.get("type", ""), s.get("offset", ""), s.get("uuid"), s.get("label"))
-                for s in (_json(text) or {}).get("signatures", [])
-            )
-        elif kind == "holders":
-            holders[subject] = tuple(text.split())
-        elif kind == "file":
-            lines = text.splitlines()
-            if len(lines) >= 2:
-                mode, owner, group = lines[1].split()
-                files[subject] = (lines[0].strip(), int(mode, 8), f"{owner}:{group}")
+        fact = by_name.get(kind)
+        if fact is not None and bool(fact.per) == bool(subject):
+            if subject:
+                values[fact.field][subject] = fact.parse(text)
             else:
-                files[subject] = None
-        elif kind == "path":
-            lines = text.splitlines()
-            if lines:
-                owner, group, mode = lines[0].split()
-                paths[subject] = PathState(owner, group, int(mode, 8), "nonempty" in lines[1:])
-            else:
-                paths[subject] = None
-    state_text = sections.get("state", "")
-    try:
-        state = json.loads(state_text) if state_text.strip() else None
-    except ValueError:
-        state = {"unreadable": state_text[:200]}
-    return HostFacts(
-        os_release=os_release,
-        init=sections.get("init", "").strip(),
-        tools=frozenset(sections.get("tools", "").split()),
-        devices=devices,
-        mounts=tuple(mounts),
-        fstab=base64.b64decode(sections.get("fstab", "").strip()).decode(errors="replace"),
-        swaps=swaps,
-        mdstat=sections.get("mdstat", ""),
-        loop_backing=loop_backing,
-        by_id=by_id,
-        partition_tables=tables,
-        signatures=signatures,
-        holders=holders,
-        paths=paths,
-        state=state,
-        files=files,
-        enabled_timers=frozenset(sections.get("timers", "").split()),
-        raw_sections=sections,
-    )
+                values[fact.field] = fact.parse(text)
+    for fact in FACTS:  # a section the host did not print reads as empty text
+        if not fact.per and fact.field not in values:
+            values[fact.field] = fact.parse("")
+    return HostFacts(**values, raw_sections=sections)
 
 
 def gather(connection: Any, paths: Iterable[str] = (), files: Iterable[str] = ()) -> HostFacts:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from components.host.errors import FactsUnreadable, StalePlan, StepFailed, VerifyFailed  # noqa: F401
+from components.host.errors import ConnectionLost, FactsUnreadable, HostError, StalePlan, StepFailed, VerifyFailed
 from components.host.facts import HostFacts, gather
 from components.host.layout import DesiredLayout
 from components.host.planner import plan, relevant_facts
-from components.host.errors import ConnectionLost, HostError
 from components.host.ssh import Connection
 from components.host.steps import Step
 
