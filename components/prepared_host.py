@@ -123,21 +123,14 @@ class PreparedHostProvider(ResourceProvider):
         return ReadResult(id_=id_, outs={**props, "host": host_summary(facts, layout)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        import shlex
-
         from components.host.facts import STATE_FILE
         from components.host.ssh import Connection, HostError
+        from components.templates import render
 
         props = from_wire(props)
         layout = _layout(props)
-        installed = " ".join(shlex.quote(p) for p in [*layout.file_paths(), STATE_FILE])
-        timers = " ".join(shlex.quote(t) for t in layout.timers)
-        script = (
-            (f'if [ "$(cat /proc/1/comm)" = systemd ]; then systemctl disable --now {timers} || true; fi\n'
-             if timers else "")
-            + f"rm -f {installed}\n"
-            + ('if [ "$(cat /proc/1/comm)" = systemd ]; then systemctl daemon-reload; fi\n' if timers else "")
-        )
+        script = render("host/remove-jobs.sh.j2", timers=layout.timers,
+                        installed=[*layout.file_paths(), STATE_FILE])
         try:
             with Connection(_access(props)) as connection:
                 connection.run(script)
@@ -145,7 +138,7 @@ class PreparedHostProvider(ResourceProvider):
             raise HostError(
                 f"{error}. Nothing on the host was changed. If the host is gone for good, drop this "
                 "resource from the stack with `pulumi state delete <urn>`"
-            ) from None
+            ) from error
         pulumi.log.info(f"{props['address']}: removed the toolkit's jobs and state file; {LEFT_IN_PLACE}")
 
 

@@ -1,8 +1,15 @@
-"""The one template renderer: jinja2 over templates/, undefined names are errors, not blanks."""
+"""The one template renderer: jinja2 over templates/, undefined names are errors, not blanks.
+
+Every script the toolkit runs on a host or an instance is a template here, each value in it passed
+through `q` (shell quoting) unless the template says why not; Python builds only single commands
+(a restic invocation, `cat FILE`) with shlex.quote. The host facts script is compiled from the
+facts' own commands (components/host/facts.py).
+"""
 
 from __future__ import annotations
 
 import base64
+import shlex
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,6 +24,7 @@ _environment = Environment(
     autoescape=False,
 )
 _environment.filters["b64"] = lambda text: base64.b64encode(text.encode()).decode()
+_environment.filters["q"] = lambda value: shlex.quote(str(value))
 
 
 def render(name: str, **context: Any) -> str:

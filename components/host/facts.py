@@ -315,6 +315,8 @@ def facts_script(paths: Iterable[str] = (), files: Iterable[str] = ()) -> str:
         if not per:
             lines += [f"sec {fact.name}; {fact.command}" for fact in facts]
             continue
+        if per != "node":  # a list of one quoted path is still a list, not a command
+            lines.append("# shellcheck disable=SC2041")
         lines.append(f"for {per} in {subjects[per]}; do")
         for fact in facts:
             read = f'sec "{fact.name} ${per}"; {fact.command}'

@@ -244,20 +244,9 @@ class Connection:
 
 def atomic_write_script(path: str, mode: int = 0o644, owner: str = "root:root") -> str:
     """Shell that writes its stdin to `path` atomically (temp file beside it, fsync, rename)."""
-    directory = str(Path(path).parent)
-    return (
-        "set -eu\n"
-        f"mkdir -p {shlex.quote(directory)}\n"
-        f"tmp=$(mktemp {shlex.quote(directory)}/.daktela-upload.XXXXXX)\n"
-        "trap 'rm -f \"$tmp\"' EXIT\n"
-        'cat > "$tmp"\n'
-        f'chmod {mode:o} "$tmp"\n'
-        f'chown {shlex.quote(owner)} "$tmp"\n'
-        'sync "$tmp"\n'
-        f'mv -f "$tmp" {shlex.quote(path)}\n'
-        "trap - EXIT\n"
-        f"sync {shlex.quote(directory)}\n"
-    )
+    from components.templates import render
+
+    return render("host/atomic-write.sh.j2", path=path, directory=str(Path(path).parent), mode=mode, owner=owner)
 
 
 def _short(script: str) -> str:
