@@ -31,6 +31,7 @@ def drill_of(location: str) -> str:
     return f"drill-{location}"
 
 DUMP_SUFFIX = ".sql.gz"
+DUMP_COMMANDS = {"mariadb": "mariadb-dump", "mysql": "mysqldump"}  # the dump tool per database engine
 
 # The restore drill on hosts and instances: its config file, and how long a run may take.
 DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"

@@ -15,6 +15,8 @@ from typing import Any, Optional
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from components import names
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 _environment = Environment(
@@ -25,6 +27,7 @@ _environment = Environment(
 )
 _environment.filters["b64"] = lambda text: base64.b64encode(text.encode()).decode()
 _environment.filters["q"] = lambda value: shlex.quote(str(value))
+_environment.globals["dump_commands"] = names.DUMP_COMMANDS
 
 
 def render(name: str, **context: Any) -> str:

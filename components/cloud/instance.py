@@ -350,7 +350,7 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
             bucket=values["dump_bucket"], prefix=backups.dump_prefix, suffix=names.DUMP_SUFFIX,
             password_parameter=values["parameter_names"]["databasePassword"],
             user=database.user, database=database.name,
-            dump_command="mariadb-dump" if database.engine == "mariadb" else "mysqldump",
+            engine=database.engine,
         ),
         "daktela-restic-backup": render(
             "cloud/daktela-restic-backup.sh.j2", installation_id=installation.id,

@@ -124,10 +124,9 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
                          for n in range(1, len(job.locations) + 1)]}
         for location in job.locations
     ]
-    dump_command = "mariadb-dump" if job.database_engine == "mariadb" else "mysqldump"
     backup = render(
         "onprem/daktela-backup.sh.j2", installation_id=job.installation_id,
-        operational_mount=job.operational_mount, dump_file=job.dump_file, dump_command=dump_command,
+        operational_mount=job.operational_mount, dump_file=job.dump_file, database_engine=job.database_engine,
         database_user=job.database_user, database_name=job.database_name,
         excludes=job.excludes, locations=locations, status_dir=STATUS_DIR,
     )
