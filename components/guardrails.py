@@ -53,11 +53,13 @@ def _key(resource: dict) -> str:
 
 
 def _document(value: Any) -> Any:
+    """A JSON input as data; text that is not JSON stays text (an unknown marker, or a malformed
+    value a rule must report rather than skip)."""
     if isinstance(value, str):
         try:
             return json.loads(value)
         except ValueError:
-            return None
+            return value
     return value
 
 
@@ -175,7 +177,11 @@ def check_onprem_backups(plan: dict) -> list[Violation]:
         return [Violation("onprem-backup", "no prepared host: nothing installs the backup job")]
     for host in hosts:
         job = _document(host["inputs"].get("backup_job"))
-        if _unknown(job) or not isinstance(job, dict):
+        if _unknown(job):  # a real preview before the buckets exist: judged once known
+            continue
+        if not isinstance(job, dict):
+            out.append(Violation("onprem-backup", f"the backup job is not a job ({str(job)[:80]!r}); nothing "
+                                                  "this guardrail checks can be shown", _key(host)))
             continue
         regions = [l.get("region") for l in job.get("locations", [])]
         if len(regions) != 2 or len(set(regions)) != 2:

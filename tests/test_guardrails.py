@@ -66,6 +66,8 @@ VIOLATIONS = [
         lambda r: r["inputs"]["backup_job"].update(times=["01:00"]))),
     ("on-premise", "onprem-exclusions", lambda p: edit(p, guardrails.PREPARED_HOST,
         lambda r: r["inputs"]["backup_job"].update(archive_mount="/srv/daktela/archive"))),
+    ("on-premise", "onprem-backup", lambda p: edit(p, guardrails.PREPARED_HOST,
+        lambda r: r["inputs"].update(backup_job="not a job"))),  # malformed: reported, not skipped
     ("cloud", "bucket-private", lambda p: edit(p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         lambda r: r["inputs"].update(blockPublicPolicy=False), "restic")),
     ("on-premise", "bucket-encrypted", lambda p: drop(p,
@@ -98,7 +100,7 @@ def test_every_rule_has_a_violating_fixture():
     assert rules == {"cloud-three-technologies", "cloud-distinct-times", "freshness-alarms", "onprem-two-regions",
                      "onprem-twice-daily", "onprem-exclusions", "bucket-private", "bucket-encrypted",
                      "bucket-versioned", "fees-retained", "fees-one-off-once", "storage-metered",
-                     "restore-drilled"}
+                     "restore-drilled", "onprem-backup"}
 
 
 def test_unknown_values_of_a_real_preview_are_not_violations(plans):
