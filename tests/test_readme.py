@@ -43,3 +43,28 @@ def test_every_link_between_the_docs_leads_to_a_file_and_heading():
             checked += 1
     assert checked >= 15
     assert len((REPO / "README.md").read_text().splitlines()) <= 160
+
+
+def test_the_catalogue_map_names_only_what_exists():
+    """The README's map of the catalogue's rules: every file, config key, guardrail and test it
+    names exists, so a reader who follows it lands somewhere real."""
+    import re
+
+    from components import guardrails
+
+    text = (REPO / "README.md").read_text()
+    table = text.split("## Where each catalogue rule lives", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) >= 10
+    reference = config_reference()
+    rule_names = set(re.findall(r'Violation\(\s*"([a-z0-9-]+)"', (REPO / "components" / "guardrails.py").read_text()))
+    assert guardrails.GUARDRAILS and "fees-one-off-once" in rule_names
+    for _, config, built, guardrail, tests in rows:
+        for key in re.findall(r"`([a-z_.]+)`", config):
+            assert f"`installation.{key}`" in reference, f"config key {key} is not in the model"
+        for path in re.findall(r"`((?:components|templates|scripts)/[\w./-]+)`", built):
+            assert (REPO / path).exists(), f"{path} does not exist"
+        for name in re.findall(r"`([a-z0-9-]+)`", guardrail):
+            assert name in rule_names, f"guardrail {name} does not exist"
+        for test in re.findall(r"`(test_\w+\.py)`", tests.rstrip(" |")):
+            assert (REPO / "tests" / test).exists(), f"tests/{test} does not exist"
