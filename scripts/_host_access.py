@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 import sys
@@ -15,6 +16,16 @@ from components.host.ssh import HostAccess
 
 class UsageError(Exception):
     """Bad arguments or stack file; the message says what to fix."""
+
+
+def host_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments every on-premise host script starts with: the stack file and the SSH key; its
+    help from the script's docstring (first line, then the rest as the epilog)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0], epilog=doc.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stack_file", help="the installation's Pulumi.<stack>.yaml")
+    parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
+    return parser
 
 
 def host_failure(error: HostError, codes: dict[str, int], hints: dict[str, str] | None = None,

@@ -17,11 +17,10 @@ connection was lost or the probe failed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, host_failure, load_target
+from _host_access import UsageError, host_failure, host_parser, load_target
 
 from components.host.backup_job import job_from_outputs
 from components.host.connectivity import check_connectivity
@@ -35,10 +34,7 @@ EXIT_CODES = {"refused": 1, "unreachable": 3, "lost": 3, "failed": 3}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack_file")
-    parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
+    parser = host_parser(__doc__)
     parser.add_argument("--outputs", required=True,
                         help="the stack's outputs with secrets shown, or its export or state file (locations and key)")
     parser.add_argument("--endpoint-url", default="", help="an S3-compatible endpoint instead of AWS's")

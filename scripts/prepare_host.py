@@ -22,11 +22,10 @@ drive's exact identity, and then --yes or typing the identity here.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, host_failure, load_target
+from _host_access import UsageError, host_failure, host_parser, load_target
 
 from components.host.errors import HostError
 from components.host.facts import gather
@@ -48,10 +47,7 @@ def _fail(code: int, message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack_file", help="the installation's Pulumi.<stack>.yaml")
-    parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
+    parser = host_parser(__doc__)
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("--yes", action="store_true", help="apply without asking, erasing drives too "
                         "when the stack's allow_wipe consents")

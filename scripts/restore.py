@@ -12,11 +12,10 @@ restore failed, 2 bad arguments, 3 cannot connect or the connection was lost.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import _repo  # noqa: F401  (repo root on sys.path)
-from _host_access import UsageError, host_failure, load_target
+from _host_access import UsageError, host_failure, host_parser, load_target
 
 from components.host.errors import HostError
 from components.host.restore import restore
@@ -27,10 +26,7 @@ EXIT_CODES = {"refused": 1, "failed": 1, "unreachable": 3, "lost": 3}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack_file")
-    parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
+    parser = host_parser(__doc__)
     parser.add_argument("--target", required=True, help="empty or new directory on the host")
     parser.add_argument("--location", type=int, choices=(1, 2), help="restore from this location")
     parser.add_argument("--snapshot", help="restic snapshot id (default: the newest)")
