@@ -46,12 +46,8 @@ class _Installation(pulumi.ComponentResource):
         return (notification_topic(f"{name}-ops", notifications.ops, provider, self),
                 notification_topic(f"{name}-billing", notifications.billing or notifications.ops, provider, self))
 
-    def _watch_args(self) -> dict:
-        """What the freshness watch takes from the installation (its own arguments, typed)."""
-        return {"installation_id": self.installation.id, "max_age_hours": self.installation.backup_max_age_hours,
-                "reserve_hours": self.installation.backup.reserve_hours}
-
-    def _storage_alarms(self, billing_topic: aws.sns.Topic, provider: aws.Provider) -> dict:
+    def _storage_alarms(self, billing_topic: aws.sns.Topic,
+                        provider: aws.Provider) -> dict[str, aws.cloudwatch.MetricAlarm]:
         return storage_alarms(f"{self.installation.id}-storage", self.installation.id,
                               self.installation.contract.included_storage_gb, billing_topic, provider, self)
 
@@ -121,7 +117,8 @@ class CloudInstallation(_Installation):
              "Action": list(RESTORE_TEST_ACTIONS), "Resource": "*"},
         ])
         self.watch = FreshnessWatch(
-            f"{name}-freshness", **self._watch_args(), watch=self.freshness_targets,
+            f"{name}-freshness", installation_id=name, max_age_hours=installation.backup_max_age_hours,
+            reserve_hours=installation.backup.reserve_hours, watch=self.freshness_targets,
             read_statements=read_statements, technologies=(*TECHNOLOGIES, BLOCK_COPY), ops_topic=ops_topic,
             drills=tuple(names.drill_of(t) for t in (BLOCK, DATABASE, FILES)),
             drill_limit_hours=cloud.restore_drill.alarm_after_hours,
@@ -216,7 +213,8 @@ class OnPremInstallation(_Installation):
                  "Resource": sorted(f"{arn}/{names.status_prefix(name)}*" for arn in arns)},
             ])
         self.watch = FreshnessWatch(
-            f"{name}-freshness", **self._watch_args(), watch=self.freshness_targets,
+            f"{name}-freshness", installation_id=name, max_age_hours=installation.backup_max_age_hours,
+            reserve_hours=installation.backup.reserve_hours, watch=self.freshness_targets,
             read_statements=read_statements, technologies=LOCATIONS,
             reports_runs=LOCATIONS,
             drills=tuple(names.drill_of(location) for location in LOCATIONS),

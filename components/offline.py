@@ -264,6 +264,15 @@ FAKE_CALLS: dict[str, Callable[[dict], dict]] = {
 }
 
 
+def engine_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """A URN as the engine makes it (resource.NewURN): the parent's whole qualified type chain, the
+    root stack's type left out."""
+    qualified = parent.split("::")[2] if parent else ""
+    if qualified and qualified != "pulumi:pulumi:Stack":
+        type_ = f"{qualified}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
 def _make_engine(recorder: "Recorder"):
     from pulumi.runtime import mocks
     from pulumi.runtime.settings import get_project, get_stack
@@ -292,13 +301,9 @@ def _make_engine(recorder: "Recorder"):
 
     class RecordingMonitor(mocks.MockMonitor):
         def make_urn(self, parent: str, type_: str, name: str) -> str:
-            """URNs as the engine makes them (resource.NewURN): the parent's whole qualified type
-            chain, the root stack left out. The SDK's mock keeps only the parent's last type, which
-            would hide that moving a component changes its grandchildren's URNs too."""
-            qualified = parent.split("::")[2] if parent else ""
-            if qualified and qualified != "pulumi:pulumi:Stack":
-                type_ = f"{qualified}${type_}"
-            return f"urn:pulumi:{get_stack()}::{get_project()}::{type_}::{name}"
+            # The SDK's mock keeps only the parent's last type, which would hide that moving a
+            # component changes its grandchildren's URNs too.
+            return engine_urn(get_stack(), get_project(), parent, type_, name)
 
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
@@ -368,9 +373,7 @@ class Recorder:
         stack, project = urn.split("::")[0].removeprefix("urn:pulumi:"), urn.split("::")[1]
 
         def urn_of(type_: str, name: str, parent: str, in_stack: str = "", in_project: str = "") -> str:
-            parent_type = parent.split("::")[2] if parent else ""
-            qualified = type_ if parent_type in ("", "pulumi:pulumi:Stack") else f"{parent_type}${type_}"
-            return f"urn:pulumi:{in_stack or stack}::{in_project or project}::{qualified}::{name}"
+            return engine_urn(in_stack or stack, in_project or project, parent, type_, name)
 
         own = []
         for alias in request.aliases:

@@ -2,8 +2,8 @@
 
 Every script the toolkit runs on a host or an instance is a template here, each value in it passed
 through `q` (shell quoting) unless the template says why not; Python builds only single commands
-(a restic invocation, `cat FILE`) with shlex.quote. The host facts script is compiled from the
-facts' own commands (components/host/facts.py).
+(a restic invocation, `cat FILE`) with shlex.quote. The host facts script's template lays out the
+facts' own commands (components/host/facts.py, FACTS).
 """
 
 from __future__ import annotations

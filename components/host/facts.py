@@ -304,25 +304,15 @@ NODES = ("$(lsblk -ln -b -o PATH,TYPE,SIZE | awk '$3 > 0 && ($2 == \"disk\" || $
 
 
 def facts_script(paths: Iterable[str] = (), files: Iterable[str] = ()) -> str:
-    """The one command that reads everything the planner needs: every fact of FACTS, each in its
-    own section. `paths` are the directories of the desired layout (owner, group and mode read),
-    `files` the files the toolkit installs (digest and mode read, never their content)."""
-    subjects = {"node": NODES, "path": " ".join(shlex.quote(p) for p in sorted(set(paths))),
-                "file": " ".join(shlex.quote(f) for f in sorted(set(files)))}
-    lines = [f"sec() {{ printf '\\n{SECTION}%s\\n' \"$1\"; }}"]
-    for per in ("", "node", "path", "file"):
-        facts = [fact for fact in FACTS if fact.per == per]
-        if not per:
-            lines += [f"sec {fact.name}; {fact.command}" for fact in facts]
-            continue
-        if per != "node":  # a list of one quoted path is still a list, not a command
-            lines.append("# shellcheck disable=SC2041")
-        lines.append(f"for {per} in {subjects[per]}; do")
-        for fact in facts:
-            read = f'sec "{fact.name} ${per}"; {fact.command}'
-            lines.append(f"  if {fact.when}; then {read}; fi" if fact.when else f"  {read}")
-        lines.append("done")
-    return "\n".join(["", *lines, "sec end", ""])
+    """The one command that reads everything the planner needs (templates/host/facts.sh.j2): every
+    fact of FACTS, each in its own section. `paths` are the directories of the desired layout
+    (owner, group and mode read), `files` the files the toolkit installs (digest and mode read,
+    never their content)."""
+    from components.templates import render
+
+    loops = (("node", NODES), ("path", " ".join(shlex.quote(p) for p in sorted(set(paths)))),
+             ("file", " ".join(shlex.quote(f) for f in sorted(set(files)))))
+    return render("host/facts.sh.j2", section=SECTION, facts=FACTS, loops=loops)
 
 
 def parse_facts(output: str) -> HostFacts:
