@@ -1,7 +1,10 @@
-"""Each host fact (components/host/facts.py, FACTS): its parser against its section as a real host
-printed it (tests/fixtures/facts/, recorded by tests/fixtures/facts/record.py from the throwaway
+"""Each host fact (components/host/facts.py, FACTS): its parser against its section as a host
+prints it (tests/fixtures/facts/, recorded by tests/fixtures/facts/record.py from the throwaway
 host), and the `file` fact's command and parser together on this machine.
 
+Most sections are recorded (`prepared`); three hosts were written by hand from recorded output,
+as docs/development.md says: `nvme` (the by-id section), `lvm-and-raid-members` (mdstat, holders)
+and `swap` (swaps), since the throwaway host has no /dev/disk/by-id, RAID or swap of its own.
 `timers.section.txt` was recorded from the timers fact's own pipeline with `systemctl --root` over
 a directory holding two enabled daktela timers (systemd is not PID 1 here, and the fact reads
 nothing without it): the same `list-unit-files --state=enabled --no-legend | cut` output a booted
