@@ -74,3 +74,33 @@ def test_an_options_list_never_repeats_a_name():
         for option in ("ignore_changes", "additional_secret_outputs", "replace_on_changes"):
             values = resource.options[option]
             assert len(values) == len(set(values)), (resource.name, option, values)
+
+
+def test_the_sdk_still_waits_through_the_name_the_engine_replaces():
+    """The offline engine swaps `pulumi.runtime.stack.wait_for_rpcs` for a batched wait while a plan
+    runs (components/offline.py, _wait_for_rpcs): the SDK must still call it by that module name."""
+    from pulumi.runtime import stack
+
+    assert "await wait_for_rpcs()" in inspect.getsource(stack.run_pulumi_func), WHAT_TO_DO
+    assert list(inspect.signature(stack.wait_for_rpcs).parameters) == ["await_all_outstanding_tasks"], WHAT_TO_DO
+
+
+def test_a_failing_output_still_fails_the_plan_and_the_sdk_wait_is_restored():
+    import pulumi
+    import pytest
+    from pulumi.runtime import stack
+
+    from components.offline import StackInput, run_program
+
+    sdk_wait = stack.wait_for_rpcs
+
+    def program():
+        bucket = pulumi.CustomResource("test:index:Thing", "thing", {"size": 1})
+        bucket.urn.apply(lambda urn: (_ for _ in ()).throw(RuntimeError(f"cannot use {urn}")))
+        pulumi.export("later", pulumi.Output.from_input(1).apply(lambda v: v + 1))
+
+    with pytest.raises(RuntimeError, match="cannot use urn:pulumi:s::p::test:index:Thing::thing"):
+        run_program(StackInput("p", "s", {}), program=program)
+    assert stack.wait_for_rpcs is sdk_wait
+    plan = run_program(StackInput("p", "s", {}), program=lambda: pulumi.export("x", 1))
+    assert plan.outputs == {"x": 1} and stack.wait_for_rpcs is sdk_wait
