@@ -324,3 +324,20 @@ def test_an_installation_comes_back_as_its_hostings_own_type(hosting, kind):
     installation = parse_installation(raw)
     assert type(installation) is kind and isinstance(installation, Installation)
     assert installation.model_dump() == Installation.model_validate(raw).model_dump()
+
+
+def test_known_regions_are_what_a_botocore_session_lists_for_every_service():
+    """known_regions reads botocore's endpoint data directly (fast); it must equal what a session
+    lists per service (each service's model loaded), and the endpoint prefixes must be the models'."""
+    import botocore.session
+
+    from components.config.values import SERVICE_ENDPOINT_PREFIXES, known_regions
+
+    session = botocore.session.get_session()
+    assert {s: session.get_service_model(s).endpoint_prefix for s in SERVICE_ENDPOINT_PREFIXES} == \
+        SERVICE_ENDPOINT_PREFIXES
+    expected = set(session.get_available_regions("s3"))
+    for service in SERVICE_ENDPOINT_PREFIXES:
+        available = set(session.get_available_regions(service))
+        expected &= available if available else expected
+    assert known_regions() == tuple(sorted(expected)) and "eu-central-1" in known_regions()
