@@ -9,7 +9,9 @@ is deliberate, and an upgrade must pass here first):
   would take the stack outputs away from `run_in_stack`'s own root stack);
 - `pulumi.runtime.run_in_stack` (public) driven by `pulumi.runtime.sync_await._sync_await` (private:
   the SDK's mock tests run the same way);
-- the fields of the RegisterResourceRequest the recorder reads.
+- the fields of the RegisterResourceRequest the recorder reads;
+- `pulumi.runtime.stack.wait_for_rpcs`, which `run_pulumi_func` calls by that name: the engine swaps
+  it for a batched wait while a plan runs.
 When one of these changes, this test says which, and what to re-check: the golden plans, the PR
 preview comments and `make plan` output all come from this engine.
 """
