@@ -33,7 +33,9 @@ def drill_of(location: str) -> str:
 DUMP_SUFFIX = ".sql.gz"
 DUMP_COMMANDS = {"mariadb": "mariadb-dump", "mysql": "mysqldump"}  # the dump tool per database engine
 
-# The restore drill on hosts and instances: its config file, and how long a run may take.
+# The restore drill on hosts and instances: its program (templates/daktela-restore-drill.py), its
+# config file, and how long a run may take.
+DRILL_PROGRAM = "/usr/local/sbin/daktela-restore-drill"
 DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"
 DRILL_MAX_HOURS = 12
 

@@ -35,6 +35,11 @@ def render(name: str, **context: Any) -> str:
     return _environment.get_template(name).render(**context)
 
 
+def restore_drill_program() -> str:
+    """The one restore drill program of hosts and instances (installed at names.DRILL_PROGRAM)."""
+    return (TEMPLATES / "daktela-restore-drill.py").read_text()
+
+
 def timer_job_units(name: str, description: str, exec_start: str, requires_mounts: list[str],
                     calendars: list[str], timeout_seconds: Optional[int]) -> dict[str, str]:
     """The one way to build a scheduled job's systemd units: {path: content} of its service (a

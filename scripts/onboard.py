@@ -31,7 +31,7 @@ from _host_access import host_failure
 
 from components.config import SECRET_KEYS, OnPremConfig
 from components.host.errors import OUTCOMES, HostError
-from components.onboarding import LEARN_AT_PREFLIGHT, BadAnswers, installation_from, preflight, stack_text, validate
+from components.onboarding import LEARN_AT_PREFLIGHT, installation_from, preflight, stack_text, validate
 
 STOPPED = "onboarding stopped, nothing was written: "
 
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             validate(answers)
             if args.skip_connectivity_check:
                 print("connectivity NOT checked (--skip-connectivity-check): run scripts/check_connectivity.py after pulumi up")
-    except (BadAnswers, ValueError) as error:  # ValueError: the --probe-outputs file is not JSON
+    except ValueError as error:  # BadAnswers, or a --probe-outputs file that is not JSON
         print(error, file=sys.stderr)
         return 2
     except HostError as error:  # whatever its outcome, onboarding stops before writing anything

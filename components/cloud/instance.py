@@ -22,7 +22,7 @@ from components.aws.base import DATA_CLASS_TAG, assume_role_policy, child, polic
 from components import names
 from components.config import CloudConfig
 from components.schedule import DATABASE, FILES, slot
-from components.templates import TEMPLATES, render, timer_job_units
+from components.templates import render, restore_drill_program, timer_job_units
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account: the official Debian cloud images
 DEBIAN_12_NAME = "debian-12-amd64-*"
@@ -379,13 +379,12 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
         "daktela-attachments-meter", f"Daktela {installation.id}: comments and email attachments, GB",
         "/usr/local/sbin/daktela-attachments-meter", [f"{names.METER_CALENDAR} UTC"], [mount_point("attachments")],
         None)
-    files.append({"path": "/usr/local/sbin/daktela-restore-drill", "mode": "0755",
-                  "content": (TEMPLATES / "daktela-restore-drill.py").read_text()})
+    files.append({"path": names.DRILL_PROGRAM, "mode": "0755", "content": restore_drill_program()})
     files.append({"path": names.DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
     drill = installation.cloud.restore_drill
     files += _systemd_job(
         "daktela-restore-drill", f"Daktela {installation.id}: weekly restore drill of the dumps and restic",
-        "/usr/local/sbin/daktela-restore-drill", [f"{drill.weekday} *-*-* {drill.time:%H:%M}:00 UTC"],
+        names.DRILL_PROGRAM, [f"{drill.weekday} *-*-* {drill.time:%H:%M}:00 UTC"],
         [drill.scratch_dir], names.DRILL_MAX_HOURS * 3600)  # a volume mounted there for scratch space must be in place
     return files
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from components import names
-from components.templates import TEMPLATES, render, timer_job_units
+from components.templates import TEMPLATES, render, restore_drill_program, timer_job_units
 
 if TYPE_CHECKING:
     from components.config import OnPremConfig
@@ -169,8 +169,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         ManagedFile("/usr/local/sbin/daktela-storage-meter", 0o755, meter),
         ManagedFile("/usr/local/sbin/daktela-share", 0o755,
                     render("onprem/daktela-share.sh.j2", installation_id=job.installation_id)),
-        ManagedFile("/usr/local/sbin/daktela-restore-drill", 0o755,
-                    (TEMPLATES / "daktela-restore-drill.py").read_text()),
+        ManagedFile(names.DRILL_PROGRAM, 0o755, restore_drill_program()),
         ManagedFile(names.DRILL_CONFIG, 0o644, drill_config),
     ]
     files += _unit("daktela-backup", f"Daktela {job.installation_id}: operational drive to two cloud locations",
@@ -183,7 +182,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
                    "/usr/local/sbin/daktela-archive",
                    [job.operational_mount, job.archive_mount], [f"{ARCHIVE_CALENDAR} {job.timezone}"], None)
     files += _unit("daktela-restore-drill", f"Daktela {job.installation_id}: weekly restore drill of each location",
-                   "/usr/local/sbin/daktela-restore-drill", [job.operational_mount],
+                   names.DRILL_PROGRAM, [job.operational_mount],
                    [f"{job.drill_weekday} *-*-* {job.drill_time}:00 {job.timezone}"], names.DRILL_MAX_HOURS * 3600)
     files += _unit("daktela-storage-meter", f"Daktela {job.installation_id}: comments and email attachments, GB",
                    "/usr/local/sbin/daktela-storage-meter", [job.operational_mount, job.archive_mount],
