@@ -23,7 +23,7 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
-def median(values: list[float]) -> float:
+def median(values: "list[float] | list[int]") -> float:
     return statistics.median(values)
 
 
