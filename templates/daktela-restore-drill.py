@@ -205,6 +205,10 @@ class DatabaseServer:
         self.socket_dir = tempfile.mkdtemp(prefix="daktela-drill-", dir="/run" if os.path.isdir("/run") else None)
         self.socket = os.path.join(self.socket_dir, "server.sock")
         self.data = os.path.join(directory, "data")
+        # A temporary directory of its own: a starting server deletes every `#sql*` file in its
+        # tmpdir, and the default (/tmp) is where the customer's running server keeps the files of
+        # its temporary tables.
+        self.tmp = os.path.join(directory, "tmp")
         self.process: Optional[subprocess.Popen] = None
 
     def binary(self, *names: str) -> str:
@@ -216,20 +220,21 @@ class DatabaseServer:
                           + ("mariadb-server" if self.engine == "mariadb" else "mysql-server"))
 
     def __enter__(self) -> "DatabaseServer":
-        os.makedirs(self.directory, exist_ok=True)
+        os.makedirs(self.tmp, exist_ok=True)
         log = os.path.join(self.directory, "server.log")
         if self.engine == "mariadb":
             server = self.binary("mariadbd", "mysqld")
             install = [self.binary("mariadb-install-db", "mysql_install_db"), "--no-defaults",
                        f"--datadir={self.data}", "--auth-root-authentication-method=socket", "--skip-test-db",
-                       "--user=root"]
+                       "--user=root", f"--tmpdir={self.tmp}"]
         else:
             server = self.binary("mysqld")
-            install = [server, "--no-defaults", "--initialize-insecure", f"--datadir={self.data}", "--user=root"]
+            install = [server, "--no-defaults", "--initialize-insecure", f"--datadir={self.data}", "--user=root",
+                       f"--tmpdir={self.tmp}"]
         run(install, dict(os.environ), "initialising the throwaway database server", timeout=600)
         self.process = subprocess.Popen(
             [server, "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}", "--skip-networking",
-             "--user=root", f"--pid-file={os.path.join(self.directory, 'server.pid')}", f"--log-error={log}"],
+             "--user=root", f"--tmpdir={self.tmp}", f"--pid-file={os.path.join(self.directory, 'server.pid')}", f"--log-error={log}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while not self.ready():

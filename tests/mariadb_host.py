@@ -15,6 +15,9 @@ import pytest
 from tests.conftest import IN_CI
 
 SOCKET = "/run/mysqld/mysqld.sock"
+# The host's own tmpdir (on its private /run): a starting server deletes every `#sql*` file in its
+# tmpdir, and the machine's /tmp is shared by the tests running side by side.
+TMPDIR = "/run/mysqld/tmp"
 CLIENT = f"mariadb --no-defaults --socket={SOCKET} --user=root --default-character-set=utf8mb4"
 
 # The customer's data: tables, a view, a trigger, a procedure, an event, rows with text and numbers.
@@ -43,12 +46,12 @@ def start(host, datadir: str) -> None:
     """Initialise `datadir` if it is empty and start the server on it."""
     need_mariadb(host)
     initialised = host.run(
-        f"mkdir -p /run/mysqld {datadir} && chmod 700 {datadir} && "
+        f"mkdir -p {TMPDIR} {datadir} && chmod 700 {datadir} && "
         f"{{ [ -d {datadir}/mysql ] || mariadb-install-db --no-defaults --datadir={datadir} "
-        f"--auth-root-authentication-method=socket --skip-test-db --user=root >/dev/null; }}")
+        f"--auth-root-authentication-method=socket --skip-test-db --user=root --tmpdir={TMPDIR} >/dev/null; }}")
     assert initialised.returncode == 0, initialised.stderr
     host.run(f"nohup mariadbd --no-defaults --datadir={datadir} --socket={SOCKET} --skip-networking "
-             f"--user=root --pid-file=/run/mysqld/mysqld.pid --log-error=/run/mysqld/error.log "
+             f"--user=root --tmpdir={TMPDIR} --pid-file=/run/mysqld/mysqld.pid --log-error=/run/mysqld/error.log "
              ">/dev/null 2>&1 &")
     deadline = time.monotonic() + 60
     while host.run(f"{CLIENT} -e 'SELECT 1'").returncode != 0:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from tests import mariadb_host
 from tests.test_backups_against_aws import PRIMARY, SECONDARY, locations, onprem_plan, world  # noqa: F401
@@ -61,8 +63,15 @@ def test_drill_restores_both_locations_and_the_database_checksums_equal_the_sour
     scratch = str(test_host.root / "drill-scratch")
     customer_host(world, locations, test_host, scratch)
     source = mariadb_host.checksums(test_host, DATABASE)
-
-    run = drill(test_host)
+    # A temporary table's file of the customer's running server, where Debian's server keeps them
+    # (tmpdir /tmp): a starting server deletes every `#sql*` file in its tmpdir.
+    in_use = f"/tmp/#sql-temptable-daktela-test-{uuid.uuid4().hex}.MAI"
+    Path(in_use).write_bytes(b"a temporary table of the customer's server")
+    try:
+        run = drill(test_host)
+        assert Path(in_use).exists(), "the drill's throwaway server deleted the running server's temporary files"
+    finally:
+        Path(in_use).unlink(missing_ok=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert world.refused() == []
     lines = run.stdout.splitlines()
