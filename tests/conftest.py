@@ -101,6 +101,17 @@ def moto_endpoint(tmp_path_factory) -> str:
         pytest.fail(f"{error} (CI={IN_CI})")
 
 
+@pytest.fixture(scope="session")
+def strict_moto_server(tmp_path_factory) -> str:
+    """The moto server behind the strict double (`fidelity.strict_world` empties it for each test's
+    world): apart from `moto_endpoint`, whose state tests share and which never enforces IAM."""
+    try:
+        with moto_server(tmp_path_factory.mktemp("strict-moto") / "moto.log") as endpoint:
+            yield endpoint
+    except MotoDidNotStart as error:
+        pytest.fail(f"{error} (CI={IN_CI})")
+
+
 @pytest.fixture
 def aws_env(monkeypatch, moto_endpoint) -> dict[str, str]:
     """Fake credentials for the moto server, in this process and for scripts it starts."""

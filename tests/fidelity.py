@@ -12,8 +12,9 @@ from typing import Any, Iterator, Optional
 
 import boto3
 
-from tests.moto_server import moto_server
-from tests.strict_aws import Bucket, Principal, StrictAws, client_tls_env, enforce_iam, moto_policy, strict_proxy
+from tests.strict_aws import (
+    Bucket, Principal, StrictAws, client_tls_env, enforce_iam, fresh_state, moto_policy, strict_proxy,
+)
 
 ACCOUNT = "123456789012"  # moto's account; the offline plan's mock account is the same
 
@@ -81,17 +82,19 @@ class StrictWorld:
 
 
 @contextlib.contextmanager
-def strict_world(directory: Path) -> Iterator[StrictWorld]:
+def strict_world(directory: Path, moto: str) -> Iterator[StrictWorld]:
+    """A new world on `moto` (a server of its own, `strict_moto_server`): its state is emptied
+    first, so nothing of an earlier test's world is left in it."""
     directory.mkdir(parents=True, exist_ok=True)
-    with moto_server(directory / "moto.log") as moto:
-        iam = boto3.client("iam", region_name="us-east-1", endpoint_url=moto,
-                           aws_access_key_id="setup", aws_secret_access_key="setup")
-        iam.create_user(UserName="admin")
-        iam.put_user_policy(UserName="admin", PolicyName="everything", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-        created = iam.create_access_key(UserName="admin")["AccessKey"]
-        enforce_iam(moto)
-        state = StrictAws(moto, ACCOUNT)
-        with strict_proxy(state, directory) as (endpoint, ca):
-            yield StrictWorld(moto, endpoint, ca, state,
-                              Key("admin", created["AccessKeyId"], created["SecretAccessKey"]))
+    fresh_state(moto)
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=moto,
+                       aws_access_key_id="setup", aws_secret_access_key="setup")
+    iam.create_user(UserName="admin")
+    iam.put_user_policy(UserName="admin", PolicyName="everything", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    created = iam.create_access_key(UserName="admin")["AccessKey"]
+    enforce_iam(moto)
+    state = StrictAws(moto, ACCOUNT)
+    with strict_proxy(state, directory) as (endpoint, ca):
+        yield StrictWorld(moto, endpoint, ca, state,
+                          Key("admin", created["AccessKeyId"], created["SecretAccessKey"]))
