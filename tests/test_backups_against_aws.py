@@ -285,6 +285,26 @@ def test_the_double_refuses_what_aws_refuses(world, tmp_path):
     assert len(world.refused()) == 5
 
 
+def test_each_world_starts_empty_and_enforcing(strict_moto_server, tmp_path):
+    """Worlds share their process's moto server one after another: nothing of an earlier world
+    (buckets, objects, users, keys) is left in the next, and the next enforces IAM again."""
+    import boto3
+    import botocore.exceptions
+
+    with strict_world(tmp_path / "first", strict_moto_server) as first:
+        first.bucket("left-behind", PRIMARY)
+        first.admin_client("s3", PRIMARY).put_object(Bucket="left-behind", Key="k", Body=b"v")
+        earlier = first.user("earlier", [json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})])
+    with strict_world(tmp_path / "second", strict_moto_server) as second:
+        assert second.admin_client("s3", PRIMARY).list_buckets()["Buckets"] == []
+        assert [u["UserName"] for u in second.admin_client("iam", PRIMARY).list_users()["Users"]] == ["admin"]
+        stale = boto3.client("s3", region_name=PRIMARY, endpoint_url=second.moto,
+                             aws_access_key_id=earlier.access_key_id, aws_secret_access_key=earlier.secret_access_key)
+        with pytest.raises(botocore.exceptions.ClientError, match="InvalidAccessKeyId|AccessDenied|Forbidden|403"):
+            stale.list_buckets()
+
+
 # -- on-premise: the host's jobs on the throwaway host, with the plan's IAM user ------------------
 
 @pytest.fixture(scope="module")
