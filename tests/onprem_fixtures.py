@@ -33,7 +33,7 @@ def make_buckets(endpoint: str) -> list[str]:
     names = []
     for region in REGIONS:
         name = f"loc-{region}-{uuid.uuid4().hex[:8]}"
-        s3 = boto3.client("s3", region_name=region, endpoint_url=endpoint)
+        s3 = moto_s3(endpoint)(region)
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
                          ObjectLockEnabledForBucket=True)
         s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
@@ -96,3 +96,19 @@ def prepared_with_data(host) -> dict[str, str]:
 def restic(repository: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(["restic", "-r", repository, *args], capture_output=True, text=True, timeout=300,
                           env={**env, "RESTIC_PASSWORD": RESTIC_PASSWORD})
+
+
+def seed_locations(job: BackupJob, s3_for_region) -> None:
+    """Each location's repository exists before the first run (`restic_repositories.py`), for tests
+    whose subject comes after it; `s3_for_region(region)` is an S3 client that may write there."""
+    from components import names
+    from tests.restic_repositories import seed
+
+    for location in job.locations:
+        seed(s3_for_region(location.region), location.bucket, names.repository_prefix(job.installation_id),
+             RESTIC_PASSWORD)
+
+
+def moto_s3(endpoint: str):
+    """`s3_for_region` of the plain moto server."""
+    return lambda region: boto3.client("s3", region_name=region, endpoint_url=endpoint)

@@ -333,6 +333,9 @@ class OnPremLocations:
         bundle.write_text(bundle.read_text() + world.ca.read_text())
         self.world, self.host, self.make_job = world, host, backup_job
 
+    def admin_s3(self, region: str):
+        return self.world.admin_client("s3", region)
+
     def job(self, endpoints: list[str]):
         from tests.test_onprem_backup import archive_uuid
 
@@ -391,11 +394,12 @@ def test_a_failed_location_is_reported_at_once_through_the_other(world, location
     from components.freshness import Watch, boto3_clients, check
     from components.installation import onprem_freshness_watch
     from components.config import parse_installation
-    from tests.onprem_fixtures import install, prepared_with_data
+    from tests.onprem_fixtures import install, prepared_with_data, seed_locations
 
     prepared_with_data(test_host)
     job = locations.job([world.endpoint, world.endpoint])
     install(test_host, job, locations.key.access_key_id, locations.key.secret_access_key)
+    seed_locations(job, locations.admin_s3)  # the first run's init is the test above
     assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
     down = locations.job(["https://127.0.0.1:1", world.endpoint])
     install(test_host, down, locations.key.access_key_id, locations.key.secret_access_key)

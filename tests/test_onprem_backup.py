@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 
 from tests.onprem_fixtures import (
-    backup_job, install, make_buckets, prepared_with_data, restic,
+    backup_job, install, make_buckets, moto_s3, prepared_with_data, restic, seed_locations,
 )
 
 UNREACHABLE = "http://127.0.0.1:1"
@@ -59,6 +59,7 @@ def test_location_1_down_location_2_still_backed_up_and_restores_byte_for_byte(
     buckets = make_buckets(moto_endpoint)
     job = backup_job(test_host, buckets, [UNREACHABLE, moto_endpoint], archive_uuid(test_host))
     install(test_host, job)
+    seed_locations(job, moto_s3(moto_endpoint))  # location 2's first run, init included, is the test above
 
     run = test_host.run("/usr/local/sbin/daktela-backup")
     assert run.returncode == 1
@@ -109,6 +110,7 @@ def test_weekly_check_reads_back_data_of_both_locations(test_host, aws_env, moto
     buckets = make_buckets(moto_endpoint)
     job = backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], archive_uuid(test_host))
     install(test_host, job)
+    seed_locations(job, moto_s3(moto_endpoint))
     assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
     check = test_host.run("/usr/local/sbin/daktela-backup-check")
     assert check.returncode == 0, check.stdout + check.stderr

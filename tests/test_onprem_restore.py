@@ -7,7 +7,7 @@ import pytest
 
 from components.host.restore import RestoreError, restore
 from components.host.ssh import Connection
-from tests.onprem_fixtures import backup_job, install, make_buckets, prepared_with_data
+from tests.onprem_fixtures import backup_job, install, make_buckets, moto_s3, prepared_with_data, seed_locations
 
 UNREACHABLE = "http://127.0.0.1:1"
 
@@ -21,7 +21,9 @@ def restored_hashes(host, target: str) -> dict[str, str]:
 def test_restore_from_the_newest_healthy_location_equals_the_source(test_host, aws_env, moto_endpoint):
     hashes = prepared_with_data(test_host)
     buckets = make_buckets(moto_endpoint)
-    install(test_host, backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], "unused"))
+    job = backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], "unused")
+    install(test_host, job)
+    seed_locations(job, moto_s3(moto_endpoint))  # the first run's init is test_onprem_backup's
     assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
     # Location 1 becomes unreachable before the restore: the restore uses location 2.
     install(test_host, backup_job(test_host, buckets, [UNREACHABLE, moto_endpoint], "unused"))
@@ -46,10 +48,12 @@ def test_restore_from_the_newest_healthy_location_equals_the_source(test_host, a
 def test_restore_never_overwrites_and_needs_a_snapshot(test_host, aws_env, moto_endpoint):
     prepared_with_data(test_host)
     buckets = make_buckets(moto_endpoint)
-    install(test_host, backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], "unused"))
+    job = backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], "unused")
+    install(test_host, job)
     with Connection(test_host.access()) as connection:
         with pytest.raises(RestoreError, match="no usable snapshot"):
             restore(connection, str(test_host.root / "t1"))
+    seed_locations(job, moto_s3(moto_endpoint))
     assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
     occupied = test_host.root / "occupied"
     test_host.run(f"mkdir -p {occupied} && echo keep > {occupied}/mine.txt")
@@ -68,7 +72,9 @@ def test_restore_script_reports_the_sla_split(test_host, aws_env, moto_endpoint,
 
     prepared_with_data(test_host)
     buckets = make_buckets(moto_endpoint)
-    install(test_host, backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], "unused"))
+    job = backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], "unused")
+    install(test_host, job)
+    seed_locations(job, moto_s3(moto_endpoint))
     assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
     stack, key = stack_for(test_host, tmp_path)
     target = str(test_host.root / "script-restore")

@@ -20,15 +20,17 @@ RUNBOOK_VARIABLES = {"DATABASE": DATABASE, "DUMP_USER": "daktela_backup"}
 
 
 def customer_host(world, locations, test_host, scratch: str, database: bool = True):  # noqa: F811
-    """The host as it runs: drives, jobs with the plan's key, the customer's database, one backup.
+    """The host as it runs: drives, jobs with the plan's key, the customer's database, one backup
+    (into repositories that exist: the first run's init is test_backups_against_aws's subject).
     Without `database`, the dump is the fixtures' stand-in (for drills that fail before loading it,
     or that replace it)."""
-    from tests.onprem_fixtures import install, prepared_with_data
+    from tests.onprem_fixtures import install, prepared_with_data, seed_locations
 
     mariadb_host.need_mariadb(test_host)
     prepared_with_data(test_host)
     job = dataclasses.replace(locations.job([world.endpoint, world.endpoint]), drill_scratch=scratch)
     install(test_host, job, locations.key.access_key_id, locations.key.secret_access_key)
+    seed_locations(job, locations.admin_s3)
     if database:
         assert test_host.run("rm /usr/local/sbin/mariadb-dump").returncode == 0  # Debian's from here on
         mariadb_host.start(test_host, f"{test_host.mount_point('operational')}/database/mysql")

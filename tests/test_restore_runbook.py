@@ -11,7 +11,7 @@ import sys
 
 from tests import mariadb_host
 from tests.conftest import REPO
-from tests.onprem_fixtures import backup_job, install, make_buckets, prepared_with_data
+from tests.onprem_fixtures import backup_job, install, make_buckets, moto_s3, prepared_with_data, seed_locations
 
 RUNBOOK = REPO / "docs" / "restore.md"
 STEP = re.compile(r"<!-- runbook-step: (\S+) -->\n```sh\n(.*?)```", re.S)
@@ -49,7 +49,9 @@ def restore_as_documented(host, tmp_path, target: str) -> subprocess.CompletedPr
 def test_runbook_brings_a_lost_server_back(test_host, aws_env, moto_endpoint, tmp_path):
     mariadb_host.need_mariadb(test_host)
     hashes = prepared_with_data(test_host)
-    install(test_host, backup_job(test_host, make_buckets(moto_endpoint), [moto_endpoint, moto_endpoint], "unused"))
+    job = backup_job(test_host, make_buckets(moto_endpoint), [moto_endpoint, moto_endpoint], "unused")
+    install(test_host, job)
+    seed_locations(job, moto_s3(moto_endpoint))  # the first run's init is test_onprem_backup's
     assert test_host.run("rm /usr/local/sbin/mariadb-dump").returncode == 0  # Debian's from here on
     operational = test_host.mount_point("operational")
     target = str(test_host.root / "restore-target")
