@@ -28,7 +28,7 @@ plan: $(VENV)/.runtime
 test: $(VENV)/.installed
 	$(BIN)/python -m ruff check --quiet .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -n auto --maxprocesses=4
+	$(BIN)/python -m pytest -n 4
 
 # Benchmarks against peers (root; takes minutes; results in bench/results/, summary in BENCHMARKS.md).
 bench: $(VENV)/.installed

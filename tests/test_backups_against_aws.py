@@ -27,12 +27,15 @@ from typing import Iterator
 
 import pytest
 
+from components.names import repository_prefix
 from components.offline import autoname
 from tests.conftest import IN_CI, cloud_instance_files, example_installation, one, plan_of
 from tests.fidelity import StrictWorld, strict_world
+from tests.restic_repositories import seed
 
 DEBIAN_12 = {"restic": "restic 0.14.0", "aws": "aws-cli/2.9.", "curl": "curl 7.88."}
 PRIMARY, SECONDARY = "eu-central-1", "eu-west-1"
+INSTANCE_SECRET = "instance-secret"  # every SecureString the cloud plan reads, the restic password too
 # An instance's PATH: its jobs find Debian's python3, aws and restic, nothing of this machine's
 # own (a pyenv shim here puts another python3 and a pip-installed aws first).
 DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -99,7 +102,7 @@ class CloudInstance:
         world.bucket(self.restic_bucket, SECONDARY, policy=restic_policy)
         ssm = world.admin_client("ssm", PRIMARY)
         for parameter in plan.of_type("aws:ssm/parameter:Parameter"):
-            ssm.put_parameter(Name=parameter.inputs["name"], Type="SecureString", Value="instance-secret")
+            ssm.put_parameter(Name=parameter.inputs["name"], Type="SecureString", Value=INSTANCE_SECRET)
         self.bin = root / "bin"
         self.bin.mkdir(parents=True)
         shim = self.bin / "aws"
@@ -692,6 +695,8 @@ def test_cloud_drills_restore_the_newest_dump_and_snapshot_with_the_plans_role(
     stub.chmod(0o755)
     files = {"application/index.php": os.urandom(3000), "attachments/2026/11/offer.pdf": os.urandom(200_000),
              "recordings/2026/11/call.wav": os.urandom(50_000)}
+    # the repository exists (its first run's init is test_file_level_backup_..._inits_with_the_plans_role)
+    seed(world.admin_client("s3", SECONDARY), instance.restic_bucket, repository_prefix("acme-cloud"), INSTANCE_SECRET)
     for job in ("daktela-db-dump", "daktela-restic-backup"):
         backup = instance.run(instance.script(job), files)
         assert backup.returncode == 0, backup.stdout + backup.stderr
