@@ -11,7 +11,7 @@ import copy
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 import yaml
@@ -91,25 +91,25 @@ def run_recorded(stack: StackInput) -> tuple[Optional[Exception], Recorder]:
     return None, recorder
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory) -> str:
-    """A real S3/DynamoDB API: a moto server on a loopback port, stopped after the session."""
+def _moto_for_the_session(tmp_path_factory, name: str) -> Iterator[str]:
     try:
-        with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        with moto_server(tmp_path_factory.mktemp(name) / "moto.log") as endpoint:
             yield endpoint
     except MotoDidNotStart as error:
         pytest.fail(f"{error} (CI={IN_CI})")
 
 
 @pytest.fixture(scope="session")
-def strict_moto_server(tmp_path_factory) -> str:
+def moto_endpoint(tmp_path_factory) -> Iterator[str]:
+    """A real S3/DynamoDB API: a moto server on a loopback port, stopped after the session."""
+    yield from _moto_for_the_session(tmp_path_factory, "moto")
+
+
+@pytest.fixture(scope="session")
+def strict_moto_server(tmp_path_factory) -> Iterator[str]:
     """The moto server behind the strict double (`fidelity.strict_world` empties it for each test's
     world): apart from `moto_endpoint`, whose state tests share and which never enforces IAM."""
-    try:
-        with moto_server(tmp_path_factory.mktemp("strict-moto") / "moto.log") as endpoint:
-            yield endpoint
-    except MotoDidNotStart as error:
-        pytest.fail(f"{error} (CI={IN_CI})")
+    yield from _moto_for_the_session(tmp_path_factory, "strict-moto")
 
 
 @pytest.fixture
