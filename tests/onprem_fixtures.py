@@ -93,9 +93,9 @@ def prepared_with_data(host) -> dict[str, str]:
     return {relative: hashlib.sha256(content).hexdigest() for relative, content in files.items()}
 
 
-def restic(repository: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+def restic(repository: str, *args: str, env: dict, password: str = RESTIC_PASSWORD) -> subprocess.CompletedProcess:
     return subprocess.run(["restic", "-r", repository, *args], capture_output=True, text=True, timeout=300,
-                          env={**env, "RESTIC_PASSWORD": RESTIC_PASSWORD})
+                          env={**env, "RESTIC_PASSWORD": password})
 
 
 def seed_locations(job: BackupJob, s3_for_region) -> None:

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.test_backups_against_aws import debian_tool
+from tests.onprem_fixtures import restic as restic_in
 from tests.restic_repositories import FLOOR, repository_files
 
 
-def restic(repository: Path, password: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["restic", "-r", str(repository), *args], capture_output=True, text=True,
-                          env={**os.environ, "RESTIC_PASSWORD": password, "RESTIC_CACHE_DIR": str(repository.parent / "cache")})
+def restic(repository: Path, password: str, *args: str):
+    cache = {**os.environ, "RESTIC_CACHE_DIR": str(repository.parent / "cache")}
+    return restic_in(str(repository), *args, env=cache, password=password)
 
 
 def written(directory: Path, password: str) -> Path:
