@@ -42,16 +42,18 @@ def need_mariadb(host) -> None:
         pytest.skip(message)
 
 
-def start(host, datadir: str) -> None:
-    """Initialise `datadir` if it is empty and start the server on it."""
+def start(host, datadir: str, user: str = "root") -> None:
+    """Initialise `datadir` if it is empty and start the server on it, running as `user` (Debian's
+    own server runs as `mysql`, which then owns its data directory)."""
     need_mariadb(host)
+    owned = f"chown -R {user}:{user} /run/mysqld {datadir} && " if user != "root" else ""
     initialised = host.run(
-        f"mkdir -p {TMPDIR} {datadir} && chmod 700 {datadir} && "
+        f"mkdir -p {TMPDIR} {datadir} && chmod 700 {datadir} && {owned}"
         f"{{ [ -d {datadir}/mysql ] || mariadb-install-db --no-defaults --datadir={datadir} "
-        f"--auth-root-authentication-method=socket --skip-test-db --user=root --tmpdir={TMPDIR} >/dev/null; }}")
+        f"--auth-root-authentication-method=socket --skip-test-db --user={user} --tmpdir={TMPDIR} >/dev/null; }}")
     assert initialised.returncode == 0, initialised.stderr
     host.run(f"nohup mariadbd --no-defaults --datadir={datadir} --socket={SOCKET} --skip-networking "
-             f"--user=root --tmpdir={TMPDIR} --pid-file=/run/mysqld/mysqld.pid --log-error=/run/mysqld/error.log "
+             f"--user={user} --tmpdir={TMPDIR} --pid-file=/run/mysqld/mysqld.pid --log-error=/run/mysqld/error.log "
              ">/dev/null 2>&1 &")
     deadline = time.monotonic() + 60
     while host.run(f"{CLIENT} -e 'SELECT 1'").returncode != 0:

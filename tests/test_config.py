@@ -138,6 +138,17 @@ BAD_CONFIGS = [
      "installation.regions.secondary", 'is not an AWS region where every service the toolkit uses runs'),
     ("section-not-mapping", C, {"contract": "450 EUR"},
      "installation.contract", "must be a mapping of settings, got '450 EUR'"),
+    ("silence-too-long", O, {"backup.silence_minutes": 6},
+     "installation.backup.silence_minutes", "must be less than or equal to 5"),
+    ("verify-cycle-beyond-restic", C, {"backup.verify_cycle_days": 300},
+     "installation.backup.verify_cycle_days", "must be less than or equal to 256"),
+    ("second-location-after-the-window", O, {"on_premise.second_location_after_minutes": 120},
+     "installation.on_premise.second_location_after_minutes",
+     "120 minutes is not less than backup_window_minutes (120); location 2 must start within the run's window"),
+    ("directory-owner-format", O, {"on_premise.directory_owners": {"database": "mysql"}},
+     "installation.on_premise.directory_owners.database", '"mysql" is not user:group'),
+    ("directory-owner-unknown-directory", O, {"on_premise.directory_owners": {"databse": "mysql:mysql"}},
+     "installation.on_premise.directory_owners.databse", "not one of 'application', 'database'"),
 ]
 
 

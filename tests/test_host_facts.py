@@ -5,7 +5,9 @@ host), and the `file` fact's command and parser together on this machine.
 Most sections are recorded (`prepared`); three hosts were written by hand from recorded output,
 as docs/development.md says: `nvme` (the by-id section), `lvm-and-raid-members` (mdstat, holders)
 and `swap` (swaps), since the throwaway host has no /dev/disk/by-id, RAID or swap of its own.
-`timers.section.txt` was recorded from the timers fact's own pipeline with `systemctl --root` over
+`accounts.section.txt` was recorded from the accounts fact's command over SSH on the throwaway
+host, as root, after Debian's mariadb-server was installed on this machine (its /etc is the host's
+copy). `timers.section.txt` was recorded from the timers fact's own pipeline with `systemctl --root` over
 a directory holding two enabled daktela timers (systemd is not PID 1 here, and the fact reads
 nothing without it): the same `list-unit-files --state=enabled --no-legend | cut` output a booted
 host prints.
@@ -61,6 +63,8 @@ EXPECTED = {
     "path": ("prepared", "path /testhost/srv/operational/database",
              lambda v: v == PathState("root", "root", 0o700, False)),
     "timers": ("timers.section.txt", "", lambda v: v == {"daktela-backup.timer", "daktela-restore-drill.timer"}),
+    "accounts": ("accounts.section.txt", "", lambda v: {"root", "mysql", "dkhost"} <= v.users
+                 and {"root", "mysql", "dkhost"} <= v.groups and "daemon" in v.users),
 }
 
 

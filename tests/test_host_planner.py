@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -205,13 +206,37 @@ def _dir():
     return PathState("root", "root", 0o755, False)
 
 
-def test_wrong_directory_mode_on_a_prepared_host_is_fixed_alone():
+def test_a_directory_the_application_took_over_is_kept_as_it_is():
+    """Issue 23.5: the database server's user owns its data directory (and may change its mode);
+    preparation never takes it back, so re-running it cannot stop the database."""
     recorded = facts("prepared")
     path = "/testhost/srv/operational/database"
-    recorded.paths[path] = dataclasses.replace(recorded.paths[path], mode=0o777)
-    steps = plan(recorded, layout())
-    assert kinds(steps) == [("EnsureDirectories", "operational")]
-    assert steps[0].directories == ((path, "root", "root", 0o700),)
+    recorded.paths[path] = dataclasses.replace(recorded.paths[path], owner="mysql", group="mysql", mode=0o750)
+    assert plan(recorded, layout()) == []
+
+
+def test_a_missing_directory_is_created_alone_with_its_configured_owner():
+    recorded = facts("prepared")
+    path = "/testhost/srv/operational/database"
+    recorded.paths[path] = None
+    owned = dataclasses.replace(layout(), drives=tuple(
+        dataclasses.replace(d, owners=(("database", "mysql:mysql"),)) for d in layout().drives))
+    steps = plan(recorded, owned)
+    assert kinds(steps) == [("EnsureDirectories", "operational"), ("RecordState", "")]  # the owners recorded
+    assert steps[0].directories == ((path, "mysql", "mysql", 0o700),)
+    assert "create missing directories" in str(steps[0])
+
+
+def test_an_owner_the_host_does_not_have_is_refused_before_anything_changes():
+    from components.host.facts import Accounts
+
+    recorded = facts("fresh")
+    recorded.accounts = Accounts(frozenset({"root"}), frozenset({"root"}))
+    owned = dataclasses.replace(layout(), drives=tuple(
+        dataclasses.replace(d, owners=(("database", "mysql:mysql"),)) for d in layout().drives))
+    refusal = refusal_from(recorded, owned)
+    assert "operational/database is to be created for mysql:mysql, but the host has no user mysql and no " \
+           "group mysql" in refusal and "on_premise.directory_owners.database" in refusal
 
 
 def test_recorded_fstab_is_read_exactly():
@@ -322,3 +347,22 @@ def test_restic_output_that_is_not_json_is_reported_not_taken_for_no_snapshot():
                     "mariadb", "daktela", "daktela_backup", (BackupLocation("eu-central-1", "b1"),))
     [state] = survey(_AnsweringConnection("this is not json"), job)
     assert state.snapshot_id is None and "snapshot list could not be read" in state.error
+
+
+def test_directory_owners_from_the_config_reach_the_layout_of_each_drive_that_has_the_directory():
+    from components.config import parse_installation
+    from components.host.layout import layout_from_config
+    from tests.conftest import example_installation
+
+    raw = example_installation("on-premise")
+    raw["on_premise"]["directory_owners"] = {"database": "mysql:mysql", "attachments": "daktela:www-data"}
+    layout = layout_from_config(parse_installation(raw).on_premise)
+    owners = {(d.role, directory.path.rsplit("/", 1)[-1]): (directory.owner, directory.group)
+              for d in layout.drives for directory in d.directories}
+    assert owners[("operational", "database")] == ("mysql", "mysql")
+    assert owners[("operational", "attachments")] == owners[("archive", "attachments")] == ("daktela", "www-data")
+    assert owners[("operational", "application")] == owners[("archive", "recordings")] == ("root", "root")
+    again = type(layout).from_dict(json.loads(json.dumps(layout.to_dict())))  # as the resource's inputs carry it
+    assert again.drives == layout.drives
+    assert "owners" not in json.dumps(layout_from_config(parse_installation(example_installation("on-premise"))
+                                                         .on_premise).to_dict())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,65 @@ def test_apply_aborts_when_the_host_changed_since_the_plan(test_host):
         with pytest.raises(StalePlan, match="changed since the plan was made; nothing was applied"):
             apply(connection, layout, facts, steps)
     assert image_digest(test_host, "operational") == before
+
+
+def test_preparing_again_keeps_the_database_servers_data_directory(test_host):
+    """Issue 23.5: preparation made /srv/daktela/database root:root 0700 on every run, taking it from
+    Debian's MariaDB (which runs as mysql) and so stopping it at its next new file. The server runs
+    from the prepared drive as mysql; preparation and the PreparedHost update run again; the same
+    server process still creates tables there."""
+    layout = layout_for(test_host)
+    with Connection(test_host.access()) as connection:
+        prepare(connection, layout)
+    datadir = f"{test_host.mount_point('operational')}/database"
+    # A real host's /srv is traversable by everyone; the test's temporary directories are not (pytest
+    # makes them 0700): let the server's user through them for the test, as /srv would.
+    ancestors = [p for p in Path(datadir).parents if p != Path("/")][1:]
+    modes = {p: p.stat().st_mode & 0o7777 for p in ancestors}
+    for path, mode in modes.items():
+        path.chmod(mode | 0o001)
+    try:
+        _run_the_database_through_preparation(test_host, datadir)
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+def _run_the_database_through_preparation(test_host, datadir: str) -> None:
+    from components.prepared_host import PreparedHostProvider
+    from tests import mariadb_host
+    from tests.test_prepared_host import props_for
+
+    layout = layout_for(test_host)
+    mariadb_host.start(test_host, datadir, user="mysql")  # the operator gives the server its directory
+    mariadb_host.fill(test_host, "daktela", rows=20)
+    server = test_host.run("cat /run/mysqld/mysqld.pid").stdout.strip()
+    owner = test_host.run(f"stat -c '%U %G %a' {datadir}").stdout.split()
+    assert owner[:2] == ["mysql", "mysql"]
+
+    with Connection(test_host.access()) as connection:
+        again = prepare(connection, layout)
+    assert again.steps == []  # nothing to "fix": the directory is the application's now
+    provider = PreparedHostProvider()
+    props = props_for(test_host)
+    created = provider.create(props)
+    updated = provider.update(created.id, created.outs, props)
+    assert created.outs["host"]["pending_steps"] == [] == updated.outs["host"]["pending_steps"]
+
+    assert test_host.run(f"stat -c '%U %G %a' {datadir}").stdout.split() == owner
+    assert test_host.run("cat /run/mysqld/mysqld.pid").stdout.strip() == server
+    mariadb_host.sql(test_host, "CREATE TABLE after_preparation (id INT PRIMARY KEY); "
+                                "INSERT INTO after_preparation VALUES (1)", "daktela")  # a new file in the directory
+    assert mariadb_host.sql(test_host, "SELECT COUNT(*) FROM after_preparation", "daktela").strip() == "1"
+    assert test_host.run(f"stat -c %U {datadir}/daktela/after_preparation.ibd").stdout.strip() == "mysql"
+    mariadb_host.stop(test_host)
+
+
+def test_a_directory_created_for_the_database_server_is_its_users(test_host):
+    """on_premise.directory_owners: a directory the toolkit creates gets the configured owner."""
+    layout = layout_for(test_host, operational={"owners": (("database", "mysql:mysql"),)})
+    with Connection(test_host.access()) as connection:
+        prepare(connection, layout)
+    assert_prepared(test_host, layout)
+    stat = test_host.run(f"stat -c '%U %G %a' {test_host.mount_point('operational')}/database").stdout.split()
+    assert stat == ["mysql", "mysql", "700"]

@@ -34,11 +34,13 @@ def test_create_read_diff_update_delete_against_the_test_host(test_host):
     assert host["pending_steps"] == []
     assert host["drives"]["operational"]["mounted_from"] == f"{test_host.drives['operational'].device}p1"
 
-    # Refresh reads the host: drift (a directory's mode changed by hand) shows as a pending step.
-    test_host.run(f"chmod 777 {test_host.mount_point('operational')}/database")
+    # Refresh reads the host: drift (a directory removed by hand) shows as a pending step; one the
+    # application changed (its owner or mode) is the application's and no drift.
+    test_host.run(f"chmod 750 {test_host.mount_point('operational')}/database && "
+                  f"rmdir {test_host.mount_point('operational')}/recordings")
     refreshed = provider.read(created.id, created.outs)
     assert refreshed.outs["host"]["pending_steps"] == [
-        f"operational: create or fix directories {test_host.mount_point('operational')}/database (root:root 0700)"
+        f"operational: create missing directories {test_host.mount_point('operational')}/recordings (root:root 0750)"
     ]
 
     # diff never reaches the host: it compares inputs only.
@@ -52,8 +54,9 @@ def test_create_read_diff_update_delete_against_the_test_host(test_host):
 
     updated = provider.update(created.id, created.outs, props)  # repairs the drift
     assert updated.outs["host"]["pending_steps"] == []
-    stat = test_host.run(f"stat -c %a {test_host.mount_point('operational')}/database").stdout.strip()
-    assert stat == "700"
+    stat = test_host.run(f"stat -c %a {test_host.mount_point('operational')}/database "
+                         f"{test_host.mount_point('operational')}/recordings").stdout.split()
+    assert stat == ["750", "750"]  # the database directory as the application left it; recordings back
 
     fstab = test_host.fstab()
     provider.delete(created.id, updated.outs)

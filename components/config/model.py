@@ -9,8 +9,8 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.config.values import (
-    DRIVE_IDENTITY_FORMS, AbsolutePath, AwsRegion, Cidr, DriveIdentity, Email, Fingerprint, HostAddress, Price,
-    TimeOfDay, TimeZone,
+    DRIVE_IDENTITY_FORMS, AbsolutePath, AwsRegion, Cidr, DriveIdentity, Email, Fingerprint, HostAddress, Owner,
+    Price, TimeOfDay, TimeZone,
 )
 
 
@@ -107,6 +107,21 @@ class Backup(_Model):
         le=12,
         description="runtime reserve on top of 24 h before the newest backup counts as stale",
     )
+    silence_minutes: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="a backup location (restic into it, a check, a drill's download) that makes no "
+                    "progress for this long is given up and reported failed at once; a slow but "
+                    "progressing one may use its whole window",
+    )
+    verify_cycle_days: int = Field(
+        default=30,
+        ge=1,
+        le=256,
+        description="every pack of every restic repository is read back and verified within this many "
+                    "days: a daily `restic check` reads one part of each (at most 256: restic's limit)",
+    )
 
 
 class Notifications(_Model):
@@ -139,6 +154,8 @@ class VolumeSizes(_Model):
     recordings: int = Field(default=500, ge=8, le=16384, description="GB for call recordings")
 
 
+# The directories the toolkit lays out on the drives (components/host/layout.py).
+LayoutDirectory = Literal["application", "database", "attachments", "recordings"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
@@ -241,6 +258,17 @@ class OnPremSettings(_Model):
         default=120, ge=15, le=720,
         description="how long one backup run (both locations) may take; the connectivity check "
                     "requires a run to fit in it with a margin",
+    )
+    second_location_after_minutes: int = Field(
+        default=15, ge=1, le=720,
+        description="location 2's backup starts when location 1's is done, or this many minutes after it "
+                    "started, whichever comes first (then both run side by side): a location that "
+                    "misbehaves never holds the other; less than backup_window_minutes",
+    )
+    directory_owners: dict[LayoutDirectory, Owner] = Field(
+        default_factory=dict,
+        description="owner:group the toolkit gives a layout directory when it creates it (default "
+                    "root:root), e.g. database: mysql:mysql; a directory that exists is never changed",
     )
     restore_drill: RestoreDrill = Field(
         default_factory=RestoreDrill,

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from components.config.model import ROOT, SECRET_KEYS, Installation
 from components.config.rules import inner_model
 from components.config.values import (
-    _absolute_path, _aws_region, _cidr, _drive_identity, _email, _fingerprint, _host_address, _price, _time_of_day,
-    _timezone,
+    _absolute_path, _aws_region, _cidr, _drive_identity, _email, _fingerprint, _host_address, _owner, _price,
+    _time_of_day, _timezone,
 )
 
 
@@ -20,6 +20,7 @@ _TYPE_NAMES = {
     _time_of_day: "HH:MM", _aws_region: "AWS region", _price: "price", _email: "e-mail",
     _timezone: "time zone", _cidr: "CIDR", _drive_identity: "drive identity",
     _host_address: "host or IP", _fingerprint: "SHA256 fingerprint", _absolute_path: "absolute path",
+    _owner: "user:group",
 }
 
 
@@ -33,6 +34,9 @@ def _type_name(annotation: Any, metadata: Iterable[Any] = ()) -> str:
         return _type_name(base, extra)
     if origin is list:
         return f"list of {_type_name(get_args(annotation)[0])}"
+    if origin is dict:
+        key, value = get_args(annotation)
+        return f"mapping of {_type_name(key)} to {_type_name(value)}"
     if origin is Union:
         return _type_name([a for a in get_args(annotation) if a is not type(None)][0])
     if origin is Literal:
@@ -51,7 +55,7 @@ def _default_text(name: str, info: Any) -> str:
         value = info.default_factory()
         if isinstance(value, BaseModel):
             return "see below"
-        return f"`{value}`" if value != [] else "`[]`"
+        return f"`{value}`"
     if info.default is None:
         return "(see meaning)" if name in ("times", "mount_point") else "none"
     return f"`{info.default}`"

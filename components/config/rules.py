@@ -217,6 +217,10 @@ def _on_premise_problems(onprem: OnPremSettings) -> list[Problem]:
                 + ("a drill's scratch data there would be backed up" if role == "operational"
                    else "the archive drive is the customer's archive, not scratch space")
                 + "; choose a directory elsewhere, e.g. /var/tmp/daktela-drill"))
+    if onprem.second_location_after_minutes >= onprem.backup_window_minutes:
+        add("second_location_after_minutes", (
+            f"{onprem.second_location_after_minutes} minutes is not less than backup_window_minutes "
+            f"({onprem.backup_window_minutes}); location 2 must start within the run's window"))
     if drives.operational.identity == drives.archive.identity:
         add("drives.archive.identity", (
             f'"{drives.archive.identity}" is the operational drive too; the archive needs a drive '
@@ -234,7 +238,7 @@ def _on_premise_problems(onprem: OnPremSettings) -> list[Problem]:
 def _problems_from_pydantic(error: ValidationError) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
-        loc = item["loc"]
+        loc = tuple(part for part in item["loc"] if part != "[key]")  # a mapping's key: its own path
         path = ROOT + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
         problems.append(Problem(path, _message(dict(item), loc)))
     return problems

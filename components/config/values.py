@@ -169,6 +169,16 @@ def _absolute_path(value: Any) -> str:
     return text
 
 
+_ACCOUNT = r"[a-z_][a-z0-9_-]{0,31}"
+
+
+def _owner(value: Any) -> str:
+    text = str(value)
+    if not re.fullmatch(f"{_ACCOUNT}:{_ACCOUNT}", text):
+        raise ValueError(f'"{text}" is not user:group (e.g. "mysql:mysql"; names as useradd allows them)')
+    return text
+
+
 TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 AwsRegion = Annotated[str, BeforeValidator(_aws_region)]
 Price = Annotated[Decimal, BeforeValidator(_price)]
@@ -179,4 +189,5 @@ DriveIdentity = Annotated[str, BeforeValidator(_drive_identity)]
 HostAddress = Annotated[str, BeforeValidator(_host_address)]
 Fingerprint = Annotated[str, BeforeValidator(_fingerprint)]
 AbsolutePath = Annotated[str, BeforeValidator(_absolute_path)]
+Owner = Annotated[str, BeforeValidator(_owner)]
 

@@ -83,6 +83,12 @@ class PathState:
     nonempty: bool
 
 
+@dataclass(frozen=True)
+class Accounts:
+    users: frozenset[str]
+    groups: frozenset[str]
+
+
 @dataclass
 class HostFacts:
     os_release: dict[str, str]
@@ -102,6 +108,7 @@ class HostFacts:
     state: Optional[dict[str, Any]] = None
     files: dict[str, Optional[tuple[str, int, str]]] = field(default_factory=dict)  # sha256, mode, owner
     enabled_timers: frozenset[str] = frozenset()
+    accounts: Optional[Accounts] = None  # None: not read (a host recorded before the fact)
     raw_sections: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -266,6 +273,13 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+def _accounts(text: str) -> Optional[Accounts]:
+    lines = text.splitlines()
+    if len(lines) < 2 or not lines[0].startswith("users:") or not lines[1].startswith("groups:"):
+        return None
+    return Accounts(_words(lines[0][len("users:"):]), _words(lines[1][len("groups:"):]))
+
+
 FACTS: tuple[Fact, ...] = (
     Fact("os-release", "os_release", "cat /etc/os-release 2>/dev/null", _os_release),
     Fact("init", "init", "cat /proc/1/comm 2>/dev/null", str.strip),
@@ -296,6 +310,10 @@ FACTS: tuple[Fact, ...] = (
     Fact("timers", "enabled_timers",
          "if [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ]; then systemctl list-unit-files --state=enabled "
          "--no-legend 'daktela-*.timer' 2>/dev/null | cut -d' ' -f1; fi", _words),
+    # who may own a directory the toolkit creates (on_premise.directory_owners)
+    Fact("accounts", "accounts",
+         "printf 'users: %s\\ngroups: %s\\n' \"$(getent passwd | cut -d: -f1 | tr '\\n' ' ')\" "
+         "\"$(getent group | cut -d: -f1 | tr '\\n' ' ')\"", _accounts),
 )
 
 # Block devices with a size: disks, loop devices, partitions (the per-node facts read each).

@@ -22,7 +22,10 @@ FILESYSTEM_UUID_NAMESPACE = uuid.UUID("6b0c1d2e-5d1f-4f0e-9a57-0da7e1a00000")
 FILESYSTEM_LABELS = {"operational": "daktela-op", "archive": "daktela-arch"}  # xfs allows 12 chars
 MOUNT_OPTIONS = "defaults,nofail,x-systemd.device-timeout=30s"
 
-# Directory layout per drive: (relative path, owner, group, mode).
+# Directory layout per drive: (relative path, owner, group, mode). The owner and group are what a
+# directory the toolkit creates gets, unless on_premise.directory_owners names others (the database
+# server's user for its data directory); a directory that exists is never changed: it belongs to the
+# application from then on.
 DIRECTORIES: dict[str, tuple[tuple[str, str, str, int], ...]] = {
     "operational": (
         ("application", "root", "root", 0o755),
@@ -53,6 +56,7 @@ class DesiredDrive:
     filesystem: str
     mount_point: str
     allow_wipe: bool
+    owners: tuple[tuple[str, str], ...] = ()  # (directory name, "user:group") from on_premise.directory_owners
 
     @property
     def partition_name(self) -> str:
@@ -68,8 +72,9 @@ class DesiredDrive:
 
     @property
     def directories(self) -> tuple[Directory, ...]:
+        owners = {name: tuple(owner.split(":", 1)) for name, owner in self.owners}
         return tuple(
-            Directory(f"{self.mount_point}/{name}", owner, group, mode)
+            Directory(f"{self.mount_point}/{name}", *owners.get(name, (owner, group)), mode)
             for name, owner, group, mode in DIRECTORIES[self.role]
         )
 
@@ -101,11 +106,14 @@ class DesiredLayout:
         return [f.path for f in self.files]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"drives": [asdict(d) for d in self.drives]}
+        # no owners, no key: a stack without directory_owners keeps the inputs it had before them
+        return {"drives": [{k: v for k, v in asdict(d).items() if k != "owners" or v} for d in self.drives]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], files: tuple[ManagedFile, ...] = (), timers: tuple[str, ...] = ()) -> "DesiredLayout":
-        return cls(tuple(DesiredDrive(**d) for d in data["drives"]), files, timers)
+        drives = tuple(DesiredDrive(**{**d, "owners": tuple(tuple(pair) for pair in d.get("owners", ()))})
+                       for d in data["drives"])
+        return cls(drives, files, timers)
 
 
 def layout_from_config(settings: OnPremSettings) -> DesiredLayout:
@@ -119,5 +127,7 @@ def layout_from_config(settings: OnPremSettings) -> DesiredLayout:
             filesystem=drive.filesystem,
             mount_point=settings.drives.mount_point(role),
             allow_wipe=drive.allow_wipe is not None and drive.allow_wipe == drive.identity,
+            owners=tuple(sorted((name, owner) for name, owner in settings.directory_owners.items()
+                                if name in {entry[0] for entry in DIRECTORIES[role]})),
         ))
     return DesiredLayout(tuple(drives))

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from components.host.facts import STATE_FILE, BlockDevice, HostFacts
-from components.host.layout import DesiredDrive, DesiredLayout
+from components.host.layout import DesiredDrive, DesiredLayout, Directory
 from components.host.steps import (
     ActivateTimers,
     CreatePartition,
@@ -83,9 +83,33 @@ class _DriveState:
     mounted: bool = False  # already mounted at its mount point
 
 
-def _path_state(facts: HostFacts, path: str) -> Optional[tuple[str, str, int]]:
-    state = facts.paths.get(path)
-    return None if state is None else (state.owner, state.group, state.mode)
+def _directories_to_create(facts: HostFacts, state: _DriveState) -> tuple[Directory, ...]:
+    """The layout's directories that are not there: all of them on a drive about to be mounted (its
+    step script creates only those missing then), those the facts do not show otherwise. One that
+    exists is the application's: its owner and mode are never changed (a database server's data
+    directory must stay the server's user's)."""
+    remount = not state.mounted or bool(state.steps)
+    return tuple(d for d in state.drive.directories if remount or facts.paths.get(d.path) is None)
+
+
+def _unknown_owners(facts: HostFacts, to_create: dict[str, tuple[Directory, ...]]) -> list[str]:
+    if facts.accounts is None:  # a host recorded before the accounts fact; the step itself fails then
+        return []
+    reasons = []
+    for role, directories in to_create.items():
+        for directory in directories:
+            lacking = []
+            if directory.owner not in facts.accounts.users:
+                lacking.append(f"no user {directory.owner}")
+            if directory.group not in facts.accounts.groups:
+                lacking.append(f"no group {directory.group}")
+            if lacking:
+                name = directory.path.rsplit("/", 1)[-1]
+                reasons.append(
+                    f"drive {role}: {directory.path} is to be created for {directory.owner}:{directory.group}, "
+                    f"but the host has {' and '.join(lacking)}; install what owns it first (the database "
+                    f"server creates its user), or change on_premise.directory_owners.{name}")
+    return reasons
 
 
 def _as_dict(value: Any) -> Optional[dict]:
@@ -260,6 +284,8 @@ def state_document(layout: DesiredLayout) -> str:
     for drive in layout.drives:
         entry = asdict(drive)
         entry.pop("allow_wipe")
+        if not entry["owners"]:  # a host prepared before directory owners reads as it did
+            entry.pop("owners")
         entry["filesystem_uuid"] = drive.filesystem_uuid
         drives.append(entry)
     return json.dumps({"prepared_by": "daktela-installation-toolkit", "drives": drives},
@@ -302,6 +328,8 @@ def plan(facts: HostFacts, layout: DesiredLayout) -> list[Step]:
                     "drive there would hide its files. Move them away first"
                 )
     fstab = _fstab(facts, states, reasons)
+    to_create = {state.drive.role: _directories_to_create(facts, state) for state in states}
+    reasons += _unknown_owners(facts, to_create)
     if reasons:
         raise PlanRefused(reasons)
 
@@ -312,13 +340,9 @@ def plan(facts: HostFacts, layout: DesiredLayout) -> list[Step]:
         if not state.mounted or state.steps:
             steps.append(MountFilesystem(state.drive.role, state.drive.mount_point, state.node))
     for state in states:
-        remount = not state.mounted or bool(state.steps)
-        wrong = tuple(
-            (d.path, d.owner, d.group, d.mode) for d in state.drive.directories
-            if remount or _path_state(facts, d.path) != (d.owner, d.group, d.mode)
-        )
-        if wrong:
-            steps.append(EnsureDirectories(state.drive.role, wrong))
+        missing = to_create[state.drive.role]
+        if missing:
+            steps.append(EnsureDirectories(state.drive.role, tuple((d.path, d.owner, d.group, d.mode) for d in missing)))
     unit_changed = False
     for managed in layout.files:
         if facts.files.get(managed.path) != (managed.sha256, managed.mode, "root:root"):

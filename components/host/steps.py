@@ -128,7 +128,7 @@ class EnsureDirectories(Step):
 
     def describe(self) -> str:
         names = ", ".join(f"{p} ({o}:{g} {m:04o})" for p, o, g, m in self.directories)
-        return f"create or fix directories {names}"
+        return f"create missing directories {names}"
 
     def script(self) -> str:
         return render("host/ensure-directories.sh.j2", directories=self.directories)
