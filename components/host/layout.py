@@ -72,11 +72,13 @@ class DesiredDrive:
 
     @property
     def directories(self) -> tuple[Directory, ...]:
-        owners = {name: tuple(owner.split(":", 1)) for name, owner in self.owners}
-        return tuple(
-            Directory(f"{self.mount_point}/{name}", *owners.get(name, (owner, group)), mode)
-            for name, owner, group, mode in DIRECTORIES[self.role]
-        )
+        owners = dict(self.owners)
+        directories = []
+        for name, owner, group, mode in DIRECTORIES[self.role]:
+            if name in owners:
+                owner, group = owners[name].split(":", 1)
+            directories.append(Directory(f"{self.mount_point}/{name}", owner, group, mode))
+        return tuple(directories)
 
     def fstab_line(self) -> str:
         passno = 2 if self.filesystem == "ext4" else 0  # xfs checks itself at mount time

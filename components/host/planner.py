@@ -340,9 +340,9 @@ def plan(facts: HostFacts, layout: DesiredLayout) -> list[Step]:
         if not state.mounted or state.steps:
             steps.append(MountFilesystem(state.drive.role, state.drive.mount_point, state.node))
     for state in states:
-        missing = to_create[state.drive.role]
-        if missing:
-            steps.append(EnsureDirectories(state.drive.role, tuple((d.path, d.owner, d.group, d.mode) for d in missing)))
+        creating = to_create[state.drive.role]
+        if creating:
+            steps.append(EnsureDirectories(state.drive.role, tuple((d.path, d.owner, d.group, d.mode) for d in creating)))
     unit_changed = False
     for managed in layout.files:
         if facts.files.get(managed.path) != (managed.sha256, managed.mode, "root:root"):
