@@ -9,7 +9,10 @@ facts' own commands (components/host/facts.py, FACTS).
 from __future__ import annotations
 
 import base64
+import functools
+import importlib.util
 import shlex
+from types import ModuleType
 from pathlib import Path
 from typing import Any, Optional
 
@@ -35,9 +38,26 @@ def render(name: str, **context: Any) -> str:
     return _environment.get_template(name).render(**context)
 
 
-def restore_drill_program() -> str:
-    """The one restore drill program of hosts and instances (installed at names.DRILL_PROGRAM)."""
-    return (TEMPLATES / "daktela-restore-drill.py").read_text()
+def verify_program() -> str:
+    """The one program of restore drills and deep checks on hosts and instances (installed as
+    names.DRILL_PROGRAM and names.CHECK_PROGRAM; it acts by the name it is run under)."""
+    return (TEMPLATES / "daktela-verify.py").read_text()
+
+
+def watchdog_program() -> str:
+    """The one runner of the jobs' restic commands: deadlines and the cause (names.WATCHDOG_PROGRAM)."""
+    return (TEMPLATES / "daktela-watchdog.py").read_text()
+
+
+@functools.lru_cache(maxsize=1)
+def watchdog() -> ModuleType:
+    """The watchdog program as a module: its `cause_of` is the one reader of restic's output, for
+    what the toolkit runs over SSH as for what runs on the host."""
+    spec = importlib.util.spec_from_file_location("daktela_watchdog", TEMPLATES / "daktela-watchdog.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def timer_job_units(name: str, description: str, exec_start: str, requires_mounts: list[str],
