@@ -24,20 +24,37 @@ FAILED_METRIC = "BackupLastRunFailed"
 ATTACHMENTS_METRIC = "AttachmentsUsedGB"
 DRILL_AGE_METRIC = "RestoreDrillAgeHours"  # hours since the location's last successful restore drill
 DRILL_FAILED_METRIC = "RestoreDrillFailed"
+# hours since the part of a restic repository read back longest ago was last read (each part is read
+# once per backup.verify_cycle_days when the daily checks succeed)
+CHECK_AGE_METRIC = "RepositoryCheckAgeHours"
+CHECK_FAILED_METRIC = "RepositoryCheckFailed"  # the last check failed, or damage found is not repaired
 
 
 def drill_of(location: str) -> str:
     """The restore drill's name in status tables, metrics and alarms: drill-location-1."""
     return f"drill-{location}"
 
+
+def check_of(repository: str) -> str:
+    """The deep check's name in status tables, metrics and alarms: check-location-1, check-file-level."""
+    return f"check-{repository}"
+
 DUMP_SUFFIX = ".sql.gz"
 DUMP_COMMANDS = {"mariadb": "mariadb-dump", "mysql": "mysqldump"}  # the dump tool per database engine
 
-# The restore drill on hosts and instances: its program (templates/daktela-restore-drill.py), its
-# config file, and how long a run may take.
+# The restore drill and the deep check on hosts and instances: one program (templates/daktela-verify.py)
+# under two names, their config file, and how long a drill may take.
 DRILL_PROGRAM = "/usr/local/sbin/daktela-restore-drill"
+CHECK_PROGRAM = "/usr/local/sbin/daktela-backup-check"
 DRILL_CONFIG = "/etc/daktela-toolkit/drill.json"
 DRILL_MAX_HOURS = 12
+# The runner of every restic command of the jobs, with deadlines and the cause line (templates/daktela-watchdog.py).
+WATCHDOG_PROGRAM = "/usr/local/sbin/daktela-watchdog"
+# Locks: a backup run, and the drill and the check of the same repositories (restic check locks a
+# repository exclusively, so it waits for the other two and they never meet it).
+BACKUP_LOCK = "/run/daktela-backup.lock"  # on-premise: daktela-backup
+CLOUD_RESTIC_LOCK = "/run/daktela-restic.lock"  # cloud: daktela-restic-backup
+VERIFY_LOCK = "/run/daktela-verify.lock"
 
 # Both storage meters (cloud instance, on-premise host) read every 6 hours, at 45 past, away from
 # the backups' full hours; billing takes each day's largest reading (components/billing.py).
@@ -83,6 +100,12 @@ def drill_key(installation_id: str, drill: str) -> str:
     """Restore drill results, one object per drill (on-premise: location-1, location-2, written into
     every location; cloud: database-dump, file-level, in the dumps bucket)."""
     return f"{status_prefix(installation_id)}drill-{drill}.json"
+
+
+def check_key(installation_id: str, repository: str) -> str:
+    """Deep check results, one object per repository (on-premise: location-1, location-2, written into
+    every location; cloud: file-level, in the dumps bucket)."""
+    return f"{status_prefix(installation_id)}check-{repository}.json"
 
 
 def toolkit_prefix(installation_id: str) -> str:

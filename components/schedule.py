@@ -14,7 +14,7 @@ from datetime import time
 from components.config import Installation
 from components.freshness import BLOCK, DATABASE, FILES, TECHNOLOGIES
 
-__all__ = ["BLOCK", "DATABASE", "FILES", "TECHNOLOGIES", "Slot", "cloud_slots", "slot"]
+__all__ = ["BLOCK", "DATABASE", "FILES", "TECHNOLOGIES", "Slot", "check_start", "cloud_slots", "slot"]
 AWS_BACKUP_START_WINDOW_MINUTES = 60  # AWS Backup's minimum
 
 
@@ -50,3 +50,14 @@ def cloud_slots(installation: Installation) -> list[Slot]:
 def slot(installation: Installation, technology: str) -> Slot:
     return next(s for s in cloud_slots(installation) if s.technology == technology)
 
+
+
+def check_start(starts: list[str], window_minutes: int) -> str:
+    """When the daily deep check of a repository starts (HH:MM, in the backups' time zone): as the
+    window of the backup followed by the longest pause ends, so that the check (which locks the
+    repository exclusively and stops 5 minutes before the next backup) gets the most time."""
+    minutes = sorted(int(t[:2]) * 60 + int(t[3:5]) for t in starts)
+    pauses = [((minutes[(i + 1) % len(minutes)] - m) % (24 * 60)) or 24 * 60 for i, m in enumerate(minutes)]
+    longest = pauses.index(max(pauses))
+    start = (minutes[longest] + min(window_minutes, pauses[longest] // 2)) % (24 * 60)
+    return f"{start // 60:02d}:{start % 60:02d}"

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Restore drill: restore each backup's newest state on this machine, verify it, time it.
+"""Verify the backups on this machine: restore drills and deep repository checks.
 
-Per drill (the config's "drills", each named: location-1 and location-2 on an on-premise host,
-file-level and database-dump on a cloud instance), in a fresh directory under the scratch
-directory (removed afterwards, whatever happens; nothing else is ever written or removed):
+One program under two names (hosts and instances install both; its config is
+/etc/daktela-toolkit/drill.json):
+
+    daktela-restore-drill [--config FILE] [--location N] [--drill NAME]
+    daktela-backup-check  [--config FILE] [--location N] [--repository NAME] [--full] [--repaired NOTE]
+
+THE RESTORE DRILL (weekly). Per drill (the config's "drills", each named: location-1 and location-2
+on an on-premise host, file-level and database-dump on a cloud instance), in a fresh directory under
+the scratch directory (removed afterwards, whatever happens; nothing else is ever written or removed):
 
 A restic repository (kind "restic"):
 1. free space: the snapshot's stored size plus twice its restored size must fit, or the drill fails
@@ -19,16 +25,34 @@ A database dump in S3 (kind "dump", the cloud's database-level backup):
 3. the rest: the dump loaded into a throwaway database server (its own data directory and socket,
    no network) with every table checksummed; a dump that does not load, or loads fewer tables than
    it creates, fails the drill.
-The result goes to <status_dir>/drill-<name>.json and to the drill's result URLs, where the
-installation's checker reads it: a failed drill, or none successful for
-`restore_drill.alarm_after_days`, alarms. Exit 0 only when every drill succeeded.
+The result goes to <status_dir>/drill-<name>.json and to the drill's result URLs.
 
-    daktela-restore-drill [--config /etc/daktela-toolkit/drill.json] [--location N] [--drill NAME]
+THE DEEP CHECK (daily). Every restic repository of the drills is split into `verify_cycle_days` parts
+(restic's --read-data-subset n/t, by pack id), and each run reads back and verifies the part read
+longest ago (a part never read first), so that every pack is read once per cycle while the daily
+runs succeed, and a part whose check failed is read again the next day. `--full` reads every part.
+It waits for the backup's lock (restic check locks the repository exclusively) and stops before the
+next backup starts. The result goes to <status_dir>/check-<name>.json and to the check's result URLs.
+
+DAMAGE STAYS. A drill or check that fails because the repository's data is damaged (ciphertext
+verification failed, a pack that does not match its id, a missing index entry: the watchdog's kind
+"damage") records `last_damage`, carried forward in every later result of that drill or check, so
+the location stays failed however green newer snapshots look, until a repair is recorded:
+`daktela-backup-check --location N --full --repaired "what was done"` reads every pack and, only
+when all of it verifies, records `last_repair` (docs/restore.md, "Repairing a location").
+The installation's checker reads every result: a failed one, damage not repaired since, or none
+successful for too long, alarms.
+
+Every restic and aws command runs through the watchdog (config "watchdog", daktela-watchdog): one
+that makes no progress for `silence_seconds` is ended, and a failure's cause is one line (restic's
+own Fatal line, never a Go trace). Exit 0 only when everything this run did succeeded and was recorded.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import gzip
 import json
 import os
@@ -38,17 +62,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator, Optional
 
 SHARE = "/usr/local/sbin/daktela-share"  # on-premise: the hosts' upload into every location
+VERIFY_LOCK = "/run/daktela-verify.lock"  # drills and checks of this machine, one at a time
 # A gzip'd SQL dump loads into several times its size (text compresses about 5:1, InnoDB adds
 # indexes and free pages): the drill asks for this many times the dump's size before downloading.
 DUMP_EXPANSION = 10
+DRILL_MAX_SECONDS = 12 * 3600
+CHECK_STOPS_BEFORE_BACKUP_SECONDS = 300
 
 
-class DrillFailed(Exception):
-    """The drill of one location failed; the message says why."""
+class Failed(Exception):
+    """A drill or check failed; the message says why in one line, `kind` what it means (the watchdog's)."""
+
+    def __init__(self, message: str, kind: str = "failed"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def now() -> str:
@@ -67,43 +98,91 @@ def read_env(path: str) -> dict[str, str]:
 
 
 def run(command: list[str], env: dict[str, str], what: str, timeout: Optional[int] = None) -> str:
+    """A local command (no network): its last line of error output is the cause."""
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["no output"])[-1]
-        raise DrillFailed(f"{what} failed (exit code {result.returncode}): {detail}")
+        raise Failed(f"{what} failed (exit code {result.returncode}): {detail}")
     return result.stdout
+
+
+class Network:
+    """Runs the network commands through the watchdog: deadlines, and the cause in one line."""
+
+    def __init__(self, config: dict[str, Any], env: dict[str, str]):
+        self.watchdog = config.get("watchdog", "/usr/local/sbin/daktela-watchdog")
+        self.silence = str(config.get("silence_seconds", 180))
+        self.env = env
+
+    def __call__(self, command: list[str], what: str, until: Optional[float] = None) -> str:
+        with tempfile.TemporaryDirectory(prefix="daktela-cause-") as directory:
+            cause = os.path.join(directory, "cause.json")
+            watched = [self.watchdog, "--what", what, "--silence", self.silence, "--cause-file", cause]
+            if until is not None:
+                watched += ["--until", str(int(until))]
+            result = subprocess.run([*watched, "--", *command], capture_output=True, text=True, env=self.env)
+            if result.returncode == 0:
+                return result.stdout
+            try:
+                found = json.loads(open(cause).read() or "{}")
+            except (OSError, ValueError):
+                found = {}
+        said = found.get("cause") or (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise Failed(f"{what} failed: {said}", found.get("kind", "failed"))
+
+
+@contextlib.contextmanager
+def locked(paths: list[str], until: float) -> Iterator[None]:
+    """Hold these locks (waiting for whoever holds them, at most until `until`)."""
+    handles = []
+    try:
+        for path in paths:
+            handle = open(path, "a")
+            handles.append(handle)
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.time() >= until:
+                        raise Failed(f"{path} stayed locked (a backup, drill or check still runs): not started "
+                                     "this time") from None
+                    time.sleep(5)
+        yield
+    finally:
+        for handle in handles:
+            handle.close()
 
 
 class Drill:
     def __init__(self, config: dict[str, Any], source: dict[str, Any], env: dict[str, str]):
         self.config, self.source = config, source
         self.env = {**os.environ, **env, "RESTIC_FROM_PASSWORD": env.get("RESTIC_PASSWORD", "")}
+        self.network = Network(config, self.env)
 
-    def restic(self, *args: str, what: str, timeout: Optional[int] = None) -> str:
-        return run(["restic", *args], self.env, what, timeout)
+    def restic(self, *args: str, what: str) -> str:
+        return self.network(["restic", *args], f"{self.source['name']}: {what}")
 
     def room(self, work: str, needed: int) -> None:
         free = shutil.disk_usage(work).free
         if free < needed:
-            raise DrillFailed(
+            raise Failed(
                 f"not enough space in {self.config['scratch_dir']} (restore_drill.scratch_dir): the drill "
-                f"needs {needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free")
+                f"needs {needed / 1e9:.1f} GB, {free / 1e9:.1f} GB are free", "space")
 
     def run(self, work: str) -> dict[str, Any]:
         return self.run_dump(work) if self.source.get("kind") == "dump" else self.run_restic(work)
 
     def run_restic(self, work: str) -> dict[str, Any]:
         source = self.source
-        if not self.env.get("RESTIC_PASSWORD") and self.config.get("password_command"):
-            # the cloud instance: the repository password from SSM with the instance's role
-            password = run(self.config["password_command"], dict(os.environ), "reading the repository password")
-            self.env.update(RESTIC_PASSWORD=password.rstrip("\n"), RESTIC_FROM_PASSWORD=password.rstrip("\n"))
+        password_into(self.config, self.env)
+        self.env["RESTIC_FROM_PASSWORD"] = self.env.get("RESTIC_PASSWORD", "")
         remote = ["-r", source["repository"], "-o", f"s3.region={source['region']}"]
         listed = self.restic(*remote, "snapshots", "--json", "--latest", "1", "--host", self.config["installation_id"],
                              what="listing the location's snapshots")
         snapshots = json.loads(listed or "[]")
         if not snapshots:
-            raise DrillFailed("the location has no snapshot of this installation")
+            raise Failed("the location has no snapshot of this installation")
         snapshot = max(snapshots, key=lambda s: s["time"])
         result: dict[str, Any] = {"snapshot": snapshot["id"], "snapshot_time": snapshot["time"]}
         restored = json.loads(self.restic(*remote, "stats", snapshot["id"], "--json", "--mode", "restore-size",
@@ -140,20 +219,22 @@ class Drill:
     def run_dump(self, work: str) -> dict[str, Any]:
         """The newest finished dump of the bucket's prefix, downloaded, loaded and checksummed."""
         source = self.source
-        aws = ["aws", "--region", source["region"], "--output", "json"]
-        listed = json.loads(run([*aws, "s3api", "list-objects-v2", "--bucket", source["bucket"],
-                                 "--prefix", source["prefix"]], self.env, "listing the database dumps") or "{}")
+        aws = ["aws", "--region", source["region"], "--output", "json", "--cli-connect-timeout", "30",
+               "--cli-read-timeout", str(self.network.silence)]
+        listed = json.loads(self.network([*aws, "s3api", "list-objects-v2", "--bucket", source["bucket"],
+                                           "--prefix", source["prefix"]], f"{source['name']}: listing the database dumps")
+                            or "{}")
         dumps = [o for o in listed.get("Contents") or [] if o["Key"].endswith(source["suffix"])]
         if not dumps:
-            raise DrillFailed(f"s3://{source['bucket']}/{source['prefix']} holds no finished database dump")
+            raise Failed(f"s3://{source['bucket']}/{source['prefix']} holds no finished database dump")
         newest = max(dumps, key=lambda o: (o["LastModified"], o["Key"]))
         result: dict[str, Any] = {"dump": newest["Key"], "dump_time": newest["LastModified"],
                                   "dump_bytes": newest["Size"]}
         self.room(work, DUMP_EXPANSION * int(newest["Size"]))
         local = os.path.join(work, "dump" + source["suffix"])
         started = time.monotonic()
-        run([*aws, "s3", "cp", "--only-show-errors", f"s3://{source['bucket']}/{newest['Key']}", local],
-            self.env, "downloading the newest database dump")
+        self.network([*aws, "s3", "cp", "--only-show-errors", f"s3://{source['bucket']}/{newest['Key']}", local],
+                     f"{source['name']}: downloading the newest database dump")
         result["transfer_seconds"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
         result["database"] = self.load_dump(local, os.path.join(work, "database"))
@@ -163,7 +244,7 @@ class Drill:
     def load_dump(self, dump: str, directory: str) -> dict[str, Any]:
         """Load the dump into a throwaway server; every table checksummed."""
         if not os.path.exists(dump):
-            raise DrillFailed(f"the snapshot has no database dump at {self.source.get('dump_file')}")
+            raise Failed(f"the snapshot has no database dump at {self.source.get('dump_file')}")
         with gzip.open(dump, "rt", errors="replace") as handle:
             created = sum(1 for line in handle if line.startswith("CREATE TABLE "))
         server = DatabaseServer(directory, self.config["database_engine"])
@@ -179,21 +260,28 @@ class Drill:
             if loaded.returncode != 0 or unpacked != 0:
                 detail = ((loaded.stderr or unpack.stderr.read()).decode(errors="replace").strip().splitlines()
                           or ["no output"])
-                raise DrillFailed(f"the database dump does not load: {detail[-1]}")
+                raise Failed(f"the database dump does not load: {detail[-1]}")
             tables = server.sql(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = "
                 f"'{name}' AND table_type = 'BASE TABLE' ORDER BY table_name").split()
             if len(tables) != created:
-                raise DrillFailed(f"the dump creates {created} tables, {len(tables)} loaded")
+                raise Failed(f"the dump creates {created} tables, {len(tables)} loaded")
             checksums = {}
             if tables:
                 listed = ", ".join(f"`{name}`.`{t}`" for t in tables)
                 for line in server.sql(f"CHECKSUM TABLE {listed} EXTENDED").splitlines():
                     table, _, value = line.rpartition("\t")
                     if value in ("", "NULL"):
-                        raise DrillFailed(f"table {table} could not be checksummed")
+                        raise Failed(f"table {table} could not be checksummed")
                     checksums[table.split(".", 1)[1]] = int(value)
         return {"tables": len(tables), "checksums": checksums}
+
+
+def password_into(config: dict[str, Any], env: dict[str, str]) -> None:
+    """The cloud instance: the repository password from SSM with the instance's role."""
+    if not env.get("RESTIC_PASSWORD") and config.get("password_command"):
+        password = Network(config, dict(os.environ))(config["password_command"], "reading the repository password")
+        env["RESTIC_PASSWORD"] = password.rstrip("\n")
 
 
 class DatabaseServer:
@@ -216,8 +304,8 @@ class DatabaseServer:
             found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin")
             if found:
                 return found
-        raise DrillFailed(f"no {' or '.join(names)} on this host: the dump cannot be test-loaded; install "
-                          + ("mariadb-server" if self.engine == "mariadb" else "mysql-server"))
+        raise Failed(f"no {' or '.join(names)} on this host: the dump cannot be test-loaded; install "
+                     + ("mariadb-server" if self.engine == "mariadb" else "mysql-server"))
 
     def __enter__(self) -> "DatabaseServer":
         os.makedirs(self.tmp, exist_ok=True)
@@ -242,8 +330,8 @@ class DatabaseServer:
                 lines = open(log, errors="replace").read().splitlines() if os.path.exists(log) else []
                 errors = [line for line in lines if "[ERROR]" in line and "Aborting" not in line] or lines[-1:]
                 self.__exit__(None, None, None)
-                raise DrillFailed("the throwaway database server did not start: "
-                                  + (" / ".join(errors[:3]) if errors else "no log"))
+                raise Failed("the throwaway database server did not start: "
+                             + (" / ".join(errors[:3]) if errors else "no log"))
             time.sleep(0.2)
         return self
 
@@ -269,54 +357,147 @@ class DatabaseServer:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
-def record(config: dict[str, Any], source: dict[str, Any], outcome: dict[str, Any]) -> None:
-    """The result, locally and into every configured cloud location (the previous success carried
-    forward, so the checker can date the last good drill)."""
-    path = os.path.join(config["status_dir"], f"drill-{source['name']}.json")
-    previous: dict[str, Any] = {}
-    if os.path.exists(path):
-        try:
-            previous = json.load(open(path))
-        except ValueError:
-            previous = {}
-    outcome["last_success"] = outcome["time"] if outcome["result"] == "success" else previous.get("last_success")
-    if outcome["result"] == "success":
-        outcome["last_success_seconds"] = {"transfer": outcome["transfer_seconds"], "rest": outcome["rest_seconds"]}
-    elif previous.get("last_success_seconds"):
-        outcome["last_success_seconds"] = previous["last_success_seconds"]
+# -- results -------------------------------------------------------------------------------------
+
+def previous_result(config: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    path = os.path.join(config["status_dir"], f"{kind}-{name}.json")
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def record(config: dict[str, Any], kind: str, name: str, outcome: dict[str, Any], urls: list[dict[str, str]]) -> bool:
+    """The result, locally and into every configured cloud location; True when at least one took it."""
+    path = os.path.join(config["status_dir"], f"{kind}-{name}.json")
     temporary = path + ".tmp"
     with open(temporary, "w") as handle:
         json.dump(outcome, handle, sort_keys=True)
         handle.write("\n")
     os.replace(temporary, path)
     if config.get("uploader") == "aws":  # the cloud instance: its role's credentials, awscli
-        for url in source["result_urls"]:
-            sent = subprocess.run(["aws", "--region", url["region"], "s3", "cp", "--only-show-errors", path,
-                                   url["url"]], capture_output=True, text=True)
-            if sent.returncode != 0:
-                print(f"the drill result of {source['name']} could not be stored as {url['url']}: "
-                      f"{sent.stderr.strip()}", file=sys.stderr)
-        return
-    targets = [part for url in source["result_urls"] for part in (url["region"], url["url"])]
-    subprocess.run([SHARE, path, f"the drill result of {source['name']}", *targets], check=False)
+        stored = 0
+        for url in urls:
+            sent = subprocess.run(["aws", "--region", url["region"], "--cli-connect-timeout", "15",
+                                   "--cli-read-timeout", "30", "s3", "cp", "--only-show-errors", path, url["url"]],
+                                  capture_output=True, text=True)
+            if sent.returncode == 0:
+                stored += 1
+            else:
+                print(f"the {kind} result of {name} could not be stored as {url['url']}: "
+                      f"{(sent.stderr.strip().splitlines() or ['no output'])[-1]}", file=sys.stderr)
+        return stored > 0 or not urls
+    targets = [part for url in urls for part in (url["region"], url["url"])]
+    shared = subprocess.run([SHARE, path, f"the {kind} result of {name}", *targets], capture_output=True, text=True)
+    sys.stderr.write(shared.stderr)
+    return shared.returncode in (0, 1)  # 1: some location did not take it, 2: none did
 
 
-def drill(config: dict[str, Any], source: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def carried(outcome: dict[str, Any], previous: dict[str, Any], error: Optional[Failed]) -> None:
+    """What every result carries forward: the last success, and damage found (until a repair)."""
+    outcome["last_success"] = outcome["time"] if outcome["result"] == "success" else previous.get("last_success")
+    damage = previous.get("last_damage")
+    if error is not None and error.kind == "damage":
+        damage = {"time": outcome["time"], "cause": str(error)}
+    if damage:
+        outcome["last_damage"] = damage
+    if previous.get("last_repair") and "last_repair" not in outcome:
+        outcome["last_repair"] = previous["last_repair"]
+
+
+def drill(config: dict[str, Any], source: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], bool]:
     outcome: dict[str, Any] = {"installation": config["installation_id"], "drill": source["name"],
                                "kind": "restore-drill"}
     os.makedirs(config["scratch_dir"], exist_ok=True)
     work = tempfile.mkdtemp(prefix="drill-", dir=config["scratch_dir"])  # the only place written to
+    error: Optional[Failed] = None
     try:
-        outcome.update(Drill(config, source, env).run(work))
+        with locked([config.get("verify_lock", VERIFY_LOCK)], time.time() + DRILL_MAX_SECONDS / 2):
+            outcome.update(Drill(config, source, env).run(work))
         outcome["result"] = "success"
-    except (DrillFailed, subprocess.TimeoutExpired, ValueError, KeyError, OSError) as error:
-        outcome.update(result="failed", error=str(error))
+    except Failed as failure:
+        error = failure
+    except (subprocess.TimeoutExpired, ValueError, KeyError, OSError) as failure:
+        error = Failed(f"{type(failure).__name__}: {failure}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if error is not None:
+        outcome.update(result="failed", error=str(error), error_kind=error.kind)
     outcome["time"] = now()
-    record(config, source, outcome)
-    return outcome
+    previous = previous_result(config, "drill", source["name"])
+    carried(outcome, previous, error)
+    if outcome["result"] == "success":
+        outcome["last_success_seconds"] = {"transfer": outcome["transfer_seconds"], "rest": outcome["rest_seconds"]}
+    elif previous.get("last_success_seconds"):
+        outcome["last_success_seconds"] = previous["last_success_seconds"]
+    return outcome, record(config, "drill", source["name"], outcome, source["result_urls"])
 
+
+# -- the deep check ------------------------------------------------------------------------------
+
+def next_backup(config: dict[str, Any], after: datetime) -> Optional[datetime]:
+    """The next start of a backup of these repositories (the check must be done by then)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(config.get("timezone") or "UTC")
+    local = after.astimezone(zone)
+    starts = []
+    for text in config.get("backup_times", []):
+        hour, minute = (int(part) for part in text.split(":"))
+        for day in (0, 1):
+            start = (local + timedelta(days=day)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if start > local:
+                starts.append(start)
+    return min(starts).astimezone(timezone.utc) if starts else None
+
+
+def part_to_read(parts: dict[str, str], cycle: int) -> int:
+    """The part read longest ago; a part never read first (the lowest number)."""
+    return min(range(1, cycle + 1), key=lambda k: (str(k) in parts, parts.get(str(k), ""), k))
+
+
+def check(config: dict[str, Any], source: dict[str, Any], env: dict[str, str], full: bool = False,
+          repaired: Optional[str] = None) -> tuple[dict[str, Any], bool]:
+    name, cycle = source["name"], int(config.get("verify_cycle_days", 30))
+    previous = previous_result(config, "check", name)
+    parts: dict[str, str] = dict(previous.get("parts") or {}) if previous.get("cycle_days") == cycle else {}
+    started = now()
+    part = None if full else part_to_read(parts, cycle)
+    outcome: dict[str, Any] = {"installation": config["installation_id"], "repository": name, "kind": "check",
+                               "cycle_days": cycle, "part": "all" if full else f"{part}/{cycle}",
+                               "first_check": previous.get("first_check") or started}
+    upcoming = next_backup(config, datetime.now(timezone.utc))
+    until = (upcoming.timestamp() - CHECK_STOPS_BEFORE_BACKUP_SECONDS) if upcoming else time.time() + DRILL_MAX_SECONDS
+    error: Optional[Failed] = None
+    environment = {**os.environ, **env}
+    network = Network(config, environment)
+    what = f"{name} (check {outcome['part']})"
+    try:
+        password_into(config, environment)
+        remote = ["restic", "-r", source["repository"], "-o", f"s3.region={source['region']}"]
+        with locked([config.get("verify_lock", VERIFY_LOCK), config["backup_lock"]], until):
+            # a run ended by its deadline leaves its lock behind; unlock removes only stale ones
+            network([*remote, "unlock"], what)
+            subset = ["--read-data"] if full else [f"--read-data-subset={part}/{cycle}"]
+            network([*remote, "check", *subset], what, until=until)
+        outcome["result"] = "success"
+    except Failed as failure:
+        error = failure
+        outcome.update(result="failed", error=str(failure), error_kind=failure.kind)
+    outcome["time"] = now()
+    if error is None:
+        for k in (range(1, cycle + 1) if full else [part]):
+            parts[str(k)] = started
+        if repaired is not None:
+            outcome["last_repair"] = {"time": outcome["time"], "note": repaired}
+    outcome["parts"] = parts
+    outcome["oldest_part_read"] = min([parts.get(str(k), outcome["first_check"]) for k in range(1, cycle + 1)])
+    carried(outcome, previous, error)
+    return outcome, record(config, "check", name, outcome, source.get("check_result_urls", []))
+
+
+# -- the two programs ----------------------------------------------------------------------------
 
 def summary(outcome: dict[str, Any]) -> str:
     parts = []
@@ -330,29 +511,63 @@ def summary(outcome: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def damaged(outcome: dict[str, Any]) -> Optional[str]:
+    damage, repair = outcome.get("last_damage"), outcome.get("last_repair")
+    if damage and (not repair or repair["time"] < damage["time"]):
+        return f"damage found {damage['time']} and not repaired since: {damage['cause']}"
+    return None
+
+
+def main(argv: Optional[list[str]] = None, program: Optional[str] = None) -> int:
+    program = program or os.path.basename(sys.argv[0])
+    checking = program.startswith("daktela-backup-check")
+    parser = argparse.ArgumentParser(prog=program, description=(
+        "Deep check of the backup repositories: one part a day, every pack within the cycle" if checking
+        else "Restore drill: restore each backup's newest state on this machine, verify it, time it"))
     parser.add_argument("--config", default="/etc/daktela-toolkit/drill.json")
-    parser.add_argument("--location", type=int, help="run only this location's drill (on-premise)")
-    parser.add_argument("--drill", help="run only this drill (e.g. database-dump)")
+    parser.add_argument("--location", type=int, help="only this location (on-premise)")
+    if checking:
+        parser.add_argument("--repository", help="only this repository (e.g. file-level)")
+        parser.add_argument("--full", action="store_true", help="read every part of the repository now")
+        parser.add_argument("--repaired", metavar="NOTE",
+                            help="with --full: record a repair (what was done) when every pack verifies")
+    else:
+        parser.add_argument("--drill", help="only this drill (e.g. database-dump)")
     args = parser.parse_args(argv)
+    if checking and args.repaired is not None and not args.full:
+        parser.error("--repaired needs --full: a repair is recorded only when every pack verifies")
     with open(args.config) as handle:
         config = json.load(handle)
-    wanted = f"location-{args.location}" if args.location else args.drill
+    wanted = f"location-{args.location}" if args.location else (args.repository if checking else args.drill)
     env = read_env(config["env_file"]) if config.get("env_file") else {}
     os.makedirs(config["status_dir"], mode=0o700, exist_ok=True)
     failed = 0
-    for source in config["drills"]:
-        if wanted and source["name"] != wanted:
-            continue
-        outcome = drill(config, source, env)
-        if outcome["result"] == "success":
-            print(f"{source['name']}: {summary(outcome)}; transfer {outcome['transfer_seconds']} s "
-                  f"(connectivity, not counted toward the SLA), the rest {outcome['rest_seconds']} s")
+    sources = [s for s in config["drills"] if (not checking or s.get("kind", "restic") == "restic")
+               and (not wanted or s["name"] == wanted)]
+    if wanted and not sources:
+        parser.error(f"{wanted} is not one of this machine's {'repositories' if checking else 'drills'}: "
+                     + ", ".join(s["name"] for s in config["drills"]))
+    for source in sources:
+        if checking:
+            outcome, recorded = check(config, source, env, args.full, args.repaired)
+            line = (f"{source['name']}: part {outcome['part']} read back and verified" if outcome["result"] == "success"
+                    else f"{source['name']}: CHECK FAILED: {outcome['error']}")
+            if outcome["result"] == "success" and args.repaired is not None:
+                line += f"; repair recorded ({args.repaired})"
         else:
-            failed = 1
-            print(f"{source['name']}: DRILL FAILED: {outcome['error']}", file=sys.stderr)
-    return failed
+            outcome, recorded = drill(config, source, env)
+            line = (f"{source['name']}: {summary(outcome)}; transfer {outcome['transfer_seconds']} s "
+                    f"(connectivity, not counted toward the SLA), the rest {outcome['rest_seconds']} s"
+                    if outcome["result"] == "success" else f"{source['name']}: DRILL FAILED: {outcome['error']}")
+        still = damaged(outcome)
+        good = outcome["result"] == "success" and still is None and recorded
+        print(line, file=sys.stdout if outcome["result"] == "success" else sys.stderr)
+        if still:
+            print(f"{source['name']}: {still}; see docs/restore.md, Repairing a location", file=sys.stderr)
+        if not recorded:
+            print(f"{source['name']}: the result could not be recorded in any location", file=sys.stderr)
+        failed |= not good
+    return int(failed)
 
 
 if __name__ == "__main__":

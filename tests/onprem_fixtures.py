@@ -44,15 +44,26 @@ def make_buckets(endpoint: str) -> list[str]:
     return names
 
 
+def times_away_from_now(timezone: str = "Europe/Prague") -> tuple[str, str]:
+    """Two backup times, 4 and 16 hours from now: the deep check, which stops 5 minutes before the
+    next backup, has room whenever a test runs it."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo(timezone))
+    return tuple(f"{now + timedelta(hours=hours):%H:%M}" for hours in (4, 16))  # type: ignore[return-value]
+
+
 def backup_job(host, buckets: list[str], endpoints: list[str], archive_uuid: str,
-               times=("01:00", "13:00"), timezone="Europe/Prague", installation_id="acme-onprem") -> BackupJob:
+               times=None, timezone="Europe/Prague", installation_id="acme-onprem", **timings) -> BackupJob:
     return BackupJob(
         installation_id=installation_id, operational_mount=host.mount_point("operational"),
         archive_mount=host.mount_point("archive"), archive_filesystem_uuid=archive_uuid,
-        times=tuple(times), timezone=timezone, window_minutes=120, archive_after_days=90,
+        times=tuple(times or times_away_from_now(timezone)), timezone=timezone, window_minutes=120, archive_after_days=90,
         database_engine="mariadb", database_name="daktela", database_user="daktela_backup",
         locations=tuple(BackupLocation(region, bucket, endpoint)
                         for region, bucket, endpoint in zip(REGIONS, buckets, endpoints)),
+        **timings,
     )
 
 

@@ -97,7 +97,7 @@ def systemd_verify(files: dict[str, tuple[str, int]], root: Path) -> list[str]:
 
 def test_systemd_units_pass_systemd_analyze_verify(files, tmp_path):
     units = systemd_verify({p: (f["content"], int(f["mode"], 8)) for p, f in files.items()}, tmp_path / "root")
-    assert len(units) == 10  # two backup jobs, the meter, the drill and the converger: service and timer each
+    assert len(units) == 12  # two backup jobs, the meter, the drill, the deep check and the converger
 
 
 @pytest.mark.parametrize("timer,expected", [
@@ -117,8 +117,9 @@ def test_timers_fire_at_the_configured_times(files, timer, expected):
 
 def test_scripts_parse_and_pass_shellcheck(files, tmp_path):
     need("shellcheck")
-    scripts = {p: f for p, f in files.items() if p.startswith("/usr/local/sbin/") and not p.endswith("-drill")}
-    assert len(scripts) == 5  # and the drill, in Python (ruff and mypy check it)
+    python = ("daktela-restore-drill", "daktela-backup-check", "daktela-watchdog")  # ruff and mypy check them
+    scripts = {p: f for p, f in files.items() if p.startswith("/usr/local/sbin/") and not p.endswith(python)}
+    assert len(scripts) == 5
     for path, entry in scripts.items():
         script = tmp_path / Path(path).name
         script.write_text(entry["content"])

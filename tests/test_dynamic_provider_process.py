@@ -109,11 +109,11 @@ def test_create_read_diff_update_delete_in_the_provider_process(provider_process
     assert "TimeoutStartSec=7200\n" in unit, unit
     assert test_host.run("cat /etc/daktela-toolkit/backup-job.json").stdout == job_files(job)[0].content
 
-    # Refresh reads the host: drift shows as a pending step.
-    test_host.run(f"chmod 777 {test_host.mount_point('operational')}/database")
+    # Refresh reads the host: drift (a directory gone) shows as a pending step.
+    test_host.run(f"rmdir {test_host.mount_point('operational')}/recordings")
     read = stub.Read(provider_pb2.ReadRequest(id=created.id, urn=URN, properties=created.properties,
                                               inputs=checked.inputs))
-    assert [s for s in plain(read.properties)["host"]["pending_steps"] if "database" in s]
+    assert [s for s in plain(read.properties)["host"]["pending_steps"] if "recordings" in s]
 
     # Diff compares inputs only: unchanged inputs are no change, a new port replaces.
     same = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=checked.inputs))

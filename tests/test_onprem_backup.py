@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -105,14 +106,26 @@ def test_env_file_is_root_only(test_host, aws_env, moto_endpoint):
     assert test_host.run("stat -c '%a %U' /etc/daktela-toolkit/backup.env").stdout.strip() == "600 root"
 
 
-def test_weekly_check_reads_back_data_of_both_locations(test_host, aws_env, moto_endpoint):
+def test_the_daily_check_reads_every_part_within_the_cycle_and_records_it_in_both_locations(
+        test_host, aws_env, moto_endpoint):
+    """Issue 23.2: the weekly check read a random 10% and called a damaged location healthy. Each
+    daily run reads the part read longest ago: with a 3-day cycle, parts 1, 2, 3, then 1 again."""
     prepared_with_data(test_host)
     buckets = make_buckets(moto_endpoint)
-    job = backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], archive_uuid(test_host))
+    job = backup_job(test_host, buckets, [moto_endpoint, moto_endpoint], archive_uuid(test_host), verify_cycle_days=3)
     install(test_host, job)
     seed_locations(job, moto_s3(moto_endpoint))
     assert test_host.run("/usr/local/sbin/daktela-backup").returncode == 0
-    check = test_host.run("/usr/local/sbin/daktela-backup-check")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "location 1 (eu-central-1): repository healthy" in check.stdout
-    assert "location 2 (eu-west-1): repository healthy" in check.stdout
+    read = []
+    for _ in range(4):
+        check = test_host.run("/usr/local/sbin/daktela-backup-check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        read.append(re.findall(r"^location-(\d): part (\S+) read back and verified$", check.stdout, re.M))
+    assert read == [[("1", f"{n}/3"), ("2", f"{n}/3")] for n in (1, 2, 3, 1)]
+    for bucket, region in zip(buckets, ("eu-central-1", "eu-west-1")):
+        s3 = moto_s3(moto_endpoint)(region)
+        for number in (1, 2):
+            result = json.loads(s3.get_object(Bucket=bucket, Key=f"status/acme-onprem/check-location-{number}.json")[
+                "Body"].read())
+            assert result["result"] == "success" and result["part"] == "1/3" and sorted(result["parts"]) == ["1", "2", "3"]
+            assert result["oldest_part_read"] == result["parts"]["2"]  # part 1 was just read again

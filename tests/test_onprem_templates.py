@@ -56,14 +56,17 @@ def test_backup_run_is_bounded_by_the_window(files):
 
 def test_scripts_pass_shellcheck_and_python_compiles(files, tmp_path):
     need("shellcheck")
-    for name in ("daktela-backup", "daktela-backup-check"):
+    for name in ("daktela-backup", "daktela-share", "daktela-storage-meter"):
         script = tmp_path / name
         script.write_text(files[f"/usr/local/sbin/{name}"].content)
         lint = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
         assert lint.returncode == 0, f"{name}:\n{lint.stdout}"
-    archive = tmp_path / "daktela-archive.py"
-    archive.write_text(files["/usr/local/sbin/daktela-archive"].content)
-    py_compile.compile(str(archive), doraise=True)
+    for name in ("daktela-archive", "daktela-watchdog", "daktela-backup-check", "daktela-restore-drill"):
+        program = tmp_path / f"{name}.py"
+        program.write_text(files[f"/usr/local/sbin/{name}"].content)
+        py_compile.compile(str(program), doraise=True)
+    # the check and the drill are one program (it acts by the name it runs under)
+    assert files["/usr/local/sbin/daktela-backup-check"].content == files["/usr/local/sbin/daktela-restore-drill"].content
 
 
 def test_recordings_are_excluded_and_the_archive_drive_is_not_a_source(files):

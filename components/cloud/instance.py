@@ -21,8 +21,8 @@ import pulumi_aws as aws
 from components.aws.base import DATA_CLASS_TAG, assume_role_policy, child, policy_document
 from components import names
 from components.config import CloudConfig
-from components.schedule import DATABASE, FILES, slot
-from components.templates import render, restore_drill_program, timer_job_units
+from components.schedule import DATABASE, FILES, check_start, slot
+from components.templates import render, timer_job_units, verify_program, watchdog_program
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account: the official Debian cloud images
 DEBIAN_12_NAME = "debian-12-amd64-*"
@@ -270,10 +270,10 @@ def instance_policy(installation: CloudConfig, backups: BackupTargets, arns: dic
             "Resource": [f"{dump}/{backups.dump_prefix}*", f"{dump}/{names.toolkit_prefix(installation.id)}*"],
         },
         {
-            "Sid": "WriteDrillResults",
+            "Sid": "WriteDrillAndCheckResults",
             "Effect": "Allow",
             "Action": ["s3:PutObject"],
-            "Resource": [f"{dump}/{names.drill_key(installation.id, '*')}"],
+            "Resource": [f"{dump}/{names.drill_key(installation.id, '*')}", f"{dump}/{names.check_key(installation.id, '*')}"],
         },
         {
             "Sid": "ResticRepository",
@@ -344,13 +344,14 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
     region = installation.regions.primary
     database = installation.database
     dump_slot, files_slot = slot(installation, DATABASE), slot(installation, FILES)
+    silence = installation.backup.silence_minutes * 60
     scripts = {
         "daktela-db-dump": render(
             "cloud/daktela-db-dump.sh.j2", installation_id=installation.id, region=region,
             bucket=values["dump_bucket"], prefix=backups.dump_prefix, suffix=names.DUMP_SUFFIX,
             password_parameter=values["parameter_names"]["databasePassword"],
             user=database.user, database=database.name,
-            engine=database.engine,
+            engine=database.engine, silence_seconds=silence,
         ),
         "daktela-restic-backup": render(
             "cloud/daktela-restic-backup.sh.j2", installation_id=installation.id,
@@ -358,6 +359,8 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
             repository=restic_repository(backups, values, endpoint),
             password_parameter=values["parameter_names"]["backupRepositoryPassword"],
             paths=[mount_point("application"), mount_point("attachments"), mount_point("recordings")],
+            watchdog=names.WATCHDOG_PROGRAM, silence_seconds=silence, window_seconds=files_slot.window_minutes * 60,
+            lock=names.CLOUD_RESTIC_LOCK, lock_wait_seconds=CLOUD_LOCK_WAIT_SECONDS,
         ),
         "daktela-attachments-meter": render(
             "cloud/daktela-attachments-meter.sh.j2", installation_id=installation.id, region=region,
@@ -379,17 +382,26 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
         "daktela-attachments-meter", f"Daktela {installation.id}: comments and email attachments, GB",
         "/usr/local/sbin/daktela-attachments-meter", [f"{names.METER_CALENDAR} UTC"], [mount_point("attachments")],
         None)
-    files.append({"path": names.DRILL_PROGRAM, "mode": "0755", "content": restore_drill_program()})
+    files.append({"path": names.WATCHDOG_PROGRAM, "mode": "0755", "content": watchdog_program()})
+    files.append({"path": names.DRILL_PROGRAM, "mode": "0755", "content": verify_program()})
+    files.append({"path": names.CHECK_PROGRAM, "mode": "0755", "content": verify_program()})
     files.append({"path": names.DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
     drill = installation.cloud.restore_drill
     files += _systemd_job(
         "daktela-restore-drill", f"Daktela {installation.id}: weekly restore drill of the dumps and restic",
         names.DRILL_PROGRAM, [f"{drill.weekday} *-*-* {drill.time:%H:%M}:00 UTC"],
         [drill.scratch_dir], names.DRILL_MAX_HOURS * 3600)  # a volume mounted there for scratch space must be in place
+    files += _systemd_job(
+        "daktela-backup-check", f"Daktela {installation.id}: daily deep check of the file-level repository",
+        names.CHECK_PROGRAM, [f"*-*-* {check_start([f'{files_slot.start:%H:%M}'], files_slot.window_minutes)}:00 UTC"],
+        [], None)
     return files
 
 
 DRILL_STATUS_DIR = "/var/lib/daktela-toolkit"
+# The file-level backup waits this long for a deep check that still holds the repository (the check
+# stops 5 minutes before the backup's start, so only a check started by hand can be in the way).
+CLOUD_LOCK_WAIT_SECONDS = 1800
 
 
 def drill_config(installation: CloudConfig, backups: BackupTargets, values: dict[str, Any], endpoint: str) -> str:
@@ -404,13 +416,19 @@ def drill_config(installation: CloudConfig, backups: BackupTargets, values: dict
     return json.dumps({
         "installation_id": installation.id, "database_name": installation.database.name,
         "database_engine": installation.database.engine, "scratch_dir": cloud.restore_drill.scratch_dir,
-        "status_dir": DRILL_STATUS_DIR, "uploader": "aws",
-        "password_command": ["aws", "ssm", "get-parameter", "--region", region, "--name",
-                             values["parameter_names"]["backupRepositoryPassword"], "--with-decryption",
-                             "--query", "Parameter.Value", "--output", "text"],
+        "status_dir": DRILL_STATUS_DIR, "uploader": "aws", "watchdog": names.WATCHDOG_PROGRAM,
+        "silence_seconds": installation.backup.silence_minutes * 60,
+        "verify_cycle_days": installation.backup.verify_cycle_days, "backup_lock": names.CLOUD_RESTIC_LOCK,
+        # the deep check stops before the file-level backup starts (the only one it would lock out)
+        "backup_times": [f"{slot(installation, FILES).start:%H:%M}"], "timezone": "UTC",
+        "password_command": ["aws", "ssm", "get-parameter", "--cli-connect-timeout", "15", "--cli-read-timeout",
+                             "60", "--region", region, "--name", values["parameter_names"]["backupRepositoryPassword"],
+                             "--with-decryption", "--query", "Parameter.Value", "--output", "text"],
         "drills": [
             {"name": FILES, "kind": "restic", "region": backups.restic_region,
-             "repository": restic_repository(backups, values, endpoint), "result_urls": result(FILES)},
+             "repository": restic_repository(backups, values, endpoint), "result_urls": result(FILES),
+             "check_result_urls": [{"region": region,
+                                    "url": f"s3://{bucket}/{names.check_key(installation.id, FILES)}"}]},
             {"name": DATABASE, "kind": "dump", "region": region, "bucket": bucket, "prefix": backups.dump_prefix,
              "suffix": names.DUMP_SUFFIX, "result_urls": result(DATABASE)},
         ],

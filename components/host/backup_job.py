@@ -3,11 +3,13 @@
 - `daktela-backup` (timer, twice a day or more): database dump onto the operational drive, then
   restic of the operational drive, recordings excluded, into location 1 and right after into
   location 2; status per location locally and in the cloud.
-- `daktela-backup-check` (weekly): `restic check --read-data-subset` per location.
+- `daktela-backup-check` (daily): one part of each location's repository read back and verified, so
+  that every pack is read within `backup.verify_cycle_days` (templates/daktela-verify.py).
 - `daktela-archive` (daily): moves attachments and recordings older than `archive_after_days` to
   the archive drive without any chance of loss.
 - `daktela-restore-drill` (weekly): each location's newest snapshot restored into scratch space,
   verified (restic check, every file, the dump loaded into a throwaway database server) and timed.
+Every restic command runs through `daktela-watchdog` (deadlines, the cause in one line).
 - `daktela-storage-meter` (every 6 hours): the GB of comments and email attachments on both drives,
   into both locations, from where the installation's checker publishes it for billing.
 The archive drive, call recordings and the virtualisation level are never backed up.
@@ -22,7 +24,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from components import names
-from components.templates import TEMPLATES, render, restore_drill_program, timer_job_units
+from components.schedule import check_start
+from components.templates import TEMPLATES, render, timer_job_units, verify_program, watchdog_program
 
 if TYPE_CHECKING:
     from components.config import OnPremConfig
@@ -32,9 +35,13 @@ ENV_FILE = "/etc/daktela-toolkit/backup.env"
 ARCHIVE_CONFIG = "/etc/daktela-toolkit/archive.json"
 JOB_FILE = "/etc/daktela-toolkit/backup-job.json"
 DUMP_RELATIVE = "database-dumps/daktela.sql.gz"
-CHECK_CALENDAR = "Sun *-*-* 05:00:00"
 ARCHIVE_CALENDAR = "*-*-* 03:30:00"
-READ_DATA_SUBSET = "10%"
+# How late a run's result may arrive after its window before the cloud calls the run silent.
+REPORT_GRACE_SECONDS = 600
+# restic is stopped this long before the window ends, so that the results are still recorded
+# (four uploads of at most 30 s each) before systemd ends the run.
+RECORD_MARGIN_SECONDS = 180
+SHARE_MAX_SECONDS = 30
 ARCHIVE_LOCK = "/run/daktela-archive.lock"  # held by the archival; the meter waits for it
 METER_LOCK_WAIT_SECONDS = 3 * 3600
 STATUS_DIR = "/var/lib/daktela-backup"
@@ -88,6 +95,22 @@ class BackupJob:
     drill_weekday: str = "Sat"  # config on_premise.restore_drill (defaults: state written before it)
     drill_time: str = "04:00"
     drill_scratch: str = "/var/tmp/daktela-drill"
+    silence_seconds: int = 180  # backup.silence_minutes
+    second_location_after_seconds: int = 900  # on_premise.second_location_after_minutes
+    verify_cycle_days: int = 30  # backup.verify_cycle_days
+
+    @property
+    def window_seconds(self) -> int:
+        return self.window_minutes * 60
+
+    @property
+    def record_margin_seconds(self) -> int:
+        return min(RECORD_MARGIN_SECONDS, self.window_seconds // 4)
+
+    @property
+    def share_max_seconds(self) -> int:
+        """How long one result upload may take (a few hundred bytes: longer is a location not answering)."""
+        return min(SHARE_MAX_SECONDS, self.silence_seconds)
 
     @property
     def dump_file(self) -> str:
@@ -128,10 +151,12 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         "onprem/daktela-backup.sh.j2", installation_id=job.installation_id,
         operational_mount=job.operational_mount, dump_file=job.dump_file, database_engine=job.database_engine,
         database_user=job.database_user, database_name=job.database_name,
-        excludes=job.excludes, locations=locations, status_dir=STATUS_DIR,
+        excludes=job.excludes, locations=locations, status_dir=STATUS_DIR, watchdog=names.WATCHDOG_PROGRAM,
+        silence_seconds=job.silence_seconds, second_location_after_seconds=job.second_location_after_seconds,
+        window_seconds=job.window_seconds, record_margin_seconds=job.record_margin_seconds,
+        report_grace_seconds=REPORT_GRACE_SECONDS, times=job.times, timezone=job.timezone,
+        share_max_seconds=job.share_max_seconds,
     )
-    check = render("onprem/daktela-backup-check.sh.j2", installation_id=job.installation_id,
-                   locations=locations, read_data_subset=READ_DATA_SUBSET)
     archive_config = json.dumps({
         "operational_mount": job.operational_mount, "archive_mount": job.archive_mount,
         "archive_filesystem_uuid": job.archive_filesystem_uuid,
@@ -145,39 +170,46 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
         archive_lock=ARCHIVE_LOCK, lock_wait_seconds=METER_LOCK_WAIT_SECONDS, status_dir=STATUS_DIR,
         bytes_per_gb=names.BYTES_PER_GB, metric=names.ATTACHMENTS_METRIC,
         reading_urls=[{"region": location.region, "url": location.object_url(names.storage_key(job.installation_id))}
-                      for location in job.locations],
+                      for location in job.locations], share_max_seconds=job.share_max_seconds,
     )
     drill_config = json.dumps({
         "installation_id": job.installation_id, "database_name": job.database_name,
         "database_engine": job.database_engine, "scratch_dir": job.drill_scratch, "status_dir": STATUS_DIR,
-        "env_file": ENV_FILE,
+        "env_file": ENV_FILE, "watchdog": names.WATCHDOG_PROGRAM, "silence_seconds": job.silence_seconds,
+        "verify_cycle_days": job.verify_cycle_days, "backup_lock": names.BACKUP_LOCK,
+        "backup_times": list(job.times), "timezone": job.timezone,
         "drills": [
             {"name": f"location-{n}", "repository": location.repository(job.installation_id),
              "region": location.region, "dump_file": job.dump_file,
              "result_urls": [{"region": other.region,
                               "url": other.object_url(names.drill_key(job.installation_id, f"location-{n}"))}
-                             for other in job.locations]}
+                             for other in job.locations],
+             "check_result_urls": [{"region": other.region,
+                                    "url": other.object_url(names.check_key(job.installation_id, f"location-{n}"))}
+                                   for other in job.locations]}
             for n, location in enumerate(job.locations, 1)],
     }, indent=2, sort_keys=True) + "\n"
     files = [
         # What restores and checks read to find the repositories (no secrets).
         ManagedFile(JOB_FILE, 0o644, json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n"),
         ManagedFile("/usr/local/sbin/daktela-backup", 0o755, backup),
-        ManagedFile("/usr/local/sbin/daktela-backup-check", 0o755, check),
+        ManagedFile(names.WATCHDOG_PROGRAM, 0o755, watchdog_program()),
+        ManagedFile(names.CHECK_PROGRAM, 0o755, verify_program()),
         ManagedFile("/usr/local/sbin/daktela-archive", 0o755, (TEMPLATES / "onprem" / "daktela-archive.py").read_text()),
         ManagedFile(ARCHIVE_CONFIG, 0o644, archive_config),
         ManagedFile("/usr/local/sbin/daktela-storage-meter", 0o755, meter),
         ManagedFile("/usr/local/sbin/daktela-share", 0o755,
-                    render("onprem/daktela-share.sh.j2", installation_id=job.installation_id)),
-        ManagedFile(names.DRILL_PROGRAM, 0o755, restore_drill_program()),
+                    render("onprem/daktela-share.sh.j2", installation_id=job.installation_id,
+                           share_max_seconds=job.share_max_seconds)),
+        ManagedFile(names.DRILL_PROGRAM, 0o755, verify_program()),
         ManagedFile(names.DRILL_CONFIG, 0o644, drill_config),
     ]
     files += _unit("daktela-backup", f"Daktela {job.installation_id}: operational drive to two cloud locations",
                    "/usr/local/sbin/daktela-backup", [job.operational_mount],
                    [f"*-*-* {t}:00 {job.timezone}" for t in job.times], job.window_minutes * 60)
-    files += _unit("daktela-backup-check", f"Daktela {job.installation_id}: weekly backup repository check",
-                   "/usr/local/sbin/daktela-backup-check", [job.operational_mount],
-                   [f"{CHECK_CALENDAR} {job.timezone}"], None)
+    files += _unit("daktela-backup-check", f"Daktela {job.installation_id}: daily deep check of the backup repositories",
+                   names.CHECK_PROGRAM, [job.operational_mount],
+                   [f"*-*-* {check_start(list(job.times), job.window_minutes)}:00 {job.timezone}"], None)
     files += _unit("daktela-archive", f"Daktela {job.installation_id}: move old files to the archive drive",
                    "/usr/local/sbin/daktela-archive",
                    [job.operational_mount, job.archive_mount], [f"{ARCHIVE_CALENDAR} {job.timezone}"], None)
@@ -232,6 +264,9 @@ def job_from_config(installation: OnPremConfig, layout: DesiredLayout, bucket_na
         drill_weekday=settings.restore_drill.weekday,
         drill_time=f"{settings.restore_drill.time:%H:%M}",
         drill_scratch=settings.restore_drill.scratch_dir,
+        silence_seconds=installation.backup.silence_minutes * 60,
+        second_location_after_seconds=settings.second_location_after_minutes * 60,
+        verify_cycle_days=installation.backup.verify_cycle_days,
     )
 
 

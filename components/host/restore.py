@@ -130,7 +130,8 @@ def restore(
     if connection.run(f"[ ! -e {quoted_target} ] || [ -z \"$(ls -A {quoted_target})\" ]", check=False).exit_code:
         raise RestoreError(f"{connection.access.name}: {target} is not empty; a restore never overwrites "
                            "files. Choose an empty or new target")
-    scratch = scratch or f"/var/tmp/daktela-restore-scratch-{int(time.time())}"
+    # a directory of its own (two restores started in the same second must not share one)
+    scratch = scratch or connection.run("mktemp -d /var/tmp/daktela-restore-scratch-XXXXXXXX").stdout.strip()
     repository = shlex.quote(scratch)
     remote = shlex.quote(job.locations[chosen.number - 1].repository(job.installation_id))
     region = job.locations[chosen.number - 1].region
