@@ -5,7 +5,16 @@ its runtime. This module finds the newest backup per target and, within a target
 resource: every data volume's newest completed recovery point in the vault (and in the copy vault),
 the newest finished database dump object, the newest restic snapshot of each repository. A target
 is as old as its oldest resource, so one volume failing every night is not hidden by the others.
-An on-premise location whose last run failed is "failed" at once, whatever the age says.
+An on-premise location whose last run failed is "failed" at once, whatever the age says, and so is
+one whose run has not reported by the time its host promised (`next_due`: the host is down, reaches
+neither location, or its clock is off). A repository whose drill or deep check found damage stays
+"failed" until a repair is recorded, however fresh its newest snapshot (`last_damage`,
+`last_repair` in the results). Deep checks (kind "check") are as old as the part of the repository
+read back longest ago.
+Unknown is failure: whatever cannot be read (denied, undecryptable, unreachable, not JSON) makes the
+target "unknown" with the cause, published as a failed run; a result object that does not exist is
+told from one that cannot be read by listing its key first (S3 answers 403, not 404, for a missing
+key to a caller who may not list it).
 It publishes the age and the last-run result as metrics and formats a table for people.
 
 One implementation for both users: the Lambda function the cloud installation deploys (`handler`)
@@ -21,8 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-from components.names import (AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, DATABASE, DRILL_AGE_METRIC, DRILL_FAILED_METRIC,
-                              FAILED_METRIC, FILES, TECHNOLOGIES)
+from components.names import (AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, CHECK_AGE_METRIC, CHECK_FAILED_METRIC, DATABASE,
+                              DRILL_AGE_METRIC, DRILL_FAILED_METRIC, FAILED_METRIC, FILES, TECHNOLOGIES)
 
 __all__ = ["AGE_METRIC", "BLOCK", "DATABASE", "FAILED_METRIC", "FILES", "TECHNOLOGIES"]
 TARGETS_VARIABLE = "DAKTELA_FRESHNESS_TARGETS"
@@ -41,15 +50,20 @@ class Target:
     resources: tuple[str, ...] = ()  # vaults: each of these resources (ARNs) needs its own recovery point
     status_sources: tuple[tuple[str, str, str], ...] = ()  # (region, bucket, key) of last-run results
     kind: str = "backup"  # "drill": a restore drill, as old as its last success (from its result);
-    #                       "restore-test": AWS Backup restore testing of `restore_testing_plan`
-    limit_hours: Optional[float] = None  # a limit of its own (drills); default the watch's
+    #                       "restore-test": AWS Backup restore testing of `restore_testing_plan`;
+    #                       "check": the deep check, as old as the part of the repository read longest ago
+    limit_hours: Optional[float] = None  # a limit of its own (drills, checks); default the watch's
     restore_testing_plan: Optional[str] = None  # ARN (kind "restore-test")
+    # (region, bucket, key) of the drill and check results of the same repository: damage they found
+    # and no repair recorded since fails the target
+    damage_sources: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Target":
         values = dict(data)
         values["resources"] = tuple(values.get("resources", ()))
-        values["status_sources"] = tuple(tuple(s) for s in values.get("status_sources", ()))
+        for sources in ("status_sources", "damage_sources"):
+            values[sources] = tuple(tuple(s) for s in values.get(sources, ()))
         return cls(**values)
 
 
@@ -62,7 +76,7 @@ class Finding:
     error: Optional[str] = None
     failed: Optional[str] = None  # the last run failed (on-premise locations): why
     detail: Optional[str] = None  # which resource is the oldest or has no backup
-    first_pending: bool = False  # a drill that has never run, dated by the first backup
+    first_pending: str = ""  # a drill or check that has never run ("drill", "check"), dated by the first backup
 
     @property
     def status(self) -> str:
@@ -73,7 +87,7 @@ class Finding:
         if self.newest is None:
             return "missing"
         if self.age_hours is not None and self.age_hours <= self.limit_hours:
-            return "first drill due" if self.first_pending else "fresh"
+            return f"first {self.first_pending} due" if self.first_pending else "fresh"
         return "stale"
 
     @property
@@ -121,11 +135,10 @@ class Watch:
             "namespace": self.namespace,
             "metrics_region": self.metrics_region,
             "limit_hours": self.limit_hours,
-            # a backup target's defaults are left out, so the targets of stacks made before
-            # drills existed read exactly as they did (no change in their previews)
+            # a target's settings at their defaults are left out (stable and short: the Lambda's
+            # environment has 4 KB)
             "targets": [{k: list(v) if isinstance(v, tuple) else v for k, v in t.__dict__.items()
-                         if not ((k, v) == ("kind", "backup") or (k in ("limit_hours", "restore_testing_plan")
-                                                                   and v is None))}
+                         if v != _TARGET_DEFAULTS[k]}
                         for t in self.targets],
         }
         if self.meter_sources:
@@ -133,7 +146,12 @@ class Watch:
         return json.dumps(document, sort_keys=True)
 
 
+_TARGET_DEFAULTS = {name: field.default for name, field in Target.__dataclass_fields__.items()}
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
+
+
+class Unreadable(Exception):
+    """A result or listing the checker needs but cannot read: denied, undecryptable, not JSON."""
 
 
 def _recovery_points(target: Target, client_for: ClientFactory) -> dict[str, datetime]:
@@ -179,19 +197,54 @@ def last_run(target: Target, client_for: ClientFactory) -> Optional[dict]:
     return _newest_record(target.status_sources, client_for)
 
 
-def _newest_record(sources: tuple[tuple[str, str, str], ...], client_for: ClientFactory) -> Optional[dict]:
-    """The newest (by its "time") of the JSON records at these (region, bucket, key) sources; a
-    source without the object is skipped."""
-    newest: Optional[dict] = None
+def _records(sources: tuple[tuple[str, str, str], ...], client_for: ClientFactory) -> list[dict]:
+    """The JSON records at these (region, bucket, key) sources that exist. Each key is listed first:
+    one that is not there is missing (skipped); one that is there but cannot be read (denied, its
+    KMS key refused, not JSON) raises Unreadable naming the source, since S3 answers a missing key
+    with 403 to a caller who may not list it and "missing" must never hide "denied"."""
+    records = []
     for region, bucket, key in sources:
         s3 = client_for("s3", region)
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+        if not any(item["Key"] == key for item in listed):
+            continue
         try:
             record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        except s3.exceptions.NoSuchKey:
-            continue
-        if newest is None or str(record.get("time", "")) > str(newest.get("time", "")):
-            newest = record
-    return newest
+        except ValueError as error:
+            raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {error}") from None
+        except Exception as error:  # noqa: BLE001  (botocore's ClientError and its kin)
+            raise Unreadable(f"s3://{bucket}/{key} ({region}) cannot be read: {_said(error)}") from None
+        if not isinstance(record, dict):
+            raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {str(record)[:80]}")
+        records.append(record)
+    return records
+
+
+def _said(error: Exception) -> str:
+    """One line of what AWS (or the connection) said."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _newest_record(sources: tuple[tuple[str, str, str], ...], client_for: ClientFactory) -> Optional[dict]:
+    """The newest (by its "time") of the records at these sources (see `_records`)."""
+    return max(_records(sources, client_for), key=lambda r: str(r.get("time", "")), default=None)
+
+
+def damage(target: Target, client_for: ClientFactory) -> Optional[str]:
+    """Damage a drill or check of the target's repository found, with no repair recorded since."""
+    records = _records(target.damage_sources, client_for)
+    found = max((r["last_damage"] for r in records if isinstance(r.get("last_damage"), dict)),
+                key=lambda d: str(d.get("time", "")), default=None)
+    repaired = max((str(r["last_repair"].get("time", "")) for r in records if isinstance(r.get("last_repair"), dict)),
+                   default="")
+    if found is None or repaired >= str(found.get("time", "")):
+        return None
+    return (f"repository damaged since {found.get('time')}, no repair recorded: {found.get('cause')} "
+            "(docs/restore.md, Repairing a location)")
+
+
+def _time(text: Any) -> datetime:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
 
 
 # An on-premise reading is published while it is at most this old (the meter reads every 6 hours;
@@ -209,7 +262,7 @@ def publish_storage_reading(watch: Watch, client_for: ClientFactory, now: Option
     reading = _newest_record(watch.meter_sources, client_for)
     if reading is None:
         return None
-    taken = datetime.fromisoformat(str(reading["time"]).replace("Z", "+00:00"))
+    taken = _time(reading["time"])
     if (now - taken).total_seconds() > READING_PUBLISHED_HOURS * 3600:
         return None
     client_for("cloudwatch", watch.metrics_region).put_metric_data(Namespace=watch.namespace, MetricData=[{
@@ -230,11 +283,23 @@ def _drill(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime
         detail = f"no drill since the first backup at {oldest:%Y-%m-%d %H:%M}" if oldest else "no drill has run"
         return oldest, detail, None
     success = run.get("last_success")
-    newest = datetime.fromisoformat(str(success).replace("Z", "+00:00")) if success else None
+    newest = _time(success) if success else None
     seconds = run.get("last_success_seconds") or {}
     detail = (f"restore took transfer {seconds['transfer']} s (connectivity) + {seconds['rest']} s"
               if seconds else "never succeeded")
     return newest, detail, run
+
+
+def _check(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], Optional[str], Optional[dict]]:
+    """(when the part of the repository read longest ago was read, a detail, the last result)."""
+    run = last_run(target, client_for)
+    if run is None:  # never checked: as old as the repository's first backup
+        oldest = min(_object_times(target, client_for), default=None) if target.bucket else None
+        detail = f"no check since the first backup at {oldest:%Y-%m-%d %H:%M}" if oldest else "no check has run"
+        return oldest, detail, None
+    oldest_read = run.get("oldest_part_read")
+    detail = f"last part {run.get('part', '?')} at {run.get('time', '?')}"
+    return (_time(oldest_read) if oldest_read else None), detail, run
 
 
 GiB = 1 << 30
@@ -314,29 +379,54 @@ def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = Non
                 newest, detail, run = _restore_tests(target, client_for, validate)
             elif target.kind == "drill":
                 newest, detail, run = _drill(target, client_for)
+            elif target.kind == "check":
+                newest, detail, run = _check(target, client_for)
             else:
                 newest, detail = newest_backup(target, client_for)
                 run = last_run(target, client_for) if target.status_sources else None
-        except Exception as error:  # noqa: BLE001  (reported as "unknown", never hidden)
-            findings.append(Finding(target.technology, None, None, limit,
-                                    error=f"{type(error).__name__}: {error}"))
+            damaged = damage(target, client_for) if target.damage_sources else None
+        except Unreadable as error:  # reported as "unknown" with its cause, never hidden
+            findings.append(Finding(target.technology, None, None, limit, error=str(error)))
             continue
-        failed = None
-        if run is not None and run.get("result") != "success":
-            failed = f"last run {run.get('time', '?')}: {run.get('error') or run.get('result')}"
+        except Exception as error:  # noqa: BLE001
+            findings.append(Finding(target.technology, None, None, limit, error=f"{type(error).__name__}: {_said(error)}"))
+            continue
+        failed = damaged or _run_failed(target, run, now)
         age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
+        pending = target.kind if target.kind in ("drill", "check") and run is None else ""
         findings.append(Finding(target.technology, newest, age, limit, failed=failed, detail=detail,
-                                first_pending=target.kind == "drill" and run is None))
+                                first_pending=pending))
     return findings
+
+
+def _run_failed(target: Target, run: Optional[dict], now: datetime) -> Optional[str]:
+    """Why the last run counts as failed: it failed, or (a backup run) the next one has not reported
+    by the time the host said it would."""
+    if run is None:
+        return None
+    if run.get("result") != "success":
+        failure = run["failure"] if isinstance(run.get("failure"), dict) else {}
+        return f"last run {run.get('time', '?')}: {run.get('error') or failure.get('cause') or run.get('result')}"
+    due = run.get("next_due")
+    if target.kind == "backup" and due and now > _time(due):
+        return (f"silent: no run has reported since {run.get('time', '?')}; the next was due by {due} (the host is "
+                "down, reaches neither location, or its clock is off)")
+    return None
+
+
+METRICS = {"backup": (AGE_METRIC, FAILED_METRIC), "drill": (DRILL_AGE_METRIC, DRILL_FAILED_METRIC),
+           "check": (CHECK_AGE_METRIC, CHECK_FAILED_METRIC)}
 
 
 def publish(watch: Watch, findings: list[Finding], client_for: ClientFactory) -> int:
     """Publish each known age, and 1/0 for a failed last run where a target reports runs (backups
     as BackupAgeHours / BackupLastRunFailed, restore drills as RestoreDrillAgeHours /
-    RestoreDrillFailed). A missing backup publishes no age: its alarm treats missing data as
-    breaching, exactly as it does when this checker itself stops running."""
+    RestoreDrillFailed, deep checks as RepositoryCheckAgeHours / RepositoryCheckFailed). Unknown is
+    failure: a target that cannot be read publishes no age and a failed run. A missing backup
+    publishes no age: its alarm treats missing data as breaching, exactly as it does when this
+    checker itself stops running."""
     kinds = {t.technology: "drill" if t.kind == "restore-test" else t.kind for t in watch.targets}
-    reports_runs = {t.technology for t in watch.targets if t.status_sources or t.kind == "restore-test"}
+    reports_runs = {t.technology for t in watch.targets if t.status_sources or t.kind in ("restore-test", "drill", "check")}
 
     def datum(finding: Finding, metrics: tuple[str, str], which: int, value: float) -> dict:
         return {
@@ -351,13 +441,11 @@ def publish(watch: Watch, findings: list[Finding], client_for: ClientFactory) ->
 
     data = []
     for finding in findings:
-        metrics = (DRILL_AGE_METRIC, DRILL_FAILED_METRIC) if kinds.get(finding.technology) == "drill" else (
-            AGE_METRIC, FAILED_METRIC)
-        if finding.age_hours is not None:
+        metrics = METRICS[kinds.get(finding.technology, "backup")]
+        if finding.age_hours is not None and not finding.error:
             data.append(datum(finding, metrics, 0, finding.age_hours))
-        if finding.technology in reports_runs and not finding.error and (
-                kinds.get(finding.technology) != "drill" or finding.failed or finding.newest):
-            data.append(datum(finding, metrics, 1, 1.0 if finding.failed else 0.0))
+        if finding.technology in reports_runs:
+            data.append(datum(finding, metrics, 1, 1.0 if finding.failed or finding.error else 0.0))
     if data:
         client_for("cloudwatch", watch.metrics_region).put_metric_data(Namespace=watch.namespace, MetricData=data)
     return len(data)

@@ -105,12 +105,16 @@ class CloudInstallation(_Installation):
         ).apply(lambda values: freshness_watch(installation, *values).to_json())
         read_statements = pulumi.Output.all(
             self.block_backup.vault.arn, self.block_backup.copy_vault.arn, dumps.bucket.arn, restic.bucket.arn,
+            primary_key.arn,
         ).apply(lambda arns: [
             {"Sid": "ListOwnRecoveryPoints", "Effect": "Allow",
              "Action": ["backup:ListRecoveryPointsByBackupVault"], "Resource": sorted(arns[:2])},
-            list_objects_statement(arns[2:], [dump_prefix, restic_prefix]),
-            {"Sid": "ReadDrillResults", "Effect": "Allow", "Action": ["s3:GetObject"],
+            list_objects_statement(arns[2:4], [dump_prefix, restic_prefix, names.status_prefix(name)]),
+            {"Sid": "ReadDrillAndCheckResults", "Effect": "Allow", "Action": ["s3:GetObject"],
              "Resource": [f"{arns[2]}/{names.status_prefix(name)}*"]},
+            # The results are in the dumps bucket, encrypted with the primary key: reading them needs
+            # it, and only through S3 in that region.
+            decrypt_through_s3_statement([arns[4]], [regions.primary]),
             # Restore jobs and their validation have no resource ARN to scope to; the checker reads
             # only its own plan's jobs (ByRestoreTestingPlanArn) and describes their volumes.
             {"Sid": "ValidateRestoreTests", "Effect": "Allow",
@@ -123,6 +127,8 @@ class CloudInstallation(_Installation):
             drills=tuple(names.drill_of(t) for t in (BLOCK, DATABASE, FILES)),
             drill_limit_hours=cloud.restore_drill.alarm_after_hours,
             drill_setting="cloud.restore_drill.alarm_after_days",
+            reports_runs=(FILES,),  # damage found by its drill or check fails it
+            checks=(names.check_of(FILES),), check_limit_hours=check_limit_hours(installation),
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.block_backup.alert_failures(ops_topic)
@@ -144,6 +150,9 @@ def freshness_watch(installation: CloudConfig, vault: str, copy_vault: str, dump
     def results(technology: str) -> tuple[tuple[str, str, str], ...]:  # where the instance's drill writes
         return ((regions.primary, dump_bucket, names.drill_key(installation.id, technology)),)
 
+    # the drill and the deep check of the restic repository: damage either found fails its targets
+    verified = results(FILES) + ((regions.primary, dump_bucket, names.check_key(installation.id, FILES)),)
+
     return Watch(
         installation_id=installation.id,
         namespace=names.metrics_namespace(installation.id),
@@ -153,7 +162,8 @@ def freshness_watch(installation: CloudConfig, vault: str, copy_vault: str, dump
             Target(BLOCK, regions.primary, vault=vault, resources=volumes),
             Target(DATABASE, regions.primary, bucket=dump_bucket, prefix=names.dump_prefix(installation.id),
                    suffix=names.DUMP_SUFFIX),
-            Target(FILES, regions.secondary, bucket=restic_bucket, prefix=names.snapshots_prefix(installation.id)),
+            Target(FILES, regions.secondary, bucket=restic_bucket, prefix=names.snapshots_prefix(installation.id),
+                   damage_sources=verified),
             Target(BLOCK_COPY, regions.secondary, vault=copy_vault, resources=volumes),
         ) + ((Target(names.drill_of(BLOCK), regions.primary, kind="restore-test", limit_hours=drill_limit,
                      resources=volumes, restore_testing_plan=restore_testing_plan),) if restore_testing_plan else ()) + (
@@ -161,9 +171,26 @@ def freshness_watch(installation: CloudConfig, vault: str, copy_vault: str, dump
                    prefix=names.dump_prefix(installation.id), suffix=names.DUMP_SUFFIX, limit_hours=drill_limit,
                    status_sources=results(DATABASE)),
             Target(names.drill_of(FILES), regions.secondary, kind="drill", bucket=restic_bucket,
-                   prefix=names.snapshots_prefix(installation.id), limit_hours=drill_limit, status_sources=results(FILES)),
+                   prefix=names.snapshots_prefix(installation.id), limit_hours=drill_limit, status_sources=results(FILES),
+                   damage_sources=verified),
+            Target(names.check_of(FILES), regions.secondary, kind="check", bucket=restic_bucket,
+                   prefix=names.snapshots_prefix(installation.id), limit_hours=check_limit_hours(installation),
+                   status_sources=verified[1:], damage_sources=verified),
         ),
     )
+
+
+def check_limit_hours(installation: Installation) -> float:
+    """How old the part of a repository read back longest ago may be: a cycle, and a day for a
+    daily check that failed once."""
+    return float((installation.backup.verify_cycle_days + 1) * 24)
+
+
+def decrypt_through_s3_statement(key_arns: list[str], regions: list[str]) -> dict:
+    """Let a reader of SSE-KMS objects decrypt them with their bucket's key, only as S3 asks for it."""
+    return {"Sid": "DecryptResultsThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt"],
+            "Resource": sorted(key_arns),
+            "Condition": {"StringEquals": {"kms:ViaService": sorted(f"s3.{r}.amazonaws.com" for r in regions)}}}
 
 
 class OnPremInstallation(_Installation):
@@ -206,9 +233,10 @@ class OnPremInstallation(_Installation):
         ops_topic, billing_topic = self._topics(primary)
         self.freshness_targets = pulumi.Output.all(*bucket_names).apply(
             lambda names: onprem_freshness_watch(installation, names).to_json())
+        # The location buckets are encrypted with S3's own keys (SSE-S3): reading needs no KMS key.
         read_statements = pulumi.Output.all(*[b.bucket.arn for b in self.offsite.buckets]).apply(
             lambda arns: [
-                list_objects_statement(list(arns), [names.snapshots_prefix(name)]),
+                list_objects_statement(list(arns), [names.snapshots_prefix(name), names.status_prefix(name)]),
                 {"Sid": "ReadRunResults", "Effect": "Allow", "Action": ["s3:GetObject"],
                  "Resource": sorted(f"{arn}/{names.status_prefix(name)}*" for arn in arns)},
             ])
@@ -220,6 +248,8 @@ class OnPremInstallation(_Installation):
             drills=tuple(names.drill_of(location) for location in LOCATIONS),
             drill_limit_hours=settings.restore_drill.alarm_after_hours, ops_topic=ops_topic,
             drill_setting="on_premise.restore_drill.alarm_after_days",
+            checks=tuple(names.check_of(location) for location in LOCATIONS),
+            check_limit_hours=check_limit_hours(installation),
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.storage_alarms = self._storage_alarms(billing_topic, primary)
@@ -227,25 +257,40 @@ class OnPremInstallation(_Installation):
 
 
 def onprem_freshness_watch(installation: OnPremConfig, bucket_names: list[str]) -> Watch:
-    """Each location's newest restic snapshot must be at most 24 h + reserve old, and its last run
-    must have succeeded (its result is in every location the host could reach)."""
+    """Each location's newest restic snapshot must be at most 24 h + reserve old, its last run must
+    have succeeded and the next must report when due (its result is in every location the host could
+    reach), its weekly drill and daily deep check must succeed, and damage they find fails the
+    location until a repair is recorded."""
     regions = (installation.regions.primary, installation.regions.secondary)
+    snapshots = names.snapshots_prefix(installation.id)  # also dates a location never drilled or checked
+
+    def everywhere(key: str) -> tuple[tuple[str, str, str], ...]:  # each result is written into both
+        return tuple((r, b, key) for r, b in zip(regions, bucket_names))
+
+    def verified(location: str) -> tuple[tuple[str, str, str], ...]:
+        return everywhere(names.drill_key(installation.id, location)) + everywhere(names.check_key(installation.id, location))
+
     return Watch(
         installation_id=installation.id,
         namespace=names.metrics_namespace(installation.id),
         metrics_region=regions[0],
         limit_hours=float(installation.backup_max_age_hours),
         targets=tuple(
-            Target(location, region, bucket=bucket, prefix=names.snapshots_prefix(installation.id),
-                   status_sources=tuple((r, b, names.status_key(installation.id, number))
-                                        for r, b in zip(regions, bucket_names)))
+            Target(location, region, bucket=bucket, prefix=snapshots,
+                   status_sources=everywhere(names.status_key(installation.id, number)),
+                   damage_sources=verified(location))
             for number, (location, region, bucket) in enumerate(zip(LOCATIONS, regions, bucket_names), 1)
         ) + tuple(
-            Target(names.drill_of(location), region, kind="drill", bucket=bucket,
-                   prefix=names.snapshots_prefix(installation.id),  # dates a location never drilled
+            Target(names.drill_of(location), region, kind="drill", bucket=bucket, prefix=snapshots,
                    limit_hours=installation.on_premise.restore_drill.alarm_after_hours,
-                   status_sources=tuple((r, b, names.drill_key(installation.id, location))
-                                        for r, b in zip(regions, bucket_names)))
+                   status_sources=everywhere(names.drill_key(installation.id, location)),
+                   damage_sources=verified(location))
+            for location, region, bucket in zip(LOCATIONS, regions, bucket_names)
+        ) + tuple(
+            Target(names.check_of(location), region, kind="check", bucket=bucket, prefix=snapshots,
+                   limit_hours=check_limit_hours(installation),
+                   status_sources=everywhere(names.check_key(installation.id, location)),
+                   damage_sources=verified(location))
             for location, region, bucket in zip(LOCATIONS, regions, bucket_names)
         ),
         meter_sources=tuple((r, b, names.storage_key(installation.id)) for r, b in zip(regions, bucket_names)),

@@ -75,7 +75,7 @@ def test_copies_and_file_backups_live_in_the_second_region(plan):
     restic_job = written(plan, "/usr/local/sbin/daktela-restic-backup")
     assert 'RESTIC_REPOSITORY="s3:https://s3.eu-west-1.amazonaws.com/' in restic_job
     # restic signs for the bucket's region, never for AWS_DEFAULT_REGION (restic 0.14 would)
-    assert 'restic=(restic -o "s3.region=eu-west-1")' in restic_job
+    assert '-- restic -o "s3.region=eu-west-1")' in restic_job
     assert "export AWS_DEFAULT_REGION" not in restic_job and "--region eu-central-1 --name /daktela/" in restic_job
     assert one(plan, "aws:s3/bucket:Bucket", "db-dumps").provider.endswith("(eu-central-1)")
 
@@ -133,14 +133,21 @@ def test_checker_lambda_is_this_repos_code_on_a_schedule(plan):
     assert watch["limit_hours"] == 28
     assert [t["technology"] for t in watch["targets"]] == [
         "block-level", "database-dump", "file-level", "block-level-copy", "drill-block-level",
-        "drill-database-dump", "drill-file-level"]
+        "drill-database-dump", "drill-file-level", "check-file-level"]
     assert watch["targets"][2]["region"] == "eu-west-1" and watch["targets"][3]["region"] == "eu-west-1"
     # the instance's drills report into the dumps bucket; a drill never run is dated by its backups
     dumps, restic = watch["targets"][1]["bucket"], watch["targets"][2]["bucket"]
     assert [(t["kind"], t["bucket"], t["prefix"], t["status_sources"]) for t in watch["targets"][5:]] == [
         ("drill", dumps, "dumps/acme-cloud/", [["eu-central-1", dumps, "status/acme-cloud/drill-database-dump.json"]]),
         ("drill", restic, "restic/acme-cloud/snapshots/",
-         [["eu-central-1", dumps, "status/acme-cloud/drill-file-level.json"]])]
+         [["eu-central-1", dumps, "status/acme-cloud/drill-file-level.json"]]),
+        ("check", restic, "restic/acme-cloud/snapshots/",
+         [["eu-central-1", dumps, "status/acme-cloud/check-file-level.json"]])]
+    # damage the restic repository's drill or check found fails the file-level backup, its drill and its check
+    verified = [["eu-central-1", dumps, "status/acme-cloud/drill-file-level.json"],
+                ["eu-central-1", dumps, "status/acme-cloud/check-file-level.json"]]
+    assert [t["technology"] for t in watch["targets"] if t.get("damage_sources") == verified] == [
+        "file-level", "drill-file-level", "check-file-level"]
     volumes = watch["targets"][0]["resources"]  # each data volume must have its own newest recovery point
     assert len(set(volumes)) == 4 and watch["targets"][3]["resources"] == volumes
     assert all(re.fullmatch(r"arn:aws:ec2:eu-central-1:123456789012:volume/vol-[0-9a-f]+", v) for v in volumes)
@@ -217,6 +224,11 @@ def test_policies_are_least_privilege(plan, policy_suffix):
             # the installation's two keys (a key ARN carries only its id), nothing else
             assert len(resources) == 2 and all(re.fullmatch(r"arn:aws:kms:eu-(central|west)-1:\d+:key/[\w-]+", r)
                                                for r in resources), resources
+        elif statement.get("Sid") == "DecryptResultsThroughS3":
+            # the checker: the dumps bucket's key, to decrypt the results there, and only through S3
+            assert actions == ["kms:Decrypt"] and len(resources) == 1
+            assert resources[0].startswith("arn:aws:kms:eu-central-1:")
+            assert statement["Condition"] == {"StringEquals": {"kms:ViaService": ["s3.eu-central-1.amazonaws.com"]}}
         else:
             for resource in resources:
                 assert "acme-cloud" in resource, resource
@@ -224,7 +236,8 @@ def test_policies_are_least_privilege(plan, policy_suffix):
     for statement in s3_writes:
         # the backups, and the drill's results (never another installation's, never the job files)
         assert all("/dumps/acme-cloud/" in r or "/restic/acme-cloud/" in r
-                   or r.endswith("/status/acme-cloud/drill-*.json") for r in statement["Resource"]), statement
+                   or r.endswith(("/status/acme-cloud/drill-*.json", "/status/acme-cloud/check-*.json"))
+                   for r in statement["Resource"]), statement
 
 
 def test_security_group_opens_contact_centre_ports_and_no_ssh_by_default():

@@ -160,9 +160,11 @@ def test_the_stack_output_is_what_the_script_reads():
     output = plan_of(example_installation("cloud")).outputs["freshness_targets"]
     watch = Watch.from_json(output)
     assert watch.limit_hours == 28 and [t.technology for t in watch.targets] == [
-        BLOCK, DATABASE, FILES, BLOCK_COPY, "drill-block-level", "drill-database-dump", "drill-file-level"]
+        BLOCK, DATABASE, FILES, BLOCK_COPY, "drill-block-level", "drill-database-dump", "drill-file-level",
+        "check-file-level"]
     assert watch.targets[4].kind == "restore-test" and watch.targets[4].limit_hours == 8 * 24
-    assert [t.kind for t in watch.targets[5:]] == ["drill", "drill"]
+    assert [t.kind for t in watch.targets[5:]] == ["drill", "drill", "check"]
+    assert watch.targets[7].limit_hours == 31 * 24  # backup.verify_cycle_days (30) and a day
 
 
 VOLUMES = tuple(f"arn:aws:ec2:{REGION}:123456789012:volume/vol-0{n}" for n in range(1, 4))
@@ -361,3 +363,117 @@ def test_a_location_never_drilled_is_dated_by_its_first_backup(buckets, moto_end
     [late] = check(watch, clients, now + timedelta(days=9))
     assert late.status == "stale" and not late.ok and late.detail.startswith("no drill since the first backup at")
     assert publish(watch, [late], clients) == 2  # the age (which the stale alarm watches) and "not failed"
+
+
+def _put(client, bucket: str, key: str, record) -> None:
+    client.put_object(Bucket=bucket, Key=key, Body=(record if isinstance(record, bytes) else json.dumps(record).encode()))
+
+
+def verified_location(restic_bucket: str, installation: str) -> tuple[Target, Target, Target]:
+    """location-1 with its drill and check, their results in the restic bucket (as in each location)."""
+    def key(kind: str) -> tuple[str, str, str]:
+        return (SECOND, restic_bucket, f"status/{installation}/{kind}-location-1.json")
+
+    verified = (key("drill"), key("check"))
+    snapshots = f"restic/{installation}/snapshots/"
+    return (Target("location-1", SECOND, bucket=restic_bucket, prefix=snapshots,
+                   status_sources=((SECOND, restic_bucket, f"status/{installation}/location-1.json"),),
+                   damage_sources=verified),
+            Target("drill-location-1", SECOND, kind="drill", bucket=restic_bucket, prefix=snapshots,
+                   limit_hours=192.0, status_sources=(key("drill"),), damage_sources=verified),
+            Target("check-location-1", SECOND, kind="check", bucket=restic_bucket, prefix=snapshots,
+                   limit_hours=31 * 24.0, status_sources=(key("check"),), damage_sources=verified))
+
+
+def test_damage_a_drill_found_stays_until_a_repair_is_recorded_whatever_newer_snapshots_do(buckets, moto_endpoint):
+    """Issue 23.2: a damaged pack failed one drill; the next backup did not use it, and the drill and
+    status went green while older snapshots could no longer be restored."""
+    _, restic_bucket, _, restic = buckets
+    installation = "damaged-" + uuid.uuid4().hex[:6]
+    status = f"status/{installation}"
+    now = datetime.now(timezone.utc)
+    stamp = lambda hours: (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    _put(restic, restic_bucket, f"restic/{installation}/snapshots/newer", b"{}")
+    _put(restic, restic_bucket, f"{status}/location-1.json", {"result": "success", "time": stamp(1)})
+    damage = {"time": stamp(30), "cause": "location-1: copying the snapshot failed: StreamPack: ciphertext verification failed"}
+    # a later drill succeeded (a newer snapshot without the damaged pack): the damage is carried
+    _put(restic, restic_bucket, f"{status}/drill-location-1.json",
+         {"result": "success", "time": stamp(2), "last_success": stamp(2), "last_damage": damage})
+    _put(restic, restic_bucket, f"{status}/check-location-1.json",
+         {"result": "success", "time": stamp(3), "oldest_part_read": stamp(20), "part": "4/30"})
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, verified_location(restic_bucket, installation))
+    clients = boto3_clients(moto_endpoint)
+    findings = check(watch, clients, now)
+    assert [f.status for f in findings] == ["failed", "failed", "failed"]
+    assert all("repository damaged since" in f.failed and "ciphertext verification failed" in f.failed
+               and "Repairing a location" in f.failed for f in findings)
+    assert publish(watch, findings, clients) == 6  # each age, and each failed (which alarms)
+
+    # a full check after the repair records it: the location is fresh again, its history kept
+    _put(restic, restic_bucket, f"{status}/check-location-1.json",
+         {"result": "success", "time": stamp(0.5), "oldest_part_read": stamp(0.6), "part": "all",
+          "last_damage": damage, "last_repair": {"time": stamp(0.5), "note": "damaged pack removed, backed up again"}})
+    assert [f.status for f in check(watch, clients, now)] == ["fresh", "fresh", "fresh"]
+
+
+def test_a_run_that_does_not_report_when_its_host_said_is_failed(buckets, moto_endpoint):
+    """Every backup series alarms when it goes silent: a host whose results stop arriving (down, cut
+    off from both locations, its clock off so that S3 refuses it) is failed within a check of the
+    time its last run promised the next one, not only when the newest snapshot is 28 h old."""
+    _, restic_bucket, _, restic = buckets
+    installation = "silent-" + uuid.uuid4().hex[:6]
+    _put(restic, restic_bucket, f"restic/{installation}/snapshots/one", b"{}")
+    _put(restic, restic_bucket, f"status/{installation}/location-1.json",
+         {"result": "success", "time": "2026-12-01T01:20:00Z", "next_due": "2026-12-01T15:10:00Z"})
+    location = verified_location(restic_bucket, installation)[0]
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, (location,))
+    clients = boto3_clients(moto_endpoint)
+    [before] = check(watch, clients, datetime(2026, 12, 1, 15, 9, tzinfo=timezone.utc))
+    assert before.failed is None
+    [after] = check(watch, clients, datetime(2026, 12, 1, 15, 11, tzinfo=timezone.utc))
+    assert after.status == "failed" and after.failed.startswith(
+        "silent: no run has reported since 2026-12-01T01:20:00Z; the next was due by 2026-12-01T15:10:00Z")
+
+
+def test_a_deep_check_is_as_old_as_the_part_read_longest_ago(buckets, moto_endpoint):
+    _, restic_bucket, _, restic = buckets
+    installation = "checked-" + uuid.uuid4().hex[:6]
+    _put(restic, restic_bucket, f"restic/{installation}/snapshots/first", b"{}")
+    target = verified_location(restic_bucket, installation)[2]
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, (target,))
+    clients = boto3_clients(moto_endpoint)
+    now = datetime.now(timezone.utc)
+    [never] = check(watch, clients, now + timedelta(days=1))
+    assert never.status == "first check due" and never.detail.startswith("no check since the first backup at")
+    oldest = (now - timedelta(days=32)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _put(restic, restic_bucket, f"status/{installation}/check-location-1.json",
+         {"result": "success", "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "part": "7/30", "oldest_part_read": oldest})
+    [late] = check(watch, clients, now)
+    assert late.status == "stale" and late.age_hours > 31 * 24  # a part left unread for a cycle and more
+    assert publish(watch, [late], clients) == 2
+    names = {m["MetricName"] for m in clients("cloudwatch", REGION).list_metrics(
+        Namespace=f"Daktela/{installation}")["Metrics"]}
+    assert names == {"RepositoryCheckAgeHours", "RepositoryCheckFailed"}
+
+
+def test_a_result_that_is_there_but_unreadable_is_unknown_and_published_as_failed(buckets, moto_endpoint):
+    """Unknown is failure: a result that cannot be read is never skipped as if missing."""
+    _, restic_bucket, _, restic = buckets
+    installation = "garbled-" + uuid.uuid4().hex[:6]
+    _put(restic, restic_bucket, f"restic/{installation}/snapshots/one", b"{}")
+    _put(restic, restic_bucket, f"status/{installation}/drill-location-1.json", b"\x1f\x8b not json")
+    drill = verified_location(restic_bucket, installation)[1]
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, (drill,))
+    clients = boto3_clients(moto_endpoint)
+    [finding] = check(watch, clients)
+    assert finding.status == "unknown"
+    assert finding.error.startswith(f"s3://{restic_bucket}/status/{installation}/drill-location-1.json (eu-west-1) "
+                                    "is not a result:")
+    assert publish(watch, [finding], clients) == 1
+    [datum] = clients("cloudwatch", REGION).get_metric_statistics(
+        Namespace=f"Daktela/{installation}", MetricName="RestoreDrillFailed", Statistics=["Maximum"], Period=60,
+        Dimensions=[{"Name": "Installation", "Value": installation}, {"Name": "Technology", "Value": "drill-location-1"}],
+        StartTime=datetime.now(timezone.utc) - timedelta(minutes=5),
+        EndTime=datetime.now(timezone.utc) + timedelta(minutes=5))["Datapoints"]
+    assert datum["Maximum"] == 1.0
+    assert "unknown (s3://" in format_table(watch, [finding])

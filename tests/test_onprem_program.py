@@ -92,17 +92,20 @@ def test_freshness_alarm_per_location_at_24h_plus_reserve(plan):
     watch = json.loads(plan.outputs["freshness_targets"])
     assert [(t["technology"], t["region"], t.get("kind", "backup")) for t in watch["targets"]] == [
         ("location-1", "eu-central-1", "backup"), ("location-2", "eu-west-1", "backup"),
-        ("drill-location-1", "eu-central-1", "drill"), ("drill-location-2", "eu-west-1", "drill")]
+        ("drill-location-1", "eu-central-1", "drill"), ("drill-location-2", "eu-west-1", "drill"),
+        ("check-location-1", "eu-central-1", "check"), ("check-location-2", "eu-west-1", "check")]
 
 
 def test_a_failed_run_alarms_within_one_check_not_when_the_backup_is_old(plan):
-    """Issue 10.6: each location's last result is read from every location; a failure alarms at once."""
+    """Issue 10.6: each location's last result is read from every location; a failure alarms at once.
+    Issue 23: so does silence (two check periods without a result), never treated as fine."""
     failed = {r.inputs["dimensions"]["Technology"]: r for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
               if r.inputs["metricName"] == "BackupLastRunFailed"}
     assert set(failed) == {"location-1", "location-2"}
     for alarm in failed.values():
         assert alarm.inputs["period"] == 900 and alarm.inputs["threshold"] == 0.5
-        assert alarm.inputs["treatMissingData"] == "notBreaching"  # the age alarm covers silence
+        assert alarm.inputs["treatMissingData"] == "breaching"
+        assert (alarm.inputs["evaluationPeriods"], alarm.inputs["datapointsToAlarm"]) == (2, 1)
     watch = json.loads(plan.outputs["freshness_targets"])
     backups = [t for t in watch["targets"] if "kind" not in t]
     buckets = [t["bucket"] for t in backups]
@@ -114,6 +117,10 @@ def test_a_failed_run_alarms_within_one_check_not_when_the_backup_is_old(plan):
     reads = next(s for s in checker["Statement"] if s.get("Sid") == "ReadRunResults")
     assert reads["Action"] == ["s3:GetObject"]
     assert all(r.endswith("/status/acme-onprem/*") for r in reads["Resource"])
+    # it lists the results before reading them: a missing one is told from one it may not read
+    lists = next(s for s in checker["Statement"] if s.get("Sid") == "ListOwnBackupObjects")
+    assert lists["Condition"]["StringLike"]["s3:prefix"] == ["restic/acme-onprem/snapshots/*", "status/acme-onprem/*"]
+    assert not [s for s in checker["Statement"] if any(a.startswith("kms:") for a in s["Action"])]  # SSE-S3 buckets
 
 
 def test_a_failed_or_old_restore_drill_alarms(plan):
@@ -161,7 +168,7 @@ def test_a_changed_template_shows_in_the_plan_diff(monkeypatch):
     from components.planview import diff_plans
 
     before = plan_of(example_installation("on-premise")).to_json()
-    monkeypatch.setattr(backup_job, "READ_DATA_SUBSET", "20%")
+    monkeypatch.setattr(backup_job, "ARCHIVE_CALENDAR", "*-*-* 03:45:00")
     after = plan_of(example_installation("on-premise")).to_json()
     changed = {c.path for d in diff_plans(before, after).changed for c in d.changes}
     assert "inputs.files_digest" in changed

@@ -19,6 +19,10 @@ CHECKER_FILES["components/__init__.py"] = Path(str(freshness.__file__)).with_nam
 CHECK_EVERY_MINUTES = 15
 CHECK_EVERY = f"rate({CHECK_EVERY_MINUTES} minutes)"
 ALARM_PERIOD_SECONDS = 3600
+# A failure alarm looks at the last two check periods and fires on one failed result, or when
+# neither has any (the checker stopped, or cannot publish): a check that runs late and leaves one
+# period empty does not alarm, a silent series does within two periods.
+FAILURE_PERIODS = 2
 
 
 class FreshnessWatch(pulumi.ComponentResource):
@@ -39,6 +43,8 @@ class FreshnessWatch(pulumi.ComponentResource):
         drills: tuple[str, ...] = (),  # restore drill targets: a failed drill and an old success alarm
         drill_limit_hours: float = 0,
         drill_setting: str = "",  # the config key people change the drill's limit with
+        checks: tuple[str, ...] = (),  # deep check targets: a failed check and a part unread too long alarm
+        check_limit_hours: float = 0,
         ops_topic: aws.sns.Topic,
         provider: aws.Provider,
         opts: Optional[pulumi.ResourceOptions] = None,
@@ -99,15 +105,14 @@ class FreshnessWatch(pulumi.ComponentResource):
             for technology in technologies
         }
         self.failure_alarms = {
-            technology: metric_alarm(
+            technology: failure_alarm(
                 f"{name}-{technology}-failed", installation_id, f"{technology}-backup-failed",
                 description=(
-                    f"Daktela CC {installation_id}: the last backup run into {technology} failed "
-                    f"(seen by the checker within {CHECK_EVERY_MINUTES} minutes of the run)"
+                    f"Daktela CC {installation_id}: the last backup run into {technology} failed, its "
+                    "repository has damage not repaired, its run did not report when due, or its state "
+                    "cannot be read (scripts/backup_status.py says which, with the cause)"
                 ),
-                metric=names.FAILED_METRIC, dimensions={"Technology": technology}, threshold=0.5,
-                missing_data="notBreaching", topic=ops_topic, provider=provider, parent=self,
-                period_seconds=CHECK_EVERY_MINUTES * 60,
+                metric=names.FAILED_METRIC, technology=technology, topic=ops_topic, provider=provider, parent=self,
             )
             for technology in reports_runs
         }
@@ -119,20 +124,50 @@ class FreshnessWatch(pulumi.ComponentResource):
                     f"for {drill_limit_hours:.0f} h ({drill_setting})"
                 ),
                 metric=names.DRILL_AGE_METRIC, dimensions={"Technology": drill}, threshold=drill_limit_hours,
-                # published whenever a drill has ever run; before the first one there is nothing to judge
-                missing_data="notBreaching", topic=ops_topic, provider=provider, parent=self,
+                # published on every check (a drill never run is dated by the first backup): silence alarms
+                missing_data="breaching", topic=ops_topic, provider=provider, parent=self,
             )
-            self.failure_alarms[drill] = metric_alarm(
+            self.failure_alarms[drill] = failure_alarm(
                 f"{name}-{drill}-failed", installation_id, f"{drill}-failed",
                 description=(
                     f"Daktela CC {installation_id}: the last restore drill of {drill.removeprefix('drill-')} "
-                    "failed: its backup may not restore (the drill's result says why)"
+                    "failed (its backup may not restore), found damage not repaired since, or cannot be "
+                    "read (the drill's result and scripts/backup_status.py say why)"
                 ),
-                metric=names.DRILL_FAILED_METRIC, dimensions={"Technology": drill}, threshold=0.5,
-                missing_data="notBreaching", topic=ops_topic, provider=provider, parent=self,
-                period_seconds=CHECK_EVERY_MINUTES * 60,
+                metric=names.DRILL_FAILED_METRIC, technology=drill, topic=ops_topic, provider=provider, parent=self,
+            )
+        for check in checks:
+            repository = check.removeprefix("check-")
+            self.alarms[check] = metric_alarm(
+                f"{name}-{check}-stale", installation_id, f"{check}-stale",
+                description=(
+                    f"Daktela CC {installation_id}: part of the {repository} repository has not been read back "
+                    f"and verified for {check_limit_hours:.0f} h (backup.verify_cycle_days + 1 day): the daily "
+                    "deep check (daktela-backup-check) fails or does not run"
+                ),
+                metric=names.CHECK_AGE_METRIC, dimensions={"Technology": check}, threshold=check_limit_hours,
+                missing_data="breaching", topic=ops_topic, provider=provider, parent=self,
+            )
+            self.failure_alarms[check] = failure_alarm(
+                f"{name}-{check}-failed", installation_id, f"{check}-failed",
+                description=(
+                    f"Daktela CC {installation_id}: the last deep check of the {repository} repository failed, "
+                    "or found damage not repaired since (docs/restore.md, Repairing a location), or cannot "
+                    "be read"
+                ),
+                metric=names.CHECK_FAILED_METRIC, technology=check, topic=ops_topic, provider=provider, parent=self,
             )
         self.register_outputs({"alarms": [a.name for a in self.alarms.values()]})
+
+
+def failure_alarm(resource_name: str, installation_id: str, suffix: str, *, description: str, metric: str,
+                  technology: str, topic: aws.sns.Topic, provider: aws.Provider,
+                  parent: pulumi.Resource) -> aws.cloudwatch.MetricAlarm:
+    """A failed result (1) of the last two check periods alarms, and so do two periods without any."""
+    return metric_alarm(resource_name, installation_id, suffix, description=description, metric=metric,
+                        dimensions={"Technology": technology}, threshold=0.5, missing_data="breaching",
+                        topic=topic, provider=provider, parent=parent, period_seconds=CHECK_EVERY_MINUTES * 60,
+                        evaluation_periods=FAILURE_PERIODS, datapoints_to_alarm=1)
 
 
 def checker_policy(installation_id: str, log_group: str, read_statements: list[dict]) -> str:
@@ -147,7 +182,8 @@ def checker_policy(installation_id: str, log_group: str, read_statements: list[d
 
 
 def list_objects_statement(bucket_arns: list[str], prefixes: list[str]) -> dict:
-    """Let the checker list backup objects under these prefixes, and nothing else of the buckets."""
+    """Let the checker list objects under these prefixes (backups, and the results it reads: listed
+    first, so that a missing result is told from one it may not read), and nothing else."""
     return {"Sid": "ListOwnBackupObjects", "Effect": "Allow", "Action": ["s3:ListBucket"],
             "Resource": sorted(bucket_arns),
             "Condition": {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}}
@@ -157,7 +193,8 @@ def metric_alarm(resource_name: str, installation_id: str, suffix: str, *, descr
                  dimensions: dict[str, str], threshold: float, missing_data: str, topic: aws.sns.Topic,
                  provider: aws.Provider, parent: pulumi.Resource,
                  period_seconds: int = ALARM_PERIOD_SECONDS, statistic: str = "Maximum",
-                 comparison: str = "GreaterThanThreshold") -> aws.cloudwatch.MetricAlarm:
+                 comparison: str = "GreaterThanThreshold", evaluation_periods: int = 1,
+                 datapoints_to_alarm: Optional[int] = None) -> aws.cloudwatch.MetricAlarm:
     """An alarm on the installation's own metric, by default maximum per period above `threshold`,
     to `topic`."""
     return aws.cloudwatch.MetricAlarm(
@@ -169,7 +206,8 @@ def metric_alarm(resource_name: str, installation_id: str, suffix: str, *, descr
         dimensions={"Installation": installation_id, **dimensions},
         statistic=statistic,
         period=period_seconds,
-        evaluation_periods=1,
+        evaluation_periods=evaluation_periods,
+        datapoints_to_alarm=datapoints_to_alarm,
         threshold=threshold,
         comparison_operator=comparison,
         treat_missing_data=missing_data,
