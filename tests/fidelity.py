@@ -13,7 +13,7 @@ from typing import Any, Iterator, Optional
 import boto3
 
 from tests.strict_aws import (
-    Bucket, Principal, StrictAws, client_tls_env, enforce_iam, fresh_state, moto_policy, strict_proxy,
+    Bucket, KmsKey, Principal, StrictAws, client_tls_env, enforce_iam, fresh_state, moto_policy, strict_proxy,
 )
 
 ACCOUNT = "123456789012"  # moto's account; the offline plan's mock account is the same
@@ -52,8 +52,21 @@ class StrictWorld:
             key.secret_access_key, [json.loads(d) for d in documents], name)
         return key
 
+    def key(self, arn: str, policy: Optional[str] = None) -> str:
+        """A KMS key the double knows, with its key policy (None: AWS's default, which leaves it to
+        the callers' IAM policies, as for every key the plan makes)."""
+        self.state.keys[arn] = KmsKey(arn, json.loads(policy) if policy else None)
+        return arn
+
+    def parameter(self, name: str, region: str, value: str, key_arn: str) -> None:
+        """A SecureString parameter encrypted with `key_arn` (reading it decrypted needs the key)."""
+        self.admin_client("ssm", region).put_parameter(Name=name, Type="SecureString", Value=value, Overwrite=True)
+        self.state.parameters[name] = key_arn
+
     def bucket(self, name: str, region: str, object_lock_days: Optional[int] = None,
-               policy: Optional[str] = None, versioned: bool = True) -> None:
+               policy: Optional[str] = None, versioned: bool = True, kms_key: Optional[str] = None) -> None:
+        """A bucket as the plan makes it; `kms_key`: its default encryption is SSE-KMS with that key
+        (which the double then requires of every reader and writer)."""
         s3 = self.admin_client("s3", region)
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
                          ObjectLockEnabledForBucket=bool(object_lock_days))
@@ -64,7 +77,9 @@ class StrictWorld:
                 "ObjectLockEnabled": "Enabled",
                 "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": object_lock_days}},
             })
-        self.state.buckets[name] = Bucket(region, bool(object_lock_days), json.loads(policy) if policy else None)
+        if kms_key is not None and kms_key not in self.state.keys:
+            self.key(kms_key)
+        self.state.buckets[name] = Bucket(region, bool(object_lock_days), json.loads(policy) if policy else None, kms_key)
 
     def client_env(self, key: Key, **extra: str) -> dict[str, str]:
         """Environment for a tool under test: the key, and trust in the proxy's certificate."""

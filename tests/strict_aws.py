@@ -15,6 +15,17 @@ What the proxy checks, per request (the first failure is answered as AWS answers
   forms, with the request's context keys), and the bucket's policy (its Deny statements; the
   connection is TLS, so aws:SecureTransport is "true"). CopyObject and UploadPartCopy need
   s3:GetObject on the source as well; HeadBucket needs s3:ListBucket, with no s3:prefix.
+- KMS (SSE-KMS buckets and SecureString parameters): reading an object of a bucket whose default
+  encryption is a KMS key needs kms:Decrypt on that key, writing one kms:GenerateDataKey, a
+  multipart upload both; a SecureString read with decryption needs kms:Decrypt on its key. Each is
+  allowed only when the key's policy allows it: the default key policy (a key made without one, as
+  the plan makes them) leaves it to the caller's identity policies, evaluated with the context S3 or
+  SSM gives KMS (kms:ViaService, kms:CallerAccount); a key policy of its own is evaluated with its
+  principals (the account's root: then the identity policies decide too). Denied: 403 AccessDenied.
+- S3's answer for a key that does not exist: 404 NoSuchKey only to a caller who may s3:ListBucket
+  the bucket (evaluated without s3:prefix), 403 AccessDenied to anyone else.
+- The clock: a request dated more than 15 minutes from the double's clock is RequestTimeTooSkewed
+  (`clock_offset` moves the double's clock, as a host's clock off by that much would look).
 A request the double cannot map to an IAM action is refused with "DoubleDoesNotKnow": the test
 fails until the double is taught, never passes by default.
 
@@ -25,10 +36,12 @@ HeadBucket's permission s3:HeadBucket and CloudWatch's actions monitoring:*, see
 SSM or CloudWatch): `moto_policy`
 translates a plan policy into what moto can evaluate, and the proxy holds the exact check.
 
-Where this is still looser than AWS (also listed in docs/development.md, "Not verified here"): KMS key
-policies and grants; service control policies and permission boundaries; conditions other than
-the ones above (the double refuses them rather than guessing); S3 Object Lock retention arithmetic
-(moto's); request rate limits and eventual consistency.
+Where this is still looser than AWS (also listed in docs/development.md, "Not verified here"): KMS
+grants, key states (disabled, pending deletion) and encryption context conditions; S3 Bucket Keys
+(S3 calls KMS less often with them, the permissions are the same); service control policies and
+permission boundaries; conditions other than the ones above (the double refuses them rather than
+guessing); S3 Object Lock retention arithmetic (moto's); request rate limits and eventual
+consistency.
 """
 
 from __future__ import annotations
@@ -223,7 +236,9 @@ def _service_checks(service: str, region: str, account: str, headers, body: byte
         if operation not in ("GetParameter", "GetParameters"):
             raise DoubleDoesNotKnow(f"ssm {operation} is not mapped")
         return [Check(f"ssm:{operation}", n if n.startswith("arn:") else
-                      f"arn:aws:ssm:{region}:{account}:parameter/{n.lstrip('/')}") for n in names]
+                      f"arn:aws:ssm:{region}:{account}:parameter/{n.lstrip('/')}",
+                      {"with_decryption": "true" if payload.get("WithDecryption") else "false", "name": n})
+                for n in names]
     if service == "monitoring" and target == "GraniteServiceVersion20100801.PutMetricData":
         # botocore's newer CloudWatch protocol (AWS JSON 1.0); awscli 2.9 and older SDKs use the query form
         namespace = json.loads(body or b"{}").get("Namespace", "")
@@ -287,7 +302,7 @@ class Authorization:
 
 
 def verify_signature(auth: Authorization, secret: str, method: str, raw_path: str, raw_query: str,
-                     headers, payload_hash: str) -> None:
+                     headers, payload_hash: str, now: Optional[dt.datetime] = None) -> None:
     if "host" not in auth.signed_headers:
         raise Refused(403, "AccessDenied", "the host header must be signed")
     unsigned = sorted({k.lower() for k in headers.keys() if k.lower().startswith("x-amz-")} - set(auth.signed_headers))
@@ -298,8 +313,11 @@ def verify_signature(auth: Authorization, secret: str, method: str, raw_path: st
         when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
     except ValueError:
         raise Refused(403, "AccessDenied", "no valid x-amz-date") from None
-    if abs((dt.datetime.now(dt.timezone.utc) - when).total_seconds()) > 900 or amz_date[:8] != auth.date:
-        raise Refused(403, "RequestTimeTooSkewed", "the request time is too far from the server's")
+    if abs(((now or dt.datetime.now(dt.timezone.utc)) - when).total_seconds()) > 900:
+        raise Refused(403, "RequestTimeTooSkewed",
+                      "The difference between the request time and the current time is too large.")
+    if amz_date[:8] != auth.date:
+        raise Refused(403, "AccessDenied", "the credential scope's date is not the request's")
     canonical_headers = "".join(
         f"{name}:{','.join(' '.join(v.split()) for v in headers.get_all(name, []))}\n" for name in auth.signed_headers)
     if auth.service == "s3":
@@ -349,6 +367,13 @@ class Bucket:
     region: str
     object_lock: bool = False
     policy: Optional[dict] = None
+    kms_key: Optional[str] = None  # default encryption SSE-KMS with this key (ARN); None: SSE-S3
+
+
+@dataclass
+class KmsKey:
+    arn: str
+    policy: Optional[dict] = None  # None: AWS's default key policy (the account's IAM policies decide)
 
 
 @dataclass
@@ -373,8 +398,42 @@ class StrictAws:
         self.account = account
         self.principals: dict[str, Principal] = {}
         self.buckets: dict[str, Bucket] = {}
+        self.keys: dict[str, KmsKey] = {}
+        self.parameters: dict[str, str] = {}  # SecureString name -> the ARN of its KMS key
         self.records: list[Record] = []
         self.lock = threading.Lock()
+        self.clock_offset = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + self.clock_offset
+
+    def kms_refusal(self, principal: Principal, action: str, key_arn: str, via: str) -> Optional[str]:
+        """Why `principal` may not use the key for `action` through the service `via`, or None."""
+        key = self.keys.get(key_arn)
+        if key is None:
+            return f"the KMS key {key_arn} does not exist"
+        context = {"aws:SecureTransport": "true", "kms:ViaService": via, "kms:CallerAccount": self.account}
+        user_arn = f"arn:aws:iam::{self.account}:user/{principal.name}"
+        root = f"arn:aws:iam::{self.account}:root"
+        delegated = key.policy is None
+        if key.policy is not None:
+            for statement in _as_list(key.policy["Statement"]):
+                principals = statement.get("Principal", {})
+                named = principals if principals == "*" else _as_list(principals.get("AWS", []))
+                if named != "*" and user_arn not in named and root not in named:
+                    continue
+                if not statement_applies(statement, action, key_arn, context):
+                    continue
+                if statement["Effect"] == "Deny":
+                    return f"the key policy of {key_arn} denies {action} ({statement.get('Sid', 'no Sid')})"
+                if named == "*" or user_arn in named:
+                    return None  # the key policy grants it to this user itself
+                delegated = True  # granted to the account: the identity policies decide
+        if not delegated:
+            return f"the key policy of {key_arn} does not allow {action}"
+        if evaluate(principal.policies, action, key_arn, context) is None:
+            return None
+        return "no identity-based policy allows the " + action + " action"
 
     def refused(self) -> list[Record]:
         """Requests refused as unauthenticated, unauthorized or malformed (by the proxy or moto)."""
@@ -396,7 +455,7 @@ class StrictAws:
             payload_hash = claimed
         else:
             payload_hash = hashlib.sha256(body).hexdigest()
-        verify_signature(auth, principal.secret, method, raw_path, raw_query, headers, payload_hash)
+        verify_signature(auth, principal.secret, method, raw_path, raw_query, headers, payload_hash, self.now())
         if auth.service == "s3" and headers.get("x-amz-content-sha256") == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD":
             payload = decode_aws_chunked(body, auth, principal.secret, headers["x-amz-date"])
         query = {urllib.parse.unquote(k): urllib.parse.unquote(v)
@@ -430,7 +489,49 @@ class StrictAws:
                 raise Refused(403, "AccessDenied",
                               f"User {principal.name or auth.access_key} is not authorized to perform "
                               f"{check.action} on {check.resource}: {why}")
+        for action, key_arn, via in self._kms_uses(auth, method, checks, query):
+            why = self.kms_refusal(principal, action, key_arn, via)
+            if why is not None:
+                raise Refused(403, "AccessDenied",
+                              f"User: arn:aws:iam::{self.account}:user/{principal.name} is not authorized to perform: "
+                              f"{action} on resource: {key_arn} because {why}")
         return checks, auth, payload
+
+    def _kms_uses(self, auth: Authorization, method: str, checks: list[Check],
+                  query: dict[str, str]) -> list[tuple[str, str, str]]:
+        """(KMS action, key ARN, the service asking) for what the request makes S3 or SSM do with a key."""
+        uses = []
+        if auth.service == "ssm":
+            for check in checks:
+                key = self.parameters.get(check.context.get("name", ""))
+                if key and check.context.get("with_decryption") == "true":
+                    uses.append(("kms:Decrypt", key, f"ssm.{auth.region}.amazonaws.com"))
+            return uses
+        if auth.service != "s3":
+            return uses
+        via = f"s3.{auth.region}.amazonaws.com"
+        multipart = "uploads" in query or "uploadId" in query
+        for check in checks:
+            bucket = self.buckets.get(check.resource.split(":::", 1)[-1].split("/", 1)[0])
+            if bucket is None or bucket.kms_key is None:
+                continue
+            if check.action in ("s3:GetObject", "s3:GetObjectVersion") and method in ("GET", "PUT"):
+                # reading the data, or a copy's source (PUT); HEAD reads no data and needs no key
+                uses.append(("kms:Decrypt", bucket.kms_key, via))
+            elif check.action == "s3:PutObject" and method in ("PUT", "POST"):
+                uses.append(("kms:GenerateDataKey", bucket.kms_key, via))
+                if multipart:  # S3 reads the parts back to complete the upload
+                    uses.append(("kms:Decrypt", bucket.kms_key, via))
+        return uses
+
+    def missing_key_answer(self, auth: Authorization, method: str, raw_path: str) -> Optional[Refused]:
+        """S3 answers a key that does not exist with 404 only to a caller who may list the bucket;
+        anyone else gets 403 (so that a caller cannot learn which keys exist)."""
+        bucket = urllib.parse.unquote(raw_path).lstrip("/").split("/", 1)[0]
+        principal = self.principals[auth.access_key]
+        if evaluate(principal.policies, "s3:ListBucket", f"arn:aws:s3:::{bucket}", {"aws:SecureTransport": "true"}) is None:
+            return None
+        return Refused(403, "AccessDenied", "Access Denied")
 
     @staticmethod
     def _check_body_digests(method: str, key: str, query: dict, headers, payload: bytes, bucket: Bucket) -> None:
@@ -499,16 +600,19 @@ def _handler_for(state: StrictAws) -> type:
                     with contextlib.suppress(Refused):
                         parsed = Authorization.parse(self.headers.get("authorization", ""))
                         service, region, principal = parsed.service, parsed.region, parsed.access_key
-                self._record(raw_path, raw_query, service, region, principal, actions, error.status, error.message)
-                content_type, payload_text = _error_body(service, self.headers, error)
-                self.send_response(error.status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload_text)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload_text)
+                self._answer(raw_path, raw_query, service, region, principal, actions, error)
                 return
             self._forward(auth, payload, raw_path, raw_query, service, region, principal, actions)
+
+        def _answer(self, raw_path, raw_query, service, region, principal, actions, error: Refused) -> None:
+            self._record(raw_path, raw_query, service, region, principal, actions, error.status, error.message)
+            content_type, payload_text = _error_body(service, self.headers, error)
+            self.send_response(error.status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload_text)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload_text)
 
         def _forward(self, auth, payload, raw_path, raw_query, service, region, principal, actions) -> None:
             upstream = state.upstream
@@ -533,6 +637,12 @@ def _handler_for(state: StrictAws) -> type:
                                    headers=send_headers)
                 response = connection.getresponse()
                 data = response.read()
+                if (response.status == 404 and service == "s3" and self.command in ("GET", "HEAD")
+                        and "/" in raw_path.lstrip("/") and not raw_query):
+                    refused = state.missing_key_answer(auth, self.command, raw_path)
+                    if refused is not None:
+                        self._answer(raw_path, raw_query, service, region, principal, actions, refused)
+                        return
                 self._record(raw_path, raw_query, service, region, principal, actions, response.status,
                              "" if response.status < 400 else data[:300].decode(errors="replace"))
                 self.send_response(response.status)
@@ -558,10 +668,12 @@ def _handler_for(state: StrictAws) -> type:
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost (the clients trust it as their CA)."""
+    """A self-signed certificate for 127.0.0.1, localhost and the name of the location behind a shaped
+    link (tests/rude_network.py); the clients trust it as their CA."""
     cert, key = directory / "proxy.crt", directory / "proxy.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:slow-location.daktela.test",
+                    "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     return cert, key
 
