@@ -2,7 +2,7 @@
 """Run one restic command with deadlines, and say in one line why it failed.
 
     daktela-watchdog [--what LABEL] [--silence SECONDS] [--until EPOCH] [--log FILE]
-                     [--cause-file FILE] [--grace SECONDS] -- COMMAND [ARGUMENTS]
+                     [--cause-file FILE] [--clock-url URL] [--grace SECONDS] -- COMMAND [ARGUMENTS]
 
 restic 0.14 has no request timeout: a location that accepts the connection and never answers (a
 half-open firewall, a stuck proxy) holds it forever. This program ends the command
@@ -19,7 +19,9 @@ error is "LABEL: CAUSE", and --cause-file gets {"cause", "kind", "exit_code"} as
 The cause is restic's own `Fatal:` line (with its first error when it gives none of its own), or the
 messages of a Go error trace, never a trace's file line (`cause_of`); its kind says what it means for
 the operator (`kind_of`): "silent", "deadline", "denied", "skew", "space", "unreachable", "damage"
-(the repository's data is damaged: only a repair clears it) or "failed".
+(the repository's data is damaged: only a repair clears it) or "failed". A refusal is checked against
+the location's clock (--clock-url, its Date header): S3 answers restic's first request, a HEAD, with a
+bare 403 whether the key is wrong or this host's clock is more than 15 minutes off.
 
 Exit: the command's own code, or 124 when it was ended. The measure of progress counts read()
 and write() calls, which is how Go programs such as restic do their I/O; curl and awscli (send and
@@ -36,11 +38,15 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
+from email.utils import parsedate_to_datetime
 from typing import IO, Iterable, Optional
 
 ENDED = 124
@@ -128,6 +134,36 @@ def kind_of(cause: str, text: str = "") -> str:
         if kind != "damage" and (pattern.search(cause) or pattern.search(errors)):
             return kind
     return "damage" if KINDS[-1][1].search(cause) else "failed"
+
+
+SKEW_LIMIT_SECONDS = 15 * 60  # S3 refuses a request dated further than this from its own clock
+
+
+def clock_offset(url: str, timeout: float = 10.0) -> Optional[float]:
+    """Seconds this machine's clock is ahead of the server at `url` (its Date header, which S3 sends
+    with every answer, a refusal too), or None when it cannot be read."""
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=ssl.create_default_context()) as answer:
+            date = answer.headers.get("Date")
+    except urllib.error.HTTPError as refused:
+        date = refused.headers.get("Date")
+    except (OSError, ValueError):
+        return None
+    try:
+        return time.time() - parsedate_to_datetime(date).timestamp() if date else None
+    except (TypeError, ValueError):
+        return None
+
+
+def skewed(cause: str, url: str) -> Optional[str]:
+    """The cause of a refusal that is the clock's: S3 answers a HEAD request (restic's first) with a
+    bare 403, so only the location's own clock tells "denied" from "too far off"."""
+    offset = clock_offset(url)
+    if offset is None or abs(offset) <= SKEW_LIMIT_SECONDS:
+        return None
+    return (f"this host's clock is {abs(offset) / 60:.0f} minutes {'ahead of' if offset > 0 else 'behind'} the "
+            f"location's, and S3 refuses requests more than 15 minutes off: set the time (NTP); restic said: {cause}")
 
 
 # -- progress ------------------------------------------------------------------------------------
@@ -247,6 +283,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
     parser.add_argument("--log", help="append its standard error here instead of to ours")
     parser.add_argument("--cause-file", help="write the failure's cause here as JSON")
+    parser.add_argument("--clock-url", help="on a refusal, compare this machine's clock with this server's")
     parser.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -271,6 +308,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     else:
         cause = cause_of(stderr, code)
         kind = kind_of(cause, stderr)
+        clock = skewed(cause, args.clock_url) if args.clock_url and kind in ("denied", "skew") else None
+        if clock:
+            cause, kind = clock, "skew"
     if args.cause_file:
         with open(args.cause_file, "w") as handle:
             handle.write(json.dumps({"cause": cause, "kind": kind, "exit_code": code}) + "\n")

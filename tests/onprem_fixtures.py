@@ -59,7 +59,8 @@ def backup_job(host, buckets: list[str], endpoints: list[str], archive_uuid: str
     return BackupJob(
         installation_id=installation_id, operational_mount=host.mount_point("operational"),
         archive_mount=host.mount_point("archive"), archive_filesystem_uuid=archive_uuid,
-        times=tuple(times or times_away_from_now(timezone)), timezone=timezone, window_minutes=120, archive_after_days=90,
+        times=tuple(times or times_away_from_now(timezone)), timezone=timezone,
+        window_minutes=timings.pop("window_minutes", 120), archive_after_days=90,
         database_engine="mariadb", database_name="daktela", database_user="daktela_backup",
         locations=tuple(BackupLocation(region, bucket, endpoint)
                         for region, bucket, endpoint in zip(REGIONS, buckets, endpoints)),

@@ -583,6 +583,10 @@ def _handler_for(state: StrictAws) -> type:
         def log_message(self, *args: Any) -> None:  # the records are the log
             pass
 
+        def date_time_string(self, timestamp: Optional[float] = None) -> str:
+            """The Date header, on every answer as S3 sends it: the double's clock (clock_offset)."""
+            return super().date_time_string(state.now().timestamp() if timestamp is None else timestamp)
+
         def _handle(self) -> None:
             body = _read_body(self)
             raw_path, _, raw_query = self.path.partition("?")

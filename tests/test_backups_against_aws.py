@@ -405,10 +405,10 @@ class OnPremLocations:
     def admin_s3(self, region: str):
         return self.world.admin_client("s3", region)
 
-    def job(self, endpoints: list[str]):
+    def job(self, endpoints: list[str], **timings):
         from tests.test_onprem_backup import archive_uuid
 
-        return self.make_job(self.host, self.buckets, endpoints, archive_uuid(self.host))
+        return self.make_job(self.host, self.buckets, endpoints, archive_uuid(self.host), **timings)
 
 
 @pytest.fixture

@@ -137,12 +137,18 @@ def test_a_corrupted_snapshot_fails_its_location_and_keeps_the_last_success(worl
     assert "location-1: DRILL FAILED:" in run.stderr
     failed = results_in_the_cloud(world, locations)[(2, 1)]  # the other location knows it too
     assert failed["result"] == "failed" and failed["error"]
+    # Issue 23.2: the cause in one line, restic's own, not the last line of a Go trace
+    # ("runtime/asm_amd64.s:1594"); damage, which stays until a repair is recorded
+    assert failed["error"].endswith("ciphertext verification failed"), failed["error"]
+    assert ".go:" not in failed["error"] and ".s:" not in failed["error"] and "\n" not in failed["error"]
+    assert failed["error_kind"] == "damage" and failed["last_damage"]["cause"] == failed["error"]
     assert failed["last_success"] == first["time"]  # when it last worked, for the alarm's age
     assert test_host.run(f"ls -A {scratch}").stdout == ""
 
     # The checker, with the plan's checker policy, reports it and publishes what the alarms watch.
     findings, published = checker_sees(world, locations, monkeypatch)
     assert findings["drill-location-1"].status == "failed"
+    assert findings["location-1"].failed.startswith("repository damaged since")  # its backups too
     assert findings["drill-location-1"].newest is not None  # the earlier success still dates it
     # never drilled: dated by its first backup, minutes ago, so its first drill is still due
     assert findings["drill-location-2"].status == "first drill due"

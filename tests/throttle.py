@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
+
+from tests.rude_network import pipe, serve
 
 
 class ThrottledProxy:
@@ -18,41 +19,18 @@ class ThrottledProxy:
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
         self.stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=serve, args=(self.listener, self.stopped, self._forward), daemon=True).start()
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _accept(self) -> None:
-        self.listener.settimeout(0.2)
-        while not self.stopped.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket, throttled: bool) -> None:
-        chunk = max(1024, self.rate // 20)
-        try:
-            while not self.stopped.is_set():
-                data = source.recv(chunk)
-                if not data:
-                    break
-                sink.sendall(data)
-                if throttled:  # the upload direction is the customer's bottleneck
-                    time.sleep(len(data) / self.rate)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                try:
-                    end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _forward(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        # the upload direction is the customer's bottleneck
+        threading.Thread(target=pipe, args=(client, upstream, self.stopped, max(1024, self.rate // 20), self.rate),
+                         daemon=True).start()
+        pipe(upstream, client, self.stopped, max(1024, self.rate // 20))
 
     def close(self) -> None:
         self.stopped.set()

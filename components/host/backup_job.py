@@ -110,7 +110,7 @@ class BackupJob:
     @property
     def share_max_seconds(self) -> int:
         """How long one result upload may take (a few hundred bytes: longer is a location not answering)."""
-        return min(SHARE_MAX_SECONDS, self.silence_seconds)
+        return min(SHARE_MAX_SECONDS, max(5, self.silence_seconds // 2))
 
     @property
     def dump_file(self) -> str:
@@ -142,6 +142,7 @@ def job_files(job: BackupJob) -> list[ManagedFile]:
     """Every non-secret file of the jobs, rendered."""
     locations = [
         {"repository": location.repository(job.installation_id), "region": location.region,
+         "endpoint": location.base_url,
          # where each location's run result goes in this location's bucket
          "status_urls": [location.object_url(names.status_key(job.installation_id, n))
                          for n in range(1, len(job.locations) + 1)]}
