@@ -17,8 +17,9 @@ from typing import Any, Callable, Iterable, Optional
 
 from components import aws_limits
 from components.catalogue import CONTRACT_RECORD
-from components.names import (AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, BLOCK_COPY, DATABASE, DRILL_AGE_METRIC,
-                               DRILL_FAILED_METRIC, FILES, LOCATIONS, TECHNOLOGIES, drill_of)
+from components.names import (AGE_METRIC, ATTACHMENTS_METRIC, BLOCK, BLOCK_COPY, CHECK_AGE_METRIC, CHECK_FAILED_METRIC,
+                               DATABASE, DRILL_AGE_METRIC, DRILL_FAILED_METRIC, FAILED_METRIC, FILES, LOCATIONS,
+                               TECHNOLOGIES, check_of, drill_of)
 
 CLOUD = "daktela:cloud:CloudInstallation"
 ONPREM = "daktela:onprem:OnPremInstallation"
@@ -146,21 +147,91 @@ def check_freshness_alarms(plan: dict) -> list[Violation]:
     return out
 
 
+def _series_alarms(plan: dict, rule: str, expected: set[str],
+                   metrics: tuple[tuple[str, str], ...]) -> list[Violation]:
+    """An alarm on each of `metrics` ((metric, what it means)) for each expected Technology."""
+    alarms = {(a["inputs"].get("metricName"), (a["inputs"].get("dimensions") or {}).get("Technology"))
+              for a in _of(plan, ALARM)}
+    return [Violation(rule, f"no alarm on {what} of {technology}")
+            for technology in sorted(expected) for metric, what in metrics if (metric, technology) not in alarms]
+
+
 def check_restore_drills(plan: dict) -> list[Violation]:
     """Every backup is drilled: each cloud technology and each on-premise location has an alarm on a
-    failed drill and one on no successful drill, missing data breaching the latter."""
+    failed drill and one on no successful drill."""
     cloud, onprem = _of(plan, CLOUD), _of(plan, ONPREM)
     expected = {drill_of(t) for t in (TECHNOLOGIES if cloud else ())} | {drill_of(l) for l in (LOCATIONS if onprem else ())}
-    alarms: dict[tuple[str, Optional[str]], dict] = {}
-    for alarm in _of(plan, ALARM):
-        inputs = alarm["inputs"]
-        if inputs.get("metricName") in (DRILL_AGE_METRIC, DRILL_FAILED_METRIC):
-            alarms[(inputs["metricName"], (inputs.get("dimensions") or {}).get("Technology"))] = alarm
+    return _series_alarms(plan, "restore-drilled", expected,
+                          ((DRILL_AGE_METRIC, "no successful drill"), (DRILL_FAILED_METRIC, "a failed drill")))
+
+
+def check_deep_checks(plan: dict) -> list[Violation]:
+    """Every restic repository is read back within the verification cycle: each on-premise location
+    and the cloud's file-level repository has an alarm on a failed (or damage-finding) check and one
+    on a part left unread too long."""
+    cloud, onprem = _of(plan, CLOUD), _of(plan, ONPREM)
+    expected = {check_of(FILES)} if cloud else set()
+    expected |= {check_of(l) for l in (LOCATIONS if onprem else ())}
+    return _series_alarms(plan, "repositories-verified", expected,
+                          ((CHECK_AGE_METRIC, "a part left unread"), (CHECK_FAILED_METRIC, "a failed check")))
+
+
+# The series the checker publishes for the promises: when one goes silent (the checker, a host or
+# a job stopped reporting, or cannot be read), its alarm must fire, not wait.
+SERIES_METRICS = (AGE_METRIC, FAILED_METRIC, DRILL_AGE_METRIC, DRILL_FAILED_METRIC, CHECK_AGE_METRIC, CHECK_FAILED_METRIC)
+
+
+def check_silence_alarms(plan: dict) -> list[Violation]:
+    """Unknown is failure: every alarm on a backup, drill or check series treats missing data as breaching."""
+    return [Violation("silence-alarms", f"{a['inputs'].get('metricName')} of "
+                                        f"{(a['inputs'].get('dimensions') or {}).get('Technology')}: missing data "
+                                        f"is {a['inputs'].get('treatMissingData')!r}, it must breach", _key(a))
+            for a in _of(plan, ALARM) if a["inputs"].get("metricName") in SERIES_METRICS
+            and not _unknown(a["inputs"].get("treatMissingData")) and a["inputs"].get("treatMissingData") != "breaching"]
+
+
+# What reading or writing an object of an SSE-KMS bucket needs of its key (S3 asks KMS on the caller's behalf).
+KMS_NEEDED = {"s3:GetObject": "kms:Decrypt", "s3:GetObjectVersion": "kms:Decrypt", "s3:PutObject": "kms:GenerateDataKey"}
+
+
+def _allows(statement: dict, action: str, resource: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    actions = statement.get("Action", [])
+    resources = statement.get("Resource", [])
+    return statement.get("Effect") == "Allow" and any(
+        fnmatchcase(action.lower(), str(a).lower()) for a in (actions if isinstance(actions, list) else [actions])
+    ) and any(fnmatchcase(resource, str(r)) for r in (resources if isinstance(resources, list) else [resources]))
+
+
+def check_kms_readers(plan: dict) -> list[Violation]:
+    """Every IAM policy that reads (or writes) objects of an SSE-KMS bucket may use that bucket's key:
+    without it every read fails on AWS with AccessDenied, and a checker that cannot read is blind."""
+    keys: dict[str, str] = {}  # bucket name -> key ARN
+    for encryption in _of(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"):
+        rule = ((encryption["inputs"].get("rules") or [{}])[0].get("applyServerSideEncryptionByDefault") or {})
+        bucket, key = encryption["inputs"].get("bucket"), rule.get("kmsMasterKeyId")
+        if rule.get("sseAlgorithm") == "aws:kms" and not _unknown(bucket) and not _unknown(key):
+            keys[str(bucket)] = str(key)
     out = []
-    for drill in sorted(expected):
-        for metric, what in ((DRILL_AGE_METRIC, "no successful drill"), (DRILL_FAILED_METRIC, "a failed drill")):
-            if (metric, drill) not in alarms:
-                out.append(Violation("restore-drilled", f"no alarm on {what} of {drill}"))
+    for policy in _of(plan, "aws:iam/rolePolicy:RolePolicy") + _of(plan, "aws:iam/userPolicy:UserPolicy"):
+        document = _document(policy["inputs"].get("policy"))
+        if not isinstance(document, dict):
+            continue
+        statements = document.get("Statement") or []
+        statements = statements if isinstance(statements, list) else [statements]
+        for statement in statements:
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                bucket = str(resource).removeprefix("arn:aws:s3:::").split("/", 1)[0]
+                if "/" not in str(resource) or bucket not in keys:
+                    continue
+                for s3_action, kms_action in KMS_NEEDED.items():
+                    if _allows(statement, s3_action, str(resource)) and not any(
+                            _allows(other, kms_action, keys[bucket]) for other in statements):
+                        out.append(Violation("kms-keys", f"{statement.get('Sid', 'a statement')} allows {s3_action} on "
+                                                         f"{resource}, an SSE-KMS bucket's, but not {kms_action} on "
+                                                         f"its key {keys[bucket]}", _key(policy)))
     return out
 
 
@@ -294,7 +365,8 @@ def check_aws_limits(plan: dict) -> list[Violation]:
 
 GUARDRAILS: tuple[Callable[[dict], list[Violation]], ...] = (
     check_cloud_backups, check_freshness_alarms, check_onprem_backups, check_backup_buckets, check_fees,
-    check_storage_metering, check_restore_drills, check_aws_limits,
+    check_storage_metering, check_restore_drills, check_deep_checks, check_silence_alarms, check_kms_readers,
+    check_aws_limits,
 )
 
 

@@ -4,6 +4,7 @@ code runs offline (`plan.py --check`) and in the policy pack."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from pulumi_policy import PolicyProviderResource, PolicyResource, PolicyResourceOptions
@@ -50,6 +51,14 @@ def _timer_at(resource, old, new):
     resource["inputs"]["content"] = resource["inputs"]["content"].replace(old, new)
 
 
+def _without_decrypt(resource):
+    """The policy with every KMS statement left out."""
+    document = json.loads(resource["inputs"]["policy"])
+    document["Statement"] = [s for s in document["Statement"]
+                             if not any(str(a).startswith("kms:") for a in s["Action"])]
+    resource["inputs"]["policy"] = json.dumps(document)
+
+
 VIOLATIONS = [
     ("cloud", "cloud-three-technologies", lambda p: drop(p, "aws:backup/plan:Plan")),
     ("cloud", "cloud-distinct-times", lambda p: edit(p, "aws:s3/bucketObjectv2:BucketObjectv2",
@@ -85,6 +94,17 @@ VIOLATIONS = [
     ("on-premise", "restore-drilled", lambda p: drop(p, guardrails.ALARM, "drill-location-2-stale")),
     ("cloud", "storage-metered", lambda p: drop(p, guardrails.ALARM, "storage-above-included")),
     ("cloud", "storage-metered", lambda p: drop(p, guardrails.TABLE_ITEM, "fees-contract")),
+    ("cloud", "repositories-verified", lambda p: drop(p, guardrails.ALARM, "check-file-level-stale")),
+    ("on-premise", "repositories-verified", lambda p: drop(p, guardrails.ALARM, "check-location-1-failed")),
+    # issue 23.3: the drill alarms treated missing data as not breaching, so a checker that could not
+    # read the drill results kept them quiet
+    ("cloud", "silence-alarms", lambda p: edit(p, guardrails.ALARM,
+        lambda r: r["inputs"].update(treatMissingData="notBreaching"), "drill-database-dump-failed")),
+    ("on-premise", "silence-alarms", lambda p: edit(p, guardrails.ALARM,
+        lambda r: r["inputs"].update(treatMissingData="notBreaching"), "location-2-failed")),
+    # issue 23.3: the checker could read the drill results in the SSE-KMS dumps bucket, but not decrypt them
+    ("cloud", "kms-keys", lambda p: edit(p, "aws:iam/rolePolicy:RolePolicy", _without_decrypt, "freshness")),
+    ("cloud", "kms-keys", lambda p: edit(p, "aws:iam/rolePolicy:RolePolicy", _without_decrypt, "host-least")),
 ]
 
 
@@ -100,7 +120,7 @@ def test_every_rule_has_a_violating_fixture():
     assert rules == {"cloud-three-technologies", "cloud-distinct-times", "freshness-alarms", "onprem-two-regions",
                      "onprem-twice-daily", "onprem-exclusions", "bucket-private", "bucket-encrypted",
                      "bucket-versioned", "fees-retained", "fees-one-off-once", "storage-metered",
-                     "restore-drilled", "onprem-backup"}
+                     "restore-drilled", "onprem-backup", "repositories-verified", "silence-alarms", "kms-keys"}
 
 
 def test_unknown_values_of_a_real_preview_are_not_violations(plans):
@@ -155,7 +175,7 @@ def test_policy_pack_registers_every_guardrail(monkeypatch):
     assert [p.name for p in registered["policies"]] == [
         "daktela-cloud-backups", "daktela-freshness-alarms", "daktela-onprem-backups",
         "daktela-backup-buckets", "daktela-fees", "daktela-storage-metering", "daktela-restore-drills",
-        "daktela-aws-limits"]
+        "daktela-deep-checks", "daktela-silence-alarms", "daktela-kms-readers", "daktela-aws-limits"]
 
 
 def test_plan_check_exits_3_on_a_violation(monkeypatch, capsys):

@@ -57,7 +57,8 @@ def test_the_catalogue_map_names_only_what_exists():
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) >= 10
     reference = config_reference()
-    rule_names = set(re.findall(r'Violation\(\s*"([a-z0-9-]+)"', (REPO / "components" / "guardrails.py").read_text()))
+    rule_names = set(re.findall(r'(?:Violation\(\s*|_series_alarms\(plan,\s*)"([a-z0-9-]+)"',
+                                (REPO / "components" / "guardrails.py").read_text()))
     assert guardrails.GUARDRAILS and "fees-one-off-once" in rule_names
     for _, config, built, guardrail, tests in rows:
         for key in re.findall(r"`([a-z_.]+)`", config):
