@@ -169,12 +169,22 @@ def test_a_location_that_hangs_after_connecting_holds_neither_the_other_nor_the_
     minutes; location 2 was not backed up and the status said "fresh" for both."""
     from tests.rude_network import SilentLocation
 
+    from components.host.restore import restore
+    from components.host.ssh import Connection
+
     silent = SilentLocation(site.world.ca, site.world.ca.with_name("proxy.key"))
     try:
         site.install(location_1=silent.endpoint)
         run = site.run()
+        # a restore meanwhile: location 1 is surveyed within the silence, named with its cause, and
+        # the newest snapshot of location 2 restored
+        with Connection(site.host.access()) as connection:
+            restored = restore(connection, str(site.host.root / "restored"))
     finally:
         silent.close()
+    assert restored.location.number == 2 and restored.restored_files > 0
+    [unusable] = [state for state in restored.locations if state.number == 1]
+    assert unusable.error.startswith(f"no progress for {SILENCE} s (the location stopped answering)")
     assert silent.accepted > 0  # it was reached, and hung
     assert run.returncode == 1, run.stdout + run.stderr
     site.backed_up_on_time(run)

@@ -18,9 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from components import names
 from components.host.backup_job import ENV_FILE, JOB_FILE, BackupJob
 from components.host.errors import CommandError, RestoreError
 from components.host.ssh import Connection
+from components.templates import watchdog
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,19 @@ class RestoreReport:
 
 
 def _restic(job: BackupJob, number: int, arguments: str) -> str:
+    """restic against a location, through the host's watchdog (a location that stops answering is
+    given up after the job's silence, with the cause as the last line), or plain restic on a host
+    whose jobs predate it."""
     location = job.locations[number - 1]
-    return (f"set -a; . {ENV_FILE}; set +a; restic -r {shlex.quote(location.repository(job.installation_id))} "
-            f"-o s3.region={location.region} {arguments}")
+    restic = f"restic -r {shlex.quote(location.repository(job.installation_id))} -o s3.region={location.region} {arguments}"
+    return f"set -a; . {ENV_FILE}; set +a; {_watched(job, number, restic)}"
+
+
+def _watched(job: BackupJob, number: int, command: str) -> str:
+    location = job.locations[number - 1]
+    watched = (f"{names.WATCHDOG_PROGRAM} --what {shlex.quote(f'location {number} ({location.region})')} "
+               f"--silence {job.silence_seconds} --clock-url {shlex.quote(location.base_url)} -- {command}")
+    return f"if [ -x {names.WATCHDOG_PROGRAM} ]; then {watched}; else {command}; fi"
 
 
 def read_job(connection: Connection) -> BackupJob:
@@ -100,11 +112,13 @@ def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
 
 
 def restic_cause(stderr: str) -> str:
-    """Why restic failed, from its stderr: its "Fatal:" line carries the cause (the last line is
-    often only the repository's URL, after "Is there a repository at the following location?")."""
+    """Why restic failed, in one line: the watchdog's own cause line when it ran restic (its last
+    line, "location N (region): cause"), else the one reader of restic's output (the watchdog's
+    `cause_of`: restic's Fatal line, never a Go trace's file line)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    fatal = next((line for line in lines if line.startswith("Fatal:")), None)
-    return (fatal[len("Fatal:"):].strip() if fatal else (lines[-1] if lines else "restic failed without a message"))
+    if lines and lines[-1].startswith("location ") and "): " in lines[-1]:
+        return lines[-1].split("): ", 1)[1]
+    return watchdog().cause_of(stderr) if lines else "restic failed without a message"
 
 
 def restore(
@@ -140,8 +154,9 @@ def restore(
         progress(f"transfer: copying snapshot {snapshot_id} from location {chosen.number} to {scratch}")
         started = time.monotonic()
         connection.run(f"{local} init --copy-chunker-params --from-repo {remote} -o s3.region={region} >/dev/null")
-        connection.run(f"{local} copy --from-repo {remote} -o s3.region={region} {shlex.quote(snapshot_id)}",
-                       timeout=24 * 3600)
+        connection.run(f"set -a; . {ENV_FILE}; set +a; export RESTIC_FROM_PASSWORD=\"$RESTIC_PASSWORD\"; " + _watched(
+            job, chosen.number, f"restic -r {repository} copy --from-repo {remote} -o s3.region={region} "
+                                f"{shlex.quote(snapshot_id)}"), timeout=24 * 3600)
         transfer = time.monotonic() - started
         progress(f"restore: into {target}, verifying every file")
         started = time.monotonic()
