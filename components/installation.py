@@ -127,7 +127,7 @@ class CloudInstallation(_Installation):
             drills=tuple(names.drill_of(t) for t in (BLOCK, DATABASE, FILES)),
             drill_limit_hours=cloud.restore_drill.alarm_after_hours,
             drill_setting="cloud.restore_drill.alarm_after_days",
-            reports_runs=(FILES,),  # damage found by its drill or check fails it
+            reports_runs=(DATABASE, FILES),  # their jobs' results; damage the restic drill or check found
             checks=(names.check_of(FILES),), check_limit_hours=check_limit_hours(installation),
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
@@ -153,6 +153,9 @@ def freshness_watch(installation: CloudConfig, vault: str, copy_vault: str, dump
     # the drill and the deep check of the restic repository: damage either found fails its targets
     verified = results(FILES) + ((regions.primary, dump_bucket, names.check_key(installation.id, FILES)),)
 
+    def runs(technology: str) -> tuple[tuple[str, str, str], ...]:  # the instance job's last run
+        return ((regions.primary, dump_bucket, names.run_key(installation.id, technology)),)
+
     return Watch(
         installation_id=installation.id,
         namespace=names.metrics_namespace(installation.id),
@@ -161,9 +164,9 @@ def freshness_watch(installation: CloudConfig, vault: str, copy_vault: str, dump
         targets=(
             Target(BLOCK, regions.primary, vault=vault, resources=volumes),
             Target(DATABASE, regions.primary, bucket=dump_bucket, prefix=names.dump_prefix(installation.id),
-                   suffix=names.DUMP_SUFFIX),
+                   suffix=names.DUMP_SUFFIX, status_sources=runs(DATABASE)),
             Target(FILES, regions.secondary, bucket=restic_bucket, prefix=names.snapshots_prefix(installation.id),
-                   damage_sources=verified),
+                   status_sources=runs(FILES), damage_sources=verified),
             Target(BLOCK_COPY, regions.secondary, vault=copy_vault, resources=volumes),
         ) + ((Target(names.drill_of(BLOCK), regions.primary, kind="restore-test", limit_hours=drill_limit,
                      resources=volumes, restore_testing_plan=restore_testing_plan),) if restore_testing_plan else ()) + (

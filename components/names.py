@@ -102,6 +102,12 @@ def drill_key(installation_id: str, drill: str) -> str:
     return f"{status_prefix(installation_id)}drill-{drill}.json"
 
 
+def run_key(installation_id: str, technology: str) -> str:
+    """A cloud instance's backup runs (database-dump, file-level): the last run's result, in the
+    dumps bucket, so that a failed run alarms at once and one that does not report when due too."""
+    return f"{status_prefix(installation_id)}run-{technology}.json"
+
+
 def check_key(installation_id: str, repository: str) -> str:
     """Deep check results, one object per repository (on-premise: location-1, location-2, written into
     every location; cloud: file-level, in the dumps bucket)."""

@@ -231,6 +231,12 @@ def test_file_level_backup_signs_for_the_repository_region_and_inits_with_the_pl
     assert snapshots["KeyCount"] == 2
     ssm = [r for r in world.state.records if r.service == "ssm"]
     assert ssm and {r.region for r in ssm} == {PRIMARY}  # the password is asked for where it lives
+    # the run's result, where the checker reads it, promising the next one by tomorrow's run and its window
+    result = json.loads(world.admin_client("s3", PRIMARY).get_object(
+        Bucket=instance.dump_bucket, Key="status/acme-cloud/run-file-level.json")["Body"].read())
+    assert result["result"] == "success" and result["technology"] == "file-level"
+    due = datetime.fromisoformat(result["next_due"].replace("Z", "+00:00"))
+    assert timedelta(hours=8) < due - datetime.now(timezone.utc) < timedelta(hours=24 + 8 + 1)
 
 
 def test_storage_meter_publishes_into_its_own_namespace_with_the_plans_role(world, instance):

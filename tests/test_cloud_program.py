@@ -236,7 +236,8 @@ def test_policies_are_least_privilege(plan, policy_suffix):
     for statement in s3_writes:
         # the backups, and the drill's results (never another installation's, never the job files)
         assert all("/dumps/acme-cloud/" in r or "/restic/acme-cloud/" in r
-                   or r.endswith(("/status/acme-cloud/drill-*.json", "/status/acme-cloud/check-*.json"))
+                   or r.endswith(("/status/acme-cloud/drill-*.json", "/status/acme-cloud/check-*.json",
+                                  "/status/acme-cloud/run-*.json"))
                    for r in statement["Resource"]), statement
 
 

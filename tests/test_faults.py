@@ -504,6 +504,21 @@ def test_kms_denied(world, instance, cloud_plan, monkeypatch):  # noqa: F811
     dump = instance.run(instance.script("daktela-db-dump"))  # the database level backs up all the same
     assert dump.returncode == 0, dump.stderr
 
+    checker = world.user("acme-cloud-freshness", [one(cloud_plan, "aws:iam/rolePolicy:RolePolicy",
+                                                      "freshness-least-privilege").inputs["policy"]])
+    watch = Watch.from_json(cloud_plan.outputs["freshness_targets"].replace(
+        autoname(one(cloud_plan, "aws:s3/bucket:Bucket", "restic").name), instance.restic_bucket))
+    world.act_as(monkeypatch, checker)
+    clients = boto3_clients(world.endpoint)
+    runs = Watch(watch.installation_id, watch.namespace, watch.metrics_region, watch.limit_hours,
+                 tuple(t for t in watch.targets if t.technology in ("database-dump", "file-level")))
+    findings = {f.technology: f for f in check(runs, clients)}
+    # the run's result reached the checker at once, with its cause; the dump is fresh
+    assert findings["file-level"].status == "failed" and "not authorized to perform: kms:Decrypt" in findings[
+        "file-level"].failed and one_line(findings["file-level"].failed)
+    assert findings["database-dump"].status == "fresh"
+    publish(runs, list(findings.values()), clients)
+
     world.admin_client("s3", PRIMARY).put_object(
         Bucket=instance.dump_bucket, Key="status/acme-cloud/drill-database-dump.json",
         Body=json.dumps({"result": "success", "time": "2026-12-01T04:10:00Z", "last_success": "2026-12-01T04:10:00Z"}))
@@ -511,14 +526,8 @@ def test_kms_denied(world, instance, cloud_plan, monkeypatch):  # noqa: F811
         {"Sid": "AdministratorsAndTheInstance", "Effect": "Allow", "Principal": {"AWS": [
             "arn:aws:iam::123456789012:user/admin", f"arn:aws:iam::123456789012:user/{instance.key.user}"]},
          "Action": "kms:*", "Resource": "*"}]}))
-    checker = world.user("acme-cloud-freshness", [one(cloud_plan, "aws:iam/rolePolicy:RolePolicy",
-                                                      "freshness-least-privilege").inputs["policy"]])
-    watch = Watch.from_json(cloud_plan.outputs["freshness_targets"].replace(
-        autoname(one(cloud_plan, "aws:s3/bucket:Bucket", "restic").name), instance.restic_bucket))
     drills = Watch(watch.installation_id, watch.namespace, watch.metrics_region, watch.limit_hours,
                    tuple(t for t in watch.targets if t.kind == "drill"))
-    world.act_as(monkeypatch, checker)
-    clients = boto3_clients(world.endpoint)
     findings = {f.technology: f for f in check(drills, clients)}
     unknown = findings["drill-database-dump"]
     assert unknown.status == "unknown" and one_line(unknown.error)
@@ -526,9 +535,11 @@ def test_kms_denied(world, instance, cloud_plan, monkeypatch):  # noqa: F811
                                     "(eu-central-1) cannot be read") and "AccessDenied" in unknown.error
     assert findings["drill-file-level"].status == "missing"  # never run: listed, not guessed from a 403
     publish(drills, list(findings.values()), clients)
-    [point] = world.admin_client("cloudwatch", PRIMARY).get_metric_statistics(
-        Namespace="Daktela/acme-cloud", MetricName="RestoreDrillFailed", Statistics=["Maximum"], Period=60,
-        Dimensions=[{"Name": "Installation", "Value": "acme-cloud"}, {"Name": "Technology", "Value": "drill-database-dump"}],
-        StartTime=datetime.now(timezone.utc) - timedelta(minutes=5),
-        EndTime=datetime.now(timezone.utc) + timedelta(minutes=5))["Datapoints"]
-    assert point["Maximum"] == 1.0
+    for metric, technology in (("RestoreDrillFailed", "drill-database-dump"), ("BackupLastRunFailed", "file-level"),
+                               ("BackupLastRunFailed", "database-dump")):
+        [point] = world.admin_client("cloudwatch", PRIMARY).get_metric_statistics(
+            Namespace="Daktela/acme-cloud", MetricName=metric, Statistics=["Maximum"], Period=60,
+            Dimensions=[{"Name": "Installation", "Value": "acme-cloud"}, {"Name": "Technology", "Value": technology}],
+            StartTime=datetime.now(timezone.utc) - timedelta(minutes=5),
+            EndTime=datetime.now(timezone.utc) + timedelta(minutes=5))["Datapoints"]
+        assert point["Maximum"] == (0.0 if technology == "database-dump" else 1.0), (metric, technology)

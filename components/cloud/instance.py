@@ -270,10 +270,12 @@ def instance_policy(installation: CloudConfig, backups: BackupTargets, arns: dic
             "Resource": [f"{dump}/{backups.dump_prefix}*", f"{dump}/{names.toolkit_prefix(installation.id)}*"],
         },
         {
-            "Sid": "WriteDrillAndCheckResults",
+            "Sid": "WriteResults",  # of the dump and restic runs, the drills and the deep checks
             "Effect": "Allow",
             "Action": ["s3:PutObject"],
-            "Resource": [f"{dump}/{names.drill_key(installation.id, '*')}", f"{dump}/{names.check_key(installation.id, '*')}"],
+            "Resource": sorted(f"{dump}/{key}" for key in (names.run_key(installation.id, "*"),
+                                                          names.drill_key(installation.id, "*"),
+                                                          names.check_key(installation.id, "*"))),
         },
         {
             "Sid": "ResticRepository",
@@ -345,13 +347,19 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
     database = installation.database
     dump_slot, files_slot = slot(installation, DATABASE), slot(installation, FILES)
     silence = installation.backup.silence_minutes * 60
+
+    def result(technology: str, slot_of) -> dict[str, Any]:  # where each job's run result goes
+        return {"technology": technology, "result_region": region, "result_bucket": values["dump_bucket"],
+                "result_key": names.run_key(installation.id, technology), "start": f"{slot_of.start:%H:%M}",
+                "window_seconds": slot_of.window_minutes * 60}
+
     scripts = {
         "daktela-db-dump": render(
             "cloud/daktela-db-dump.sh.j2", installation_id=installation.id, region=region,
             bucket=values["dump_bucket"], prefix=backups.dump_prefix, suffix=names.DUMP_SUFFIX,
             password_parameter=values["parameter_names"]["databasePassword"],
             user=database.user, database=database.name,
-            engine=database.engine, silence_seconds=silence,
+            engine=database.engine, silence_seconds=silence, **result(DATABASE, dump_slot),
         ),
         "daktela-restic-backup": render(
             "cloud/daktela-restic-backup.sh.j2", installation_id=installation.id,
@@ -359,8 +367,9 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
             repository=restic_repository(backups, values, endpoint),
             password_parameter=values["parameter_names"]["backupRepositoryPassword"],
             paths=[mount_point("application"), mount_point("attachments"), mount_point("recordings")],
-            watchdog=names.WATCHDOG_PROGRAM, silence_seconds=silence, window_seconds=files_slot.window_minutes * 60,
+            watchdog=names.WATCHDOG_PROGRAM, silence_seconds=silence,
             lock=names.CLOUD_RESTIC_LOCK, lock_wait_seconds=CLOUD_LOCK_WAIT_SECONDS,
+            endpoint=endpoint or s3_endpoint(backups.restic_region), **result(FILES, files_slot),
         ),
         "daktela-attachments-meter": render(
             "cloud/daktela-attachments-meter.sh.j2", installation_id=installation.id, region=region,
