@@ -202,22 +202,34 @@ def _records(sources: tuple[tuple[str, str, str], ...], client_for: ClientFactor
     one that is not there is missing (skipped); one that is there but cannot be read (denied, its
     KMS key refused, not JSON) raises Unreadable naming the source, since S3 answers a missing key
     with 403 to a caller who may not list it and "missing" must never hide "denied"."""
+    cache: Optional[dict] = getattr(client_for, "records", None)  # one check run reads each object once
     records = []
     for region, bucket, key in sources:
-        s3 = client_for("s3", region)
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
-        if not any(item["Key"] == key for item in listed):
+        if cache is not None and (region, bucket, key) in cache:
+            records += cache[(region, bucket, key)]
             continue
-        try:
-            record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        except ValueError as error:
-            raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {error}") from None
-        except Exception as error:  # noqa: BLE001  (botocore's ClientError and its kin)
-            raise Unreadable(f"s3://{bucket}/{key} ({region}) cannot be read: {_said(error)}") from None
-        if not isinstance(record, dict):
-            raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {str(record)[:80]}")
-        records.append(record)
+        found = _record(region, bucket, key, client_for)
+        if cache is not None:
+            cache[(region, bucket, key)] = found
+        records += found
     return records
+
+
+def _record(region: str, bucket: str, key: str, client_for: ClientFactory) -> list[dict]:
+    """The record at one source: [] when it is not there, [record] when it is; Unreadable otherwise."""
+    s3 = client_for("s3", region)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if not any(item["Key"] == key for item in listed):
+        return []
+    try:
+        record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ValueError as error:
+        raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {error}") from None
+    except Exception as error:  # noqa: BLE001  (botocore's ClientError and its kin)
+        raise Unreadable(f"s3://{bucket}/{key} ({region}) cannot be read: {_said(error)}") from None
+    if not isinstance(record, dict):
+        raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {str(record)[:80]}")
+    return [record]
 
 
 def _said(error: Exception) -> str:
@@ -371,6 +383,14 @@ def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = Non
     """Each target's finding. `validate`: also validate and report back restore tests that wait
     for it (the Lambda does; a person's status query only reads)."""
     now = now or datetime.now(timezone.utc)
+
+    clients = client_for
+
+    def reading(service: str, region: str) -> Any:  # the same clients, and each result read once
+        return clients(service, region)
+
+    reading.records = {}  # type: ignore[attr-defined]
+    client_for = reading
     findings = []
     for target in watch.targets:
         limit = target.limit_hours if target.limit_hours is not None else watch.limit_hours

@@ -474,6 +474,8 @@ def check(config: dict[str, Any], source: dict[str, Any], env: dict[str, str], f
     network = Network(config, environment)
     what = f"{name} (check {outcome['part']})"
     try:
+        if until - time.time() < 60 and upcoming is not None:
+            raise Failed(f"the next backup starts at {upcoming:%H:%M} UTC: no time for a check before it", "deadline")
         password_into(config, environment)
         remote = ["restic", "-r", source["repository"], "-o", f"s3.region={source['region']}"]
         with locked([config.get("verify_lock", VERIFY_LOCK), config["backup_lock"]], until):

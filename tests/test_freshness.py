@@ -477,3 +477,32 @@ def test_a_result_that_is_there_but_unreadable_is_unknown_and_published_as_faile
         EndTime=datetime.now(timezone.utc) + timedelta(minutes=5))["Datapoints"]
     assert datum["Maximum"] == 1.0
     assert "unknown (s3://" in format_table(watch, [finding])
+
+
+def test_one_check_reads_each_result_once(buckets, moto_endpoint):
+    """A location's drill and check results are read for its backup, drill and check targets: once
+    per check run, not three times (the checker runs every 15 minutes for every installation)."""
+    _, restic_bucket, _, restic = buckets
+    installation = "once-" + uuid.uuid4().hex[:6]
+    _put(restic, restic_bucket, f"restic/{installation}/snapshots/one", b"{}")
+    for kind in ("drill", "check"):
+        _put(restic, restic_bucket, f"status/{installation}/{kind}-location-1.json",
+             {"result": "success", "time": "2026-12-01T04:00:00Z", "last_success": "2026-12-01T04:00:00Z",
+              "oldest_part_read": "2026-12-01T04:00:00Z"})
+    real = boto3_clients(moto_endpoint)
+    reads: list[str] = []
+
+    class Counting:
+        def __init__(self, client):
+            self.client = client
+
+        def __getattr__(self, name):
+            if name == "get_object":
+                return lambda **kwargs: reads.append(kwargs["Key"]) or self.client.get_object(**kwargs)
+            return getattr(self.client, name)
+
+    watch = Watch(installation, f"Daktela/{installation}", REGION, LIMIT, verified_location(restic_bucket, installation))
+    findings = check(watch, lambda service, region: Counting(real(service, region)))
+    assert all(f.error is None and f.failed is None for f in findings), findings
+    assert sorted(reads) == sorted({f"status/{installation}/drill-location-1.json",
+                                    f"status/{installation}/check-location-1.json"})

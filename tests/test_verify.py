@@ -1,0 +1,73 @@
+"""The verification program's own decisions (templates/daktela-verify.py), without a host: which part
+of a repository the daily check reads, when it must stop for the next backup, and what a result
+carries forward. Its runs against real restic and S3 are in test_onprem_backup.py and test_faults.py."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from components.templates import TEMPLATES
+
+
+@pytest.fixture(scope="module")
+def verify():
+    spec = importlib.util.spec_from_file_location("daktela_verify", TEMPLATES / "daktela-verify.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_run_reads_the_part_read_longest_ago(verify):
+    parts: dict[str, str] = {}
+    order = []
+    for day in range(1, 6):
+        part = verify.part_to_read(parts, 3)
+        order.append(part)
+        parts[str(part)] = f"2026-12-0{day}T03:00:00Z"
+    assert order == [1, 2, 3, 1, 2]
+    # a part whose check failed was not marked read: it is read again the next day
+    failed = {"1": "2026-12-04T03:00:00Z", "3": "2026-12-03T03:00:00Z"}
+    assert verify.part_to_read(failed, 3) == 2  # never read first
+    assert verify.part_to_read({**failed, "2": "2026-12-05T03:00:00Z"}, 3) == 3
+
+
+def test_the_check_stops_before_the_next_backup_in_the_hosts_time_zone(verify):
+    config = {"backup_times": ["01:00", "13:00"], "timezone": "Europe/Prague"}
+    # 2026-10-25 is the night Prague leaves summer time: 01:00 that day is 23:00 UTC the day before
+    assert verify.next_backup(config, datetime(2026, 10, 24, 22, 0, tzinfo=timezone.utc)) == datetime(
+        2026, 10, 24, 23, 0, tzinfo=timezone.utc)
+    assert verify.next_backup(config, datetime(2026, 10, 25, 2, 0, tzinfo=timezone.utc)) == datetime(
+        2026, 10, 25, 12, 0, tzinfo=timezone.utc)  # 13:00 in winter time
+    assert verify.next_backup({"backup_times": []}, datetime.now(timezone.utc)) is None
+
+
+def test_a_check_with_no_time_left_before_the_backup_says_so_and_reads_nothing(verify, tmp_path):
+    soon = datetime.now(timezone.utc) + timedelta(minutes=3)
+    config = {"installation_id": "acme", "status_dir": str(tmp_path), "verify_cycle_days": 3,
+              "backup_times": [f"{soon:%H:%M}"], "timezone": "UTC", "uploader": "aws",
+              "backup_lock": str(tmp_path / "backup.lock"), "verify_lock": str(tmp_path / "verify.lock"),
+              "watchdog": "/nonexistent/daktela-watchdog"}  # never started: nothing is read
+    source = {"name": "location-1", "repository": "s3:https://s3.eu-central-1.amazonaws.com/b/restic/acme",
+              "region": "eu-central-1", "check_result_urls": []}
+    outcome, recorded = verify.check(config, source, {})
+    assert recorded and outcome["result"] == "failed" and outcome["error_kind"] == "deadline"
+    assert outcome["error"].startswith(f"the next backup starts at {soon:%H:%M} UTC: no time for a check before it")
+    assert outcome["parts"] == {} and "last_damage" not in outcome  # nothing read, nothing damaged
+
+
+def test_damage_is_carried_until_a_later_repair(verify):
+    damage = {"time": "2026-12-01T03:00:00Z", "cause": "repository contains errors: Pack ID does not match"}
+    outcome = {"result": "success", "time": "2026-12-02T03:00:00Z"}
+    verify.carried(outcome, {"last_damage": damage, "last_success": "2026-11-30T03:00:00Z"}, None)
+    assert outcome["last_damage"] == damage and outcome["last_success"] == outcome["time"]
+    assert verify.damaged(outcome).startswith("damage found 2026-12-01T03:00:00Z and not repaired since")
+    outcome["last_repair"] = {"time": "2026-12-02T09:00:00Z", "note": "pack removed"}
+    assert verify.damaged(outcome) is None
+    failed = {"result": "failed", "time": "2026-12-03T03:00:00Z"}
+    verify.carried(failed, outcome, verify.Failed("network", "unreachable"))  # not damage: not sticky
+    assert failed["last_damage"] == damage and failed["last_repair"] == outcome["last_repair"]
+    assert verify.damaged(failed) is None
