@@ -38,15 +38,11 @@ import json
 import os
 import re
 import signal
-import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
-from email.utils import parsedate_to_datetime
 from typing import IO, Iterable, Optional
 
 ENDED = 124
@@ -141,7 +137,13 @@ SKEW_LIMIT_SECONDS = 15 * 60  # S3 refuses a request dated further than this fro
 
 def clock_offset(url: str, timeout: float = 10.0) -> Optional[float]:
     """Seconds this machine's clock is ahead of the server at `url` (its Date header, which S3 sends
-    with every answer, a refusal too), or None when it cannot be read."""
+    with every answer, a refusal too), or None when it cannot be read. Imported here: only a
+    refusal asks, and every run of restic pays for what the watchdog imports."""
+    import ssl
+    import urllib.error
+    import urllib.request
+    from email.utils import parsedate_to_datetime
+
     request = urllib.request.Request(url, method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=ssl.create_default_context()) as answer:
@@ -251,10 +253,12 @@ def watch(command: list[str], *, what: str, silence: float, until: Optional[floa
     ended = ""
     started = last_progress = time.monotonic()
     baseline = 0
-    while process.poll() is None:
-        time.sleep(poll)
-        if process.poll() is not None:
+    while True:
+        try:
+            process.wait(timeout=poll)  # returns the moment it ends: no poll's worth of waiting added
             break
+        except subprocess.TimeoutExpired:
+            pass
         now = time.monotonic()
         done = progress.sample()
         if done - baseline >= PROGRESS_BYTES:
