@@ -250,15 +250,19 @@ def watch(command: list[str], *, what: str, silence: float, until: Optional[floa
     ]
     for copier in copiers:
         copier.start()
+    # A thread blocks in wait() and says when the command ends: the loop learns it at once (Popen's
+    # own wait with a timeout polls, and every restic run would pay for it).
+    finished = threading.Event()
+
+    def waiter() -> None:
+        process.wait()
+        finished.set()
+
+    threading.Thread(target=waiter, daemon=True).start()
     ended = ""
     started = last_progress = time.monotonic()
     baseline = 0
-    while True:
-        try:
-            process.wait(timeout=poll)  # returns the moment it ends: no poll's worth of waiting added
-            break
-        except subprocess.TimeoutExpired:
-            pass
+    while not finished.wait(poll):
         now = time.monotonic()
         done = progress.sample()
         if done - baseline >= PROGRESS_BYTES:
