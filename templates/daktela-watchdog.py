@@ -33,17 +33,15 @@ and the tests import it.
 
 from __future__ import annotations
 
-import argparse
-import json
+# Only os and sys before the command starts: every restic run waits for what is imported before it
+# (about 30 ms of a 45 ms start); the rest is imported while the command runs.
 import os
-import re
-import signal
-import subprocess
 import sys
-import threading
-import time
-from collections import deque
-from typing import IO, Iterable, Optional
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections import deque
+    from typing import IO, Iterable, Optional
 
 ENDED = 124
 # Less I/O than this since the last progress is not progress: a lock refresh (a few hundred bytes
@@ -54,55 +52,72 @@ MAX_CAUSE = 400
 
 # -- the cause -----------------------------------------------------------------------------------
 
-_TRACE_FILE = re.compile(r"^\s+\S+\.(go|s):\d+")  # "\tgithub.com/restic/restic/internal/x.go:968"
-_TRACE_FUNCTION = re.compile(r"^[\w.\-/]+\.[\w.*()\[\]\-]+$")  # "runtime.goexit", "main.main"
-_GOROUTINE = re.compile(r"^goroutine \d+ \[")
-_PROGRESS = re.compile(r"^\[\d+:\d+(:\d+)?\]")  # "[0:00] 80.00%  4 / 5 packs copied"
-_ERRORISH = re.compile(
-    r"error|fail|denied|refused|invalid|does not match|no such|does not exist|timeout|timed out|"
-    r"unable|cannot|can't|no space|not found|unreachable|forbidden|skewed", re.IGNORECASE)
-_IGNORING = re.compile(r"^ignoring error for ", re.IGNORECASE)
+class _Patterns:
+    """restic's output as the cause reader sees it (compiled on first use: not before the command)."""
 
-# The kinds, first match wins (a network error during a read is not damage, however restic sums it up).
-KINDS: list[tuple[str, re.Pattern[str]]] = [
-    ("skew", re.compile(r"RequestTimeTooSkewed|request time and the server's time|clock skew", re.I)),
-    ("denied", re.compile(r"Access ?Denied|InvalidAccessKeyId|SignatureDoesNotMatch|not authorized|"
-                          r"Forbidden|\b403\b|wrong password|no key found|KMS\.|kms:", re.I)),
-    ("space", re.compile(r"no space left on device|not enough space|disk quota exceeded", re.I)),
-    ("unreachable", re.compile(
-        r"connection refused|no such host|server misbehaving|i/o timeout|TLS handshake timeout|"
-        r"network is unreachable|connection reset|no route to host|Could not resolve host|"
-        r"Failed to connect|timed out|temporary failure in name resolution|broken pipe|"
-        r"Connection was closed|EndpointConnectionError|Could not connect", re.I)),
-    ("damage", re.compile(
-        r"repository contains errors|ciphertext verification failed|Pack ID does not match|"
-        r"does not match|There were \d+ errors|invalid data returned|not found in (index|repository)|"
-        r"unexpected end of|is damaged|hash mismatch|ciphertext|decrypt", re.I)),
-]
+    def __init__(self) -> None:
+        import re
+
+        self.trace_file = re.compile(r"^\s+\S+\.(go|s):\d+")  # "\tgithub.com/restic/restic/internal/x.go:968"
+        self.trace_function = re.compile(r"^[\w.\-/]+\.[\w.*()\[\]\-]+$")  # "runtime.goexit", "main.main"
+        self.goroutine = re.compile(r"^goroutine \d+ \[")
+        self.progress = re.compile(r"^\[\d+:\d+(:\d+)?\]")  # "[0:00] 80.00%  4 / 5 packs copied"
+        self.errorish = re.compile(
+            r"error|fail|denied|refused|invalid|does not match|no such|does not exist|timeout|timed out|"
+            r"unable|cannot|can't|no space|not found|unreachable|forbidden|skewed", re.IGNORECASE)
+        self.ignoring = re.compile(r"^ignoring error for ", re.IGNORECASE)
+        # The kinds, first match wins (a network error during a read is not damage, however restic
+        # sums it up).
+        self.kinds: list[tuple[str, re.Pattern[str]]] = [
+            ("skew", re.compile(r"RequestTimeTooSkewed|request time and the (server's|current) time|clock skew", re.I)),
+            ("denied", re.compile(r"Access ?Denied|InvalidAccessKeyId|SignatureDoesNotMatch|not authorized|"
+                                  r"Forbidden|\b403\b|wrong password|no key found|KMS\.|kms:", re.I)),
+            ("space", re.compile(r"no space left on device|not enough space|disk quota exceeded", re.I)),
+            ("unreachable", re.compile(
+                r"connection refused|no such host|server misbehaving|i/o timeout|TLS handshake timeout|"
+                r"network is unreachable|connection reset|no route to host|Could not resolve host|"
+                r"Failed to connect|timed out|temporary failure in name resolution|broken pipe|"
+                r"Connection was closed|EndpointConnectionError|Could not connect", re.I)),
+            ("damage", re.compile(
+                r"repository contains errors|ciphertext verification failed|Pack ID does not match|"
+                r"does not match|There were \d+ errors|invalid data returned|not found in (index|repository)|"
+                r"unexpected end of|is damaged|hash mismatch|ciphertext|decrypt", re.I)),
+        ]
+
+
+_patterns: list[_Patterns] = []
+
+
+def patterns() -> _Patterns:
+    if not _patterns:
+        _patterns.append(_Patterns())
+    return _patterns[0]
 
 
 def _is_trace(line: str, following: str) -> bool:
-    return bool(_TRACE_FILE.match(line) or _GOROUTINE.match(line)
-                or (_TRACE_FUNCTION.match(line) and _TRACE_FILE.match(following)))
+    p = patterns()
+    return bool(p.trace_file.match(line) or p.goroutine.match(line)
+                or (p.trace_function.match(line) and p.trace_file.match(following)))
 
 
 def cause_of(text: str, exit_code: Optional[int] = None) -> str:
     """One line for people from a command's standard error: restic's `Fatal:` line (and its first
     error when the Fatal line names none), else the messages of a Go error trace joined outermost
     first, else the last line that reads as an error, else the last line."""
+    p = patterns()
     raw = [line.rstrip() for line in text.splitlines()]
     lines: list[str] = []
     for line in raw:
-        if not line.strip() or _PROGRESS.match(line.strip()):
+        if not line.strip() or p.progress.match(line.strip()):
             continue
-        if lines and lines[-1].endswith(":") and line[:1] in (" ", "\t") and not _TRACE_FILE.match(line):
+        if lines and lines[-1].endswith(":") and line[:1] in (" ", "\t") and not p.trace_file.match(line):
             lines[-1] += " " + line.strip()  # "error for tree caa53ba4:" and, indented, what the error is
         else:
             lines.append(line)
     trace = [_is_trace(line, lines[i + 1] if i + 1 < len(lines) else "") for i, line in enumerate(lines)]
     fatal = next((line[len("Fatal: "):].strip() for line in reversed(lines) if line.startswith("Fatal: ")), None)
-    details = [_IGNORING.sub("", line.strip()) for line, is_trace in zip(lines, trace)
-               if not is_trace and not line.startswith("Fatal: ") and _ERRORISH.search(line)]
+    details = [p.ignoring.sub("", line.strip()) for line, is_trace in zip(lines, trace)
+               if not is_trace and not line.startswith("Fatal: ") and p.errorish.search(line)]
     if fatal is not None:
         cause = fatal
         if ":" not in fatal and details and details[0] not in fatal:
@@ -125,11 +140,12 @@ def cause_of(text: str, exit_code: Optional[int] = None) -> str:
 def kind_of(cause: str, text: str = "") -> str:
     """What the cause means (see the module's docstring); `text`, all of standard error, lets a
     network error behind a summary ("repository contains errors") win over damage."""
-    errors = " ".join(line for line in text.splitlines() if _ERRORISH.search(line))
-    for kind, pattern in KINDS:
+    p = patterns()
+    errors = " ".join(line for line in text.splitlines() if p.errorish.search(line))
+    for kind, pattern in p.kinds:
         if kind != "damage" and (pattern.search(cause) or pattern.search(errors)):
             return kind
-    return "damage" if KINDS[-1][1].search(cause) else "failed"
+    return "damage" if p.kinds[-1][1].search(cause) else "failed"
 
 
 SKEW_LIMIT_SECONDS = 15 * 60  # S3 refuses a request dated further than this from its own clock
@@ -140,6 +156,7 @@ def clock_offset(url: str, timeout: float = 10.0) -> Optional[float]:
     with every answer, a refusal too), or None when it cannot be read. Imported here: only a
     refusal asks, and every run of restic pays for what the watchdog imports."""
     import ssl
+    import time
     import urllib.error
     import urllib.request
     from email.utils import parsedate_to_datetime
@@ -192,6 +209,8 @@ class Progress:
     """Bytes the process group read and wrote, less what it printed (ours to read)."""
 
     def __init__(self, group: int):
+        import threading
+
         self.group = group
         self.seen: dict[int, int] = {}
         self.total = 0
@@ -223,42 +242,63 @@ def _copy(source: IO[bytes], sinks: Iterable[IO[bytes]], progress: Progress, kep
     source.close()
 
 
-def _end(process: subprocess.Popen, grace: float) -> None:
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
+class Child:
+    """The command, started at once (os.posix_spawnp, in a session of its own, its output in pipes)
+    and reaped by a thread blocked in waitpid, which says the moment it ends."""
+
+    def __init__(self, command: list[str]):
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
         try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            self.pid = os.posix_spawnp(command[0], command, os.environ, setsid=True, file_actions=[
+                (os.POSIX_SPAWN_DUP2, out_write, 1), (os.POSIX_SPAWN_DUP2, err_write, 2),
+                (os.POSIX_SPAWN_CLOSE, out_read), (os.POSIX_SPAWN_CLOSE, err_read)])
+        except OSError:
+            for end in (out_read, out_write, err_read, err_write):
+                os.close(end)
+            raise
+        os.close(out_write)
+        os.close(err_write)
+        self.stdout, self.stderr = os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb")
+        self.code: Optional[int] = None
+
+    def reap(self, finished) -> None:
+        _, status = os.waitpid(self.pid, 0)
+        self.code = os.waitstatus_to_exitcode(status)
+        if self.code < 0:  # ended by a signal: the shell's way of saying so
+            self.code = 128 - self.code
+        finished.set()
+
+    def end(self, grace: float, finished) -> None:
+        """SIGTERM to its process group, SIGKILL `grace` seconds later if it is still there."""
+        import signal
+
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                return
+            if finished.wait(wait):
+                return
 
 
-def watch(command: list[str], *, what: str, silence: float, until: Optional[float], grace: float,
+def watch(child: Child, *, silence: float, until: Optional[float], grace: float,
           log: Optional[IO[bytes]], poll: float) -> tuple[int, str, str]:
-    """Run `command`; (exit code, its standard error as kept, why it was ended or "")."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    progress = Progress(process.pid)
+    """Watch the started command; (exit code, its standard error as kept, why it was ended or "")."""
+    import threading
+    import time
+    from collections import deque
+
+    progress = Progress(child.pid)
     kept: deque = deque(maxlen=KEPT_LINES)
-    assert process.stdout is not None and process.stderr is not None
     copiers = [
-        threading.Thread(target=_copy, args=(process.stdout, [sys.stdout.buffer], progress, None), daemon=True),
-        threading.Thread(target=_copy, args=(process.stderr, [log or sys.stderr.buffer], progress, kept),
-                         daemon=True),
+        threading.Thread(target=_copy, args=(child.stdout, [sys.stdout.buffer], progress, None), daemon=True),
+        threading.Thread(target=_copy, args=(child.stderr, [log or sys.stderr.buffer], progress, kept), daemon=True),
     ]
     for copier in copiers:
         copier.start()
-    # A thread blocks in wait() and says when the command ends: the loop learns it at once (Popen's
-    # own wait with a timeout polls, and every restic run would pay for it).
     finished = threading.Event()
-
-    def waiter() -> None:
-        process.wait()
-        finished.set()
-
-    threading.Thread(target=waiter, daemon=True).start()
+    threading.Thread(target=child.reap, args=(finished,), daemon=True).start()
     ended = ""
     started = last_progress = time.monotonic()
     baseline = 0
@@ -275,16 +315,48 @@ def watch(command: list[str], *, what: str, silence: float, until: Optional[floa
             ended = (f"no progress for {silence:.0f} s (the location stopped answering); "
                      "given up so that the rest of the run goes on")
         if ended:
-            _end(process, grace)
+            child.end(grace, finished)
             break
-    code = process.wait()
+    finished.wait()
     for copier in copiers:
         copier.join(timeout=10)
-    return (ENDED if ended else code), "".join(kept), ended
+    assert child.code is not None
+    return (ENDED if ended else child.code), "".join(kept), ended
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+OPTIONS = {"--what": str, "--silence": float, "--until": float, "--grace": float, "--log": str,
+           "--cause-file": str, "--clock-url": str, "--poll": float}
+
+
+def _options(argv: list[str]) -> Optional[tuple[dict, list[str]]]:
+    """OPTIONS and the command after "--", read without argparse (whose import every restic run
+    would wait for); None when they are not that simple (argparse then says what is wrong)."""
+    values: dict = {"--what": "command", "--silence": 180.0, "--until": None, "--grace": 10.0, "--log": None,
+                    "--cause-file": None, "--clock-url": None, "--poll": 1.0}
+    position = 0
+    while position < len(argv) and argv[position] != "--":
+        name, _, inline = argv[position].partition("=")
+        if name not in OPTIONS:
+            return None
+        if inline:
+            text, position = inline, position + 1
+        elif position + 1 < len(argv):
+            text, position = argv[position + 1], position + 2
+        else:
+            return None
+        try:
+            values[name] = OPTIONS[name](text)
+        except ValueError:
+            return None
+    command = argv[position + 1:]
+    return (values, command) if command else None
+
+
+def _usage(argv: list[str]) -> int:
+    """Help, or what is wrong with the arguments, as argparse words it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="daktela-watchdog", description=__doc__.splitlines()[0])
     parser.add_argument("--what", default="command", help="who this is, for the cause line (e.g. 'location 1')")
     parser.add_argument("--silence", type=float, default=180.0, help="seconds without progress before it is ended")
     parser.add_argument("--until", type=float, help="end it at this time, seconds since the epoch")
@@ -293,20 +365,31 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--cause-file", help="write the failure's cause here as JSON")
     parser.add_argument("--clock-url", help="on a refusal, compare this machine's clock with this server's")
     parser.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command given")
-    log = open(args.log, "ab") if args.log else None
-    try:
-        code, stderr, ended = watch(command, what=args.what, silence=args.silence, until=args.until,
-                                    grace=args.grace, log=log, poll=min(args.poll, max(args.silence / 10, 0.1)))
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- and the command")
+    parser.parse_args(argv)
+    parser.error("give the options, then -- and the command")
+    return 2
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parsed = _options(argv)
+    if parsed is None:
+        return _usage(argv)
+    options, command = parsed
+    try:  # the command first: what this program imports from here on overlaps the command's run
+        child: Optional[Child] = Child(command)
     except OSError as error:  # the command could not be started
-        code, stderr, ended = 127, str(error), ""
-    finally:
-        if log:
-            log.close()
+        child, code, stderr, ended = None, 127, str(error), ""
+    if child is not None:
+        log = open(options["--log"], "ab") if options["--log"] else None
+        try:
+            code, stderr, ended = watch(child, silence=options["--silence"], until=options["--until"],
+                                        grace=options["--grace"], log=log,
+                                        poll=min(options["--poll"], max(options["--silence"] / 10, 0.1)))
+        finally:
+            if log:
+                log.close()
     if code == 0:
         return 0
     if ended:
@@ -316,13 +399,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     else:
         cause = cause_of(stderr, code)
         kind = kind_of(cause, stderr)
-        clock = skewed(cause, args.clock_url) if args.clock_url and kind in ("denied", "skew") else None
+        clock = skewed(cause, options["--clock-url"]) if options["--clock-url"] and kind in ("denied", "skew") else None
         if clock:
             cause, kind = clock, "skew"
-    if args.cause_file:
-        with open(args.cause_file, "w") as handle:
+    if options["--cause-file"]:
+        import json
+
+        with open(options["--cause-file"], "w") as handle:
             handle.write(json.dumps({"cause": cause, "kind": kind, "exit_code": code}) + "\n")
-    sys.stderr.write(f"{args.what}: {cause}\n")
+    sys.stderr.write(f"{options['--what']}: {cause}\n")
     return code
 
 
