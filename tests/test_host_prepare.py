@@ -74,9 +74,9 @@ def test_dry_run_changes_nothing(test_host):
 
 def test_drive_with_files_is_refused_and_untouched_until_consent(test_host):
     device = test_host.drives["operational"].device
-    staged = test_host.run(f"mkfs.ext4 -q -L customer {device} && mkdir -p /tmp/stage-op && "
-                           f"mount {device} /tmp/stage-op && echo precious > /tmp/stage-op/data.txt && "
-                           "umount /tmp/stage-op")
+    stage = test_host.root / "stage-op"  # the test's own directory (the host's /tmp is this machine's)
+    staged = test_host.run(f"mkfs.ext4 -q -L customer {device} && mkdir -p {stage} && "
+                           f"mount {device} {stage} && echo precious > {stage}/data.txt && umount {stage}")
     assert staged.returncode == 0, staged.stderr
     before = image_digest(test_host, "operational")
     with Connection(test_host.access()) as connection:
