@@ -202,7 +202,7 @@ def _records(sources: tuple[tuple[str, str, str], ...], client_for: ClientFactor
     one that is not there is missing (skipped); one that is there but cannot be read (denied, its
     KMS key refused, not JSON) raises Unreadable naming the source, since S3 answers a missing key
     with 403 to a caller who may not list it and "missing" must never hide "denied"."""
-    cache: Optional[dict] = getattr(client_for, "records", None)  # one check run reads each object once
+    cache = client_for.records if isinstance(client_for, _ReadOnce) else None
     records = []
     for region, bucket, key in sources:
         if cache is not None and (region, bucket, key) in cache:
@@ -213,6 +213,18 @@ def _records(sources: tuple[tuple[str, str, str], ...], client_for: ClientFactor
             cache[(region, bucket, key)] = found
         records += found
     return records
+
+
+class _ReadOnce:
+    """The same clients, and the records one check run has read (each result object is read once,
+    though a location's drill and check results serve its backup, drill and check targets)."""
+
+    def __init__(self, client_for: ClientFactory):
+        self.client_for = client_for
+        self.records: dict[tuple[str, str, str], list[dict]] = {}
+
+    def __call__(self, service: str, region: str) -> Any:
+        return self.client_for(service, region)
 
 
 def _record(region: str, bucket: str, key: str, client_for: ClientFactory) -> list[dict]:
@@ -285,15 +297,19 @@ def publish_storage_reading(watch: Watch, client_for: ClientFactory, now: Option
     return reading
 
 
+def _never_run(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], str, None]:
+    """A drill or check that never ran is as old as its repository's first backup, so a timer that
+    never ran alarms once the backups are older than its limit (a new host is not judged before)."""
+    oldest = min(_object_times(target, client_for), default=None) if target.bucket else None
+    return oldest, (f"no {target.kind} since the first backup at {oldest:%Y-%m-%d %H:%M}" if oldest
+                    else f"no {target.kind} has run"), None
+
+
 def _drill(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], Optional[str], Optional[dict]]:
     """(the last successful drill's time, its measured times for people, the last result)."""
     run = last_run(target, client_for)
     if run is None:
-        # Never drilled: as old as the location's backups, so a drill timer that never ran alarms
-        # once the backups are older than the drill's limit (a new host is not judged before).
-        oldest = min(_object_times(target, client_for), default=None) if target.bucket else None
-        detail = f"no drill since the first backup at {oldest:%Y-%m-%d %H:%M}" if oldest else "no drill has run"
-        return oldest, detail, None
+        return _never_run(target, client_for)
     success = run.get("last_success")
     newest = _time(success) if success else None
     seconds = run.get("last_success_seconds") or {}
@@ -305,10 +321,8 @@ def _drill(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime
 def _check(target: Target, client_for: ClientFactory) -> tuple[Optional[datetime], Optional[str], Optional[dict]]:
     """(when the part of the repository read longest ago was read, a detail, the last result)."""
     run = last_run(target, client_for)
-    if run is None:  # never checked: as old as the repository's first backup
-        oldest = min(_object_times(target, client_for), default=None) if target.bucket else None
-        detail = f"no check since the first backup at {oldest:%Y-%m-%d %H:%M}" if oldest else "no check has run"
-        return oldest, detail, None
+    if run is None:
+        return _never_run(target, client_for)
     oldest_read = run.get("oldest_part_read")
     detail = f"last part {run.get('part', '?')} at {run.get('time', '?')}"
     return (_time(oldest_read) if oldest_read else None), detail, run
@@ -383,14 +397,7 @@ def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = Non
     """Each target's finding. `validate`: also validate and report back restore tests that wait
     for it (the Lambda does; a person's status query only reads)."""
     now = now or datetime.now(timezone.utc)
-
-    clients = client_for
-
-    def reading(service: str, region: str) -> Any:  # the same clients, and each result read once
-        return clients(service, region)
-
-    reading.records = {}  # type: ignore[attr-defined]
-    client_for = reading
+    client_for = _ReadOnce(client_for)
     findings = []
     for target in watch.targets:
         limit = target.limit_hours if target.limit_hours is not None else watch.limit_hours

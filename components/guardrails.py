@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from itertools import product
 from typing import Any, Callable, Iterable, Optional
 
 
@@ -194,14 +196,26 @@ def check_silence_alarms(plan: dict) -> list[Violation]:
 KMS_NEEDED = {"s3:GetObject": "kms:Decrypt", "s3:GetObjectVersion": "kms:Decrypt", "s3:PutObject": "kms:GenerateDataKey"}
 
 
-def _allows(statement: dict, action: str, resource: str) -> bool:
-    from fnmatch import fnmatchcase
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
 
-    actions = statement.get("Action", [])
-    resources = statement.get("Resource", [])
+
+def _allows(statement: dict, action: str, resource: str) -> bool:
     return statement.get("Effect") == "Allow" and any(
-        fnmatchcase(action.lower(), str(a).lower()) for a in (actions if isinstance(actions, list) else [actions])
-    ) and any(fnmatchcase(resource, str(r)) for r in (resources if isinstance(resources, list) else [resources]))
+        fnmatchcase(action.lower(), str(a).lower()) for a in _as_list(statement.get("Action", []))
+    ) and any(fnmatchcase(resource, str(r)) for r in _as_list(statement.get("Resource", [])))
+
+
+def _policy_statements(plan: dict) -> Iterable[tuple[dict, list[dict]]]:
+    """(the policy resource, its statements) of every inline IAM policy the plan makes."""
+    for policy in _of(plan, "aws:iam/rolePolicy:RolePolicy") + _of(plan, "aws:iam/userPolicy:UserPolicy"):
+        document = _document(policy["inputs"].get("policy"))
+        if isinstance(document, dict):
+            yield policy, _as_list(document.get("Statement") or [])
+
+
+def _bucket_of(resource: str) -> str:
+    return resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
 
 
 def check_kms_readers(plan: dict) -> list[Violation]:
@@ -214,24 +228,16 @@ def check_kms_readers(plan: dict) -> list[Violation]:
         if rule.get("sseAlgorithm") == "aws:kms" and not _unknown(bucket) and not _unknown(key):
             keys[str(bucket)] = str(key)
     out = []
-    for policy in _of(plan, "aws:iam/rolePolicy:RolePolicy") + _of(plan, "aws:iam/userPolicy:UserPolicy"):
-        document = _document(policy["inputs"].get("policy"))
-        if not isinstance(document, dict):
-            continue
-        statements = document.get("Statement") or []
-        statements = statements if isinstance(statements, list) else [statements]
-        for statement in statements:
-            resources = statement.get("Resource", [])
-            for resource in resources if isinstance(resources, list) else [resources]:
-                bucket = str(resource).removeprefix("arn:aws:s3:::").split("/", 1)[0]
-                if "/" not in str(resource) or bucket not in keys:
-                    continue
-                for s3_action, kms_action in KMS_NEEDED.items():
-                    if _allows(statement, s3_action, str(resource)) and not any(
-                            _allows(other, kms_action, keys[bucket]) for other in statements):
-                        out.append(Violation("kms-keys", f"{statement.get('Sid', 'a statement')} allows {s3_action} on "
-                                                         f"{resource}, an SSE-KMS bucket's, but not {kms_action} on "
-                                                         f"its key {keys[bucket]}", _key(policy)))
+    for policy, statements in _policy_statements(plan):
+        objects = [(statement, str(resource)) for statement in statements
+                   for resource in _as_list(statement.get("Resource", []))
+                   if "/" in str(resource) and _bucket_of(str(resource)) in keys]
+        for (statement, resource), (s3_action, kms_action) in product(objects, KMS_NEEDED.items()):
+            key = keys[_bucket_of(resource)]
+            if _allows(statement, s3_action, resource) and not any(_allows(s, kms_action, key) for s in statements):
+                out.append(Violation("kms-keys", f"{statement.get('Sid', 'a statement')} allows {s3_action} on "
+                                                 f"{resource}, an SSE-KMS bucket's, but not {kms_action} on "
+                                                 f"its key {key}", _key(policy)))
     return out
 
 

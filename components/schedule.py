@@ -16,6 +16,9 @@ from components.freshness import BLOCK, DATABASE, FILES, TECHNOLOGIES
 
 __all__ = ["BLOCK", "DATABASE", "FILES", "TECHNOLOGIES", "Slot", "check_start", "cloud_slots", "slot"]
 AWS_BACKUP_START_WINDOW_MINUTES = 60  # AWS Backup's minimum
+# How late a run's result may arrive after its window ends before the checker calls the run silent
+# (both hostings' jobs write it into their results as `next_due`).
+REPORT_GRACE_SECONDS = 600
 
 
 @dataclass(frozen=True)

@@ -117,47 +117,47 @@ class FreshnessWatch(pulumi.ComponentResource):
             for technology in reports_runs
         }
         for drill in drills:
-            self.alarms[drill] = metric_alarm(
-                f"{name}-{drill}-stale", installation_id, f"{drill}-stale",
-                description=(
-                    f"Daktela CC {installation_id}: no successful restore drill of {drill.removeprefix('drill-')} "
-                    f"for {drill_limit_hours:.0f} h ({drill_setting})"
-                ),
-                metric=names.DRILL_AGE_METRIC, dimensions={"Technology": drill}, threshold=drill_limit_hours,
-                # published on every check (a drill never run is dated by the first backup): silence alarms
-                missing_data="breaching", topic=ops_topic, provider=provider, parent=self,
-            )
-            self.failure_alarms[drill] = failure_alarm(
-                f"{name}-{drill}-failed", installation_id, f"{drill}-failed",
-                description=(
-                    f"Daktela CC {installation_id}: the last restore drill of {drill.removeprefix('drill-')} "
-                    "failed (its backup may not restore), found damage not repaired since, or cannot be "
-                    "read (the drill's result and scripts/backup_status.py say why)"
-                ),
-                metric=names.DRILL_FAILED_METRIC, technology=drill, topic=ops_topic, provider=provider, parent=self,
-            )
+            self._stale_and_failed(
+                name, installation_id, ops_topic, provider, drill,
+                age=(names.DRILL_AGE_METRIC, drill_limit_hours,
+                     f"no successful restore drill of {drill.removeprefix('drill-')} for {drill_limit_hours:.0f} h "
+                     f"({drill_setting})"),
+                failure=(names.DRILL_FAILED_METRIC,
+                         f"the last restore drill of {drill.removeprefix('drill-')} failed (its backup may not "
+                         "restore), found damage not repaired since, or cannot be read (the drill's result and "
+                         "scripts/backup_status.py say why)"))
         for check in checks:
             repository = check.removeprefix("check-")
-            self.alarms[check] = metric_alarm(
-                f"{name}-{check}-stale", installation_id, f"{check}-stale",
-                description=(
-                    f"Daktela CC {installation_id}: part of the {repository} repository has not been read back "
-                    f"and verified for {check_limit_hours:.0f} h (backup.verify_cycle_days + 1 day): the daily "
-                    "deep check (daktela-backup-check) fails or does not run"
-                ),
-                metric=names.CHECK_AGE_METRIC, dimensions={"Technology": check}, threshold=check_limit_hours,
-                missing_data="breaching", topic=ops_topic, provider=provider, parent=self,
-            )
-            self.failure_alarms[check] = failure_alarm(
-                f"{name}-{check}-failed", installation_id, f"{check}-failed",
-                description=(
-                    f"Daktela CC {installation_id}: the last deep check of the {repository} repository failed, "
-                    "or found damage not repaired since (docs/restore.md, Repairing a location), or cannot "
-                    "be read"
-                ),
-                metric=names.CHECK_FAILED_METRIC, technology=check, topic=ops_topic, provider=provider, parent=self,
-            )
+            self._stale_and_failed(
+                name, installation_id, ops_topic, provider, check,
+                age=(names.CHECK_AGE_METRIC, check_limit_hours,
+                     f"part of the {repository} repository has not been read back and verified for "
+                     f"{check_limit_hours:.0f} h (backup.verify_cycle_days + 1 day): the daily deep check "
+                     "(daktela-backup-check) fails or does not run"),
+                failure=(names.CHECK_FAILED_METRIC,
+                         f"the last deep check of the {repository} repository failed, or found damage not "
+                         "repaired since (docs/restore.md, Repairing a location), or cannot be read"))
         self.register_outputs({"alarms": [a.name for a in self.alarms.values()]})
+
+
+    def _stale_and_failed(self, name: str, installation_id: str, topic: aws.sns.Topic, provider: aws.Provider,
+                          technology: str, *, age: tuple[str, float, str],
+                          failure: tuple[str, str]) -> None:
+        """A series' two alarms: its age past `age`'s limit (published on every check, so silence
+        alarms too) and a failed result; each description says what it means after the installation."""
+        metric, limit, meaning = age
+        self.alarms[technology] = metric_alarm(
+            f"{name}-{technology}-stale", installation_id, f"{technology}-stale",
+            description=f"Daktela CC {installation_id}: {meaning}", metric=metric,
+            dimensions={"Technology": technology}, threshold=limit, missing_data="breaching", topic=topic,
+            provider=provider, parent=self,
+        )
+        failed_metric, failed_meaning = failure
+        self.failure_alarms[technology] = failure_alarm(
+            f"{name}-{technology}-failed", installation_id, f"{technology}-failed",
+            description=f"Daktela CC {installation_id}: {failed_meaning}", metric=failed_metric,
+            technology=technology, topic=topic, provider=provider, parent=self,
+        )
 
 
 def failure_alarm(resource_name: str, installation_id: str, suffix: str, *, description: str, metric: str,

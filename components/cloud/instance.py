@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from components.aws.base import DATA_CLASS_TAG, assume_role_policy, child, policy_document
 from components import names
 from components.config import CloudConfig
-from components.schedule import DATABASE, FILES, check_start, slot
+from components.schedule import DATABASE, FILES, REPORT_GRACE_SECONDS, Slot, check_start, slot
 from components.templates import render, timer_job_units, verify_program, watchdog_program
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account: the official Debian cloud images
@@ -348,10 +348,10 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
     dump_slot, files_slot = slot(installation, DATABASE), slot(installation, FILES)
     silence = installation.backup.silence_minutes * 60
 
-    def result(technology: str, slot_of) -> dict[str, Any]:  # where each job's run result goes
+    def result(technology: str, slot_of: Slot) -> dict[str, Any]:  # where each job's run result goes
         return {"technology": technology, "result_region": region, "result_bucket": values["dump_bucket"],
                 "result_key": names.run_key(installation.id, technology), "start": f"{slot_of.start:%H:%M}",
-                "window_seconds": slot_of.window_minutes * 60}
+                "window_seconds": slot_of.window_minutes * 60, "report_grace_seconds": REPORT_GRACE_SECONDS}
 
     scripts = {
         "daktela-db-dump": render(

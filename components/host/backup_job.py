@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from components import names
-from components.schedule import check_start
+from components.schedule import REPORT_GRACE_SECONDS, check_start
 from components.templates import TEMPLATES, render, timer_job_units, verify_program, watchdog_program
 
 if TYPE_CHECKING:
@@ -36,8 +36,6 @@ ARCHIVE_CONFIG = "/etc/daktela-toolkit/archive.json"
 JOB_FILE = "/etc/daktela-toolkit/backup-job.json"
 DUMP_RELATIVE = "database-dumps/daktela.sql.gz"
 ARCHIVE_CALENDAR = "*-*-* 03:30:00"
-# How late a run's result may arrive after its window before the cloud calls the run silent.
-REPORT_GRACE_SECONDS = 600
 # restic is stopped this long before the window ends, so that the results are still recorded
 # (four uploads of at most 30 s each) before systemd ends the run.
 RECORD_MARGIN_SECONDS = 180
