@@ -4,9 +4,10 @@
     scripts/restore.py Pulumi.acme.yaml --key ~/.ssh/acme_ed25519 --target /srv/daktela-restore
     scripts/restore.py Pulumi.acme.yaml --key KEY --target DIR --location 2 --snapshot 1a2b3c4d
 
-Uses the newest snapshot of the reachable locations unless one is chosen. Reports the elapsed time
-split into transfer (the customer's connectivity: not counted toward the SLA) and the rest.
-The target must be empty or new. Exit codes: 0 restored and verified, 1 no usable snapshot or the
+Uses the newest snapshot of the reachable locations unless one is chosen, and restores it straight
+from the location (the target's drive needs room for the restored data, nothing more). Reports the
+elapsed time split into transfer (the customer's connectivity: not counted toward the SLA) and the
+rest; docs/restore.md says how the split is made. The target must be empty or new. Exit codes: 0 restored and verified, 1 no usable snapshot or the
 restore failed, 2 bad arguments, 3 cannot connect or the connection was lost.
 """
 
@@ -30,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", required=True, help="empty or new directory on the host")
     parser.add_argument("--location", type=int, choices=(1, 2), help="restore from this location")
     parser.add_argument("--snapshot", help="restic snapshot id (default: the newest)")
-    parser.add_argument("--scratch", help="directory on the host for the downloaded snapshot "
-                        "(default under /var/tmp; needs room for the snapshot)")
     args = parser.parse_args(argv)
     try:
         target = load_target(args.stack_file, args.key)
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with Connection(target.access) as connection:
-            report = restore(connection, args.target, args.location, args.snapshot, args.scratch, progress=print)
+            report = restore(connection, args.target, args.location, args.snapshot, progress=print)
     except HostError as error:
         return host_failure(error, EXIT_CODES, prefix="restore failed: " if error.outcome == "failed" else "")
     print("\n".join(report.lines()))

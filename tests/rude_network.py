@@ -115,9 +115,10 @@ class SilentLocation:
 
 
 class ShapedLocation:
-    """The double behind a link of `rate` (tc tbf syntax, e.g. "256kbit") in its own namespace."""
+    """The double behind a link in its own namespace: the host's uploads to it at `rate`, its
+    downloads from it at `download_rate` (tc tbf syntax, e.g. "256kbit"; either unshaped when None)."""
 
-    def __init__(self, upstream_port: int, rate: str):
+    def __init__(self, upstream_port: int, rate: Optional[str], download_rate: Optional[str] = None):
         suffix = uuid.uuid4().hex[:6]
         self.namespace = f"dk-{suffix}"
         outside, inside = f"dko{suffix}", f"dki{suffix}"
@@ -139,8 +140,11 @@ class ShapedLocation:
                 ["ip", "-n", self.namespace, "link", "set", inside, "up"],
                 ["ip", "-n", self.namespace, "link", "set", "lo", "up"],
                 # the host's upload crawls: what leaves toward the location is shaped by the kernel
-                ["tc", "qdisc", "add", "dev", outside, "root", "tbf", "rate", rate, "burst", "16kbit",
-                 "latency", "400ms"],
+                *([["tc", "qdisc", "add", "dev", outside, "root", "tbf", "rate", rate, "burst", "16kbit",
+                    "latency", "400ms"]] if rate else []),
+                # the host's download: what the namespace sends back
+                *([["tc", "-n", self.namespace, "qdisc", "add", "dev", inside, "root", "tbf", "rate", download_rate,
+                    "burst", "64kb", "latency", "400ms"]] if download_rate else []),
             ):
                 subprocess.run(command, check=True, capture_output=True, text=True)
             self._listen()

@@ -1,5 +1,5 @@
-"""Restore on the test host from the newest healthy location, verified, with time split into
-transfer (connectivity) and the rest."""
+"""Restore on the test host straight from the newest healthy location, verified, with its time split
+into transfer (connectivity) and the rest; the split follows a real, shaped link."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from components.host.restore import RestoreError, restore
 from components.host.ssh import Connection
 from tests.onprem_fixtures import backup_job, install, make_buckets, moto_s3, prepared_with_data, seed_locations
+from tests.test_backups_against_aws import locations, onprem_plan, world  # noqa: F401  (fixtures)
 
 UNREACHABLE = "http://127.0.0.1:1"
 
@@ -42,7 +43,8 @@ def test_restore_from_the_newest_healthy_location_equals_the_source(test_host, a
     text = "\n".join(report.lines())
     assert "transfer (connectivity, not counted toward the SLA)" in text
     assert "restore and verification (counted)" in text
-    assert test_host.run("ls /var/tmp | grep -c daktela-restore-scratch").stdout.strip() in ("", "0")
+    assert report.downloaded_bytes > 300_000 and report.link.bytes_per_second, report.link
+    assert test_host.run("ls -A /var/tmp").stdout.strip() == ""  # no copy of the snapshot beside the target
 
 
 def test_restore_never_overwrites_and_needs_a_snapshot(test_host, aws_env, moto_endpoint):
@@ -61,6 +63,17 @@ def test_restore_never_overwrites_and_needs_a_snapshot(test_host, aws_env, moto_
         with pytest.raises(RestoreError, match="is not empty; a restore never overwrites"):
             restore(connection, str(occupied), location=1)
     assert test_host.run(f"cat {occupied}/mine.txt").stdout == "keep\n"
+    # A target on a drive without room for the restored data: refused before anything is downloaded.
+    small = test_host.root / "small"
+    assert test_host.run(f"mkdir -p {small} && mount -t tmpfs -o size=256k tmpfs {small}").returncode == 0
+    try:
+        with Connection(test_host.access()) as connection:
+            with pytest.raises(RestoreError, match=r"small/target has 0\.0 GB free and the snapshot restores "
+                                                   r"0\.\d GB: choose a target on a drive with room"):
+                restore(connection, f"{small}/target", location=1)
+        assert test_host.run(f"ls -A {small}").stdout == ""
+    finally:
+        test_host.run(f"umount {small}")
 
 
 def test_restore_script_reports_the_sla_split(test_host, aws_env, moto_endpoint, tmp_path):
@@ -86,3 +99,45 @@ def test_restore_script_reports_the_sla_split(test_host, aws_env, moto_endpoint,
     empty = subprocess.run([sys.executable, str(REPO / "scripts" / "restore.py"), stack, "--key", key,
                             "--target", target], capture_output=True, text=True, timeout=600)
     assert empty.returncode == 1 and "not empty" in empty.stderr
+
+
+def test_the_connectivity_share_follows_the_link(world, locations, test_host):  # noqa: F811
+    """Restored straight from location 1 through a real link whose downloads the kernel shapes (tc tbf
+    in a network namespace of the test's own), at 24 and at 6 Mbit/s, with the plan's host key
+    against the strict double: the time booked to connectivity follows the link (4x slower, about
+    4x longer) and the counted rest, apart from the speed probe's own download, does not."""
+    from components.host.restore import probe_budget
+    from tests.rude_network import SHAPED_NAME, ShapedLocation
+
+    prepared_with_data(test_host)
+    new_data = f"{test_host.mount_point('operational')}/attachments/2026/12"
+    assert test_host.run(f"mkdir -p {new_data} && head -c 8000000 /dev/urandom > {new_data}/scans.zip").returncode == 0
+    key = (locations.key.access_key_id, locations.key.secret_access_key)
+    job = locations.job([world.endpoint, world.endpoint])
+    install(test_host, job, *key)
+    seed_locations(job, locations.admin_s3)
+    first = test_host.run("/usr/local/sbin/daktela-backup")
+    assert first.returncode == 0, first.stdout + first.stderr
+    reports = {}
+    for rate, megabits in (("24mbit", 24), ("6mbit", 6)):
+        link = ShapedLocation(int(world.endpoint.rsplit(":", 1)[1]), rate=None, download_rate=rate)
+        try:
+            test_host.run(f"echo '{link.hosts_line().strip()}' >> /etc/hosts")
+            install(test_host, locations.job([link.endpoint, world.endpoint]), *key)
+            with Connection(test_host.access()) as connection:
+                reports[megabits] = restore(connection, str(test_host.root / f"restore-{megabits}"), location=1)
+        finally:
+            link.close()
+            test_host.run(f"sed -i '/{SHAPED_NAME}/d' /etc/hosts")
+    fast, slow = reports[24], reports[6]
+    for megabits, report in reports.items():
+        assert report.location.number == 1 and report.restored_bytes > 8_000_000
+        measured = report.link.bytes_per_second
+        assert measured and 0.6 < measured * 8 / 1e6 / megabits <= 1.05, (megabits, report.link)
+        # what restic fetched at the measured speed, within the restore's own time
+        assert report.transfer_seconds == pytest.approx(report.downloaded_bytes / measured)
+        assert report.transfer_seconds <= report.restore_seconds
+    assert probe_budget(fast.downloaded_bytes) == 4 << 20  # one pack's worth: the probe's floor
+    assert 3.0 < slow.transfer_seconds / fast.transfer_seconds < 5.5, (fast.lines(), slow.lines())
+    counted_fast, counted_slow = (r.rest_seconds - r.link.seconds for r in (fast, slow))
+    assert abs(counted_slow - counted_fast) < max(2.0, 0.5 * counted_fast), (fast.lines(), slow.lines())

@@ -69,6 +69,23 @@ def test_scripts_pass_shellcheck_and_python_compiles(files, tmp_path):
     assert files["/usr/local/sbin/daktela-backup-check"].content == files["/usr/local/sbin/daktela-restore-drill"].content
 
 
+def test_the_probes_run_over_ssh_pass_shellcheck(tmp_path):
+    """The connectivity check's upload probe and the restore's download probe are not job files:
+    the toolkit sends them to the host when it runs them."""
+    from components.host.connectivity import probe_script
+    from components.host.restore import probe_script as download_probe
+
+    need("shellcheck")
+    for name, script in (("connectivity", probe_script(JOB)), ("download", download_probe(JOB, 2, 4 << 20))):
+        path = tmp_path / f"{name}.sh"
+        path.write_text(script)
+        lint = subprocess.run(["shellcheck", "-s", "bash", str(path)], capture_output=True, text=True)
+        assert lint.returncode == 0, f"{name}:\n{lint.stdout}"
+    download = download_probe(JOB, 2, 4 << 20)
+    assert "aws:amz:eu-west-1:s3" in download and "https://s3.eu-west-1.amazonaws.com/bucket-2" in download
+    assert "prefix=restic%2Facme-onprem%2Fdata%2F" in download and "--range 0-2097151" in download
+
+
 def test_recordings_are_excluded_and_the_archive_drive_is_not_a_source(files):
     backup = files["/usr/local/sbin/daktela-backup"].content
     assert "--exclude /srv/daktela/recordings" in backup

@@ -1,11 +1,23 @@
-"""Restore the operational data on the host, timing what connectivity costs apart from the rest.
+"""Restore the operational data on the host straight from a location, timing what connectivity costs.
+
+One `restic restore --verify` of the chosen snapshot from the location into the target: every file
+is downloaded, written and read back against the snapshot. No scratch repository: the free space a
+restore needs is the restored data's size, and it is checked before anything is downloaded.
 
 The catalogue: during a restore, the extra time caused by the customer's connectivity is not
-counted toward the SLA. So a restore runs in two phases, each timed:
-1. transfer: `restic copy` of the chosen snapshot from the cloud location into a scratch
-   repository on the host (pure download: connectivity);
-2. the rest: `restic restore --verify` from the scratch repository into the target, which also
-   reads every restored file back and checks it against the snapshot.
+counted toward the SLA. restic downloads and writes at once, so the clock alone cannot tell the two
+apart; the connectivity's share is computed (docs/restore.md, "What a restore counts"):
+
+    transfer = downloaded bytes / the link's download speed, at most the restore's own duration
+
+- downloaded bytes: the snapshot's stored size (`restic stats --mode raw-data`: every blob it needs,
+  compressed and encrypted, once), what restic fetches;
+- the link's download speed: measured right before the restore by downloading some of the
+  location's own packs (the start of each, PROBE_PACK_BYTES at most), as many connections at a time
+  as restic uses (PROBE_CONNECTIONS), 5% of the snapshot within PROBE_MIN_BYTES and PROBE_MAX_BYTES
+  (templates/onprem/daktela-download-probe.sh.j2).
+Everything else (sizing, the probe itself, writing, verifying, counting) is counted. When the speed
+cannot be measured, nothing is booked to connectivity and the report says why.
 The newest snapshot among the reachable locations is used unless a location or snapshot is chosen.
 The target must be empty or absent: a restore never overwrites files.
 """
@@ -15,14 +27,22 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, TypeVar
 
 from components import names
 from components.host.backup_job import ENV_FILE, JOB_FILE, BackupJob
 from components.host.errors import CommandError, RestoreError
 from components.host.ssh import Connection
-from components.templates import watchdog
+from components.templates import render, watchdog
+
+T = TypeVar("T")
+R = TypeVar("R")
+PROBE_CONNECTIONS = 5  # restic's S3 backend: -o s3.connections, 5 unless set
+PROBE_MIN_BYTES = 4 << 20  # one pack at least (restic 0.14 packs are 4 MiB and more)
+PROBE_MAX_BYTES = 64 << 20
+PROBE_PACK_BYTES = 2 << 20  # from each pack at most: more packs, more connections busy at once
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,14 @@ class LocationState:
 
 
 @dataclass(frozen=True)
+class LinkSpeed:
+    """The probe's download from the location: `bytes_per_second`, or why it could not be measured."""
+    bytes_per_second: Optional[float]
+    error: Optional[str] = None
+    seconds: float = 0.0  # the probe's own download (counted: it is our measurement, not the restore)
+
+
+@dataclass(frozen=True)
 class RestoreReport:
     location: LocationState
     target: str
@@ -42,9 +70,22 @@ class RestoreReport:
     restored_files: int
     restored_directories: int
     restored_bytes: int
-    transfer_seconds: float  # connectivity: not counted toward the SLA
-    rest_seconds: float  # counted
+    downloaded_bytes: int  # the snapshot's stored size: what restic fetches
+    link: LinkSpeed
+    restore_seconds: float  # restic restore --verify alone: download, write, read back
+    total_seconds: float  # everything from sizing the snapshot to counting the restored files
     locations: tuple[LocationState, ...]
+
+    @property
+    def transfer_seconds(self) -> float:
+        """The connectivity's share: not counted toward the SLA (see the module's docstring)."""
+        if not self.link.bytes_per_second:
+            return 0.0
+        return min(self.restore_seconds, self.downloaded_bytes / self.link.bytes_per_second)
+
+    @property
+    def rest_seconds(self) -> float:
+        return self.total_seconds - self.transfer_seconds
 
     def lines(self) -> list[str]:
         out = []
@@ -52,15 +93,20 @@ class RestoreReport:
             seen = (f"newest snapshot {state.snapshot_id} at {state.snapshot_time}" if state.snapshot_id
                     else f"unusable: {state.error}")
             out.append(f"location {state.number} ({state.region}): {seen}")
+        if self.link.bytes_per_second:
+            link = (f"{self.downloaded_bytes / 1e6:.1f} MB downloaded at the link's "
+                    f"{self.link.bytes_per_second * 8 / 1e6:.2f} Mbit/s")
+        else:
+            link = f"the link's speed could not be measured ({self.link.error}): all of the time is counted"
         out += [
             f"restored snapshot {self.location.snapshot_id} from location {self.location.number} "
             f"({self.location.region}) into {self.target}: {self.restored_files} files and "
             f"{self.restored_directories} directories, {self.restored_bytes / 1e6:.1f} MB, verified",
             f"laid out as on the host: {self.layout_root} holds the operational drive "
             "(database/ is the server's raw files: load database-dumps/ instead, see docs/restore.md)",
-            f"transfer (connectivity, not counted toward the SLA): {self.transfer_seconds:.1f} s",
+            f"transfer (connectivity, not counted toward the SLA): {self.transfer_seconds:.1f} s ({link})",
             f"restore and verification (counted): {self.rest_seconds:.1f} s",
-            f"total: {self.transfer_seconds + self.rest_seconds:.1f} s",
+            f"total: {self.total_seconds:.1f} s",
         ]
         return out
 
@@ -71,14 +117,9 @@ def _restic(job: BackupJob, number: int, arguments: str) -> str:
     whose jobs predate it."""
     location = job.locations[number - 1]
     restic = f"restic -r {shlex.quote(location.repository(job.installation_id))} -o s3.region={location.region} {arguments}"
-    return f"set -a; . {ENV_FILE}; set +a; {_watched(job, number, restic)}"
-
-
-def _watched(job: BackupJob, number: int, command: str) -> str:
-    location = job.locations[number - 1]
     watched = (f"{names.WATCHDOG_PROGRAM} --what {shlex.quote(f'location {number} ({location.region})')} "
-               f"--silence {job.silence_seconds} --clock-url {shlex.quote(location.base_url)} -- {command}")
-    return f"if [ -x {names.WATCHDOG_PROGRAM} ]; then {watched}; else {command}; fi"
+               f"--silence {job.silence_seconds} --clock-url {shlex.quote(location.base_url)} -- {restic}")
+    return f"set -a; . {ENV_FILE}; set +a; if [ -x {names.WATCHDOG_PROGRAM} ]; then {watched}; else {restic}; fi"
 
 
 def read_job(connection: Connection) -> BackupJob:
@@ -89,26 +130,30 @@ def read_job(connection: Connection) -> BackupJob:
                            "installed on this host (run pulumi up)") from None
 
 
+def side_by_side(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`work` of each item, each on its own SSH channel at once (one connection carries them all):
+    the locations answer in the time of the slower one, not of both."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
 def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
-    states = []
-    for number, location in enumerate(job.locations, 1):
+    def newest(number: int) -> LocationState:
+        region = job.locations[number - 1].region
         result = connection.run(_restic(job, number, f"snapshots --json --latest 1 --host {job.installation_id}"),
                                 check=False, timeout=300)
-        snapshots = []
-        if result.ok:
-            try:
-                snapshots = json.loads(result.stdout or "[]")
-            except ValueError as unreadable:
-                states.append(LocationState(number, location.region, None, None,
-                                            f"restic's snapshot list could not be read: {unreadable}"))
-                continue
-        if result.ok and snapshots:
-            newest = max(snapshots, key=lambda s: s["time"])
-            states.append(LocationState(number, location.region, newest["id"], newest["time"]))
-        else:
-            error = restic_cause(result.stderr) if not result.ok else "no snapshot"
-            states.append(LocationState(number, location.region, None, None, error))
-    return states
+        if not result.ok:
+            return LocationState(number, region, None, None, restic_cause(result.stderr))
+        try:
+            snapshots = json.loads(result.stdout or "[]")
+        except ValueError as unreadable:
+            return LocationState(number, region, None, None, f"restic's snapshot list could not be read: {unreadable}")
+        if not snapshots:
+            return LocationState(number, region, None, None, "no snapshot")
+        chosen = max(snapshots, key=lambda s: s["time"])
+        return LocationState(number, region, chosen["id"], chosen["time"])
+
+    return side_by_side(newest, range(1, len(job.locations) + 1))
 
 
 def restic_cause(stderr: str) -> str:
@@ -121,12 +166,44 @@ def restic_cause(stderr: str) -> str:
     return watchdog().cause_of(stderr) if lines else "restic failed without a message"
 
 
+def probe_budget(downloaded_bytes: int) -> int:
+    """How much the speed probe downloads: 5% of the snapshot, within PROBE_MIN_BYTES and PROBE_MAX_BYTES."""
+    return max(PROBE_MIN_BYTES, min(PROBE_MAX_BYTES, downloaded_bytes // 20))
+
+
+def probe_script(job: BackupJob, number: int, budget_bytes: int) -> str:
+    location = job.locations[number - 1]
+    return render("onprem/daktela-download-probe.sh.j2", installation_id=job.installation_id, number=number,
+                  region=location.region, env_file=ENV_FILE, bucket_url=location.object_url("").rstrip("/"),
+                  data_prefix=f"{names.repository_prefix(job.installation_id)}data/", budget_bytes=budget_bytes,
+                  connections=PROBE_CONNECTIONS, pack_bytes=PROBE_PACK_BYTES, silence_seconds=job.silence_seconds)
+
+
+def link_speed(connection: Connection, job: BackupJob, number: int, downloaded_bytes: int) -> LinkSpeed:
+    result = connection.run(f"bash -c {shlex.quote(probe_script(job, number, probe_budget(downloaded_bytes)))}",
+                            check=False, timeout=4000)
+    answer = result.stdout.strip()
+    if not result.ok or answer.startswith("error") or len(answer.split()) != 2:
+        detail = answer[6:] if answer.startswith("error ") else (result.stderr.strip() or answer or "no answer")
+        return LinkSpeed(None, detail.splitlines()[-1])
+    size, seconds = answer.split()
+    return LinkSpeed(int(size) / max(float(seconds), 1e-3), seconds=float(seconds))
+
+
+def _stats(connection: Connection, job: BackupJob, number: int, snapshot_id: str, mode: str) -> int:
+    result = connection.run(_restic(job, number, f"stats --json --mode {mode} {shlex.quote(snapshot_id)}"),
+                            check=False, timeout=3600)
+    if not result.ok:
+        raise RestoreError(f"{connection.access.name}: location {number}: the snapshot cannot be sized: "
+                           f"{restic_cause(result.stderr)}")
+    return int(json.loads(result.stdout)["total_size"])
+
+
 def restore(
     connection: Connection,
     target: str,
     location: Optional[int] = None,
     snapshot: Optional[str] = None,
-    scratch: Optional[str] = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> RestoreReport:
     job = read_job(connection)
@@ -144,30 +221,30 @@ def restore(
     if connection.run(f"[ ! -e {quoted_target} ] || [ -z \"$(ls -A {quoted_target})\" ]", check=False).exit_code:
         raise RestoreError(f"{connection.access.name}: {target} is not empty; a restore never overwrites "
                            "files. Choose an empty or new target")
-    # a directory of its own (two restores started in the same second must not share one)
-    scratch = scratch or connection.run("mktemp -d /var/tmp/daktela-restore-scratch-XXXXXXXX").stdout.strip()
-    repository = shlex.quote(scratch)
-    remote = shlex.quote(job.locations[chosen.number - 1].repository(job.installation_id))
-    region = job.locations[chosen.number - 1].region
-    local = f"set -a; . {ENV_FILE}; set +a; export RESTIC_FROM_PASSWORD=\"$RESTIC_PASSWORD\"; restic -r {repository}"
-    try:
-        progress(f"transfer: copying snapshot {snapshot_id} from location {chosen.number} to {scratch}")
-        started = time.monotonic()
-        connection.run(f"{local} init --copy-chunker-params --from-repo {remote} -o s3.region={region} >/dev/null")
-        connection.run(f"set -a; . {ENV_FILE}; set +a; export RESTIC_FROM_PASSWORD=\"$RESTIC_PASSWORD\"; " + _watched(
-            job, chosen.number, f"restic -r {repository} copy --from-repo {remote} -o s3.region={region} "
-                                f"{shlex.quote(snapshot_id)}"), timeout=24 * 3600)
-        transfer = time.monotonic() - started
-        progress(f"restore: into {target}, verifying every file")
-        started = time.monotonic()
-        connection.run(f"{local} restore latest --target {quoted_target} --verify", timeout=24 * 3600)
-        # one walk of the restored tree: directories, files, their bytes
-        counted = connection.run(
-            f"find {quoted_target} -mindepth 1 -printf '%y %s\\n' | awk '$1 == \"d\" {{ d++ }} "
-            f"$1 == \"f\" {{ f++; s += $2 }} END {{ printf \"%.0f %.0f %.0f\", d, f, s }}'").stdout.split()
-        rest = time.monotonic() - started
-    finally:
-        connection.run(f"rm -rf {repository}", check=False)
+    started = time.monotonic()
+    restored_size, downloaded = side_by_side(lambda mode: _stats(connection, job, chosen.number, snapshot_id, mode),
+                                             ("restore-size", "raw-data"))
+    # the nearest directory that exists: the target's filesystem
+    free = int(connection.run(f"d={quoted_target}; until [ -d \"$d\" ]; do d=$(dirname \"$d\"); done; "
+                              "df --output=avail -B1 \"$d\" | tail -1").stdout.strip())
+    if free < restored_size:
+        raise RestoreError(f"{connection.access.name}: {target} has {free / 1e9:.1f} GB free and the snapshot "
+                           f"restores {restored_size / 1e9:.1f} GB: choose a target on a drive with room "
+                           "(--target); nothing was downloaded")
+    progress(f"measuring the download speed from location {chosen.number}")
+    link = link_speed(connection, job, chosen.number, downloaded)
+    progress(f"restore: snapshot {snapshot_id} from location {chosen.number} into {target}, verifying every file")
+    restore_started = time.monotonic()
+    result = connection.run(_restic(job, chosen.number, f"restore {shlex.quote(snapshot_id)} --target {quoted_target} "
+                                                        "--verify"), check=False, timeout=24 * 3600)
+    restore_seconds = time.monotonic() - restore_started
+    if not result.ok:
+        raise RestoreError(f"{connection.access.name}: the restore from location {chosen.number} failed: "
+                           f"{restic_cause(result.stderr)}; what it wrote is in {target}")
+    # one walk of the restored tree: directories, files, their bytes
+    counted = connection.run(
+        f"find {quoted_target} -mindepth 1 -printf '%y %s\\n' | awk '$1 == \"d\" {{ d++ }} "
+        f"$1 == \"f\" {{ f++; s += $2 }} END {{ printf \"%.0f %.0f %.0f\", d, f, s }}'").stdout.split()
     return RestoreReport(chosen if not snapshot else LocationState(chosen.number, chosen.region, snapshot_id, None),
                          target, f"{target.rstrip('/')}{job.operational_mount}/", int(counted[1]), int(counted[0]),
-                         int(counted[2]), transfer, rest, tuple(states))
+                         int(counted[2]), downloaded, link, restore_seconds, time.monotonic() - started, tuple(states))
