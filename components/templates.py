@@ -61,11 +61,14 @@ def watchdog() -> ModuleType:
 
 
 def timer_job_units(name: str, description: str, exec_start: str, requires_mounts: list[str],
-                    calendars: list[str], timeout_seconds: Optional[int]) -> dict[str, str]:
+                    calendars: list[str], timeout_seconds: Optional[int],
+                    exec_start_pre: Optional[str] = None) -> dict[str, str]:
     """The one way to build a scheduled job's systemd units: {path: content} of its service (a
-    oneshot bounded by `timeout_seconds`, needing `requires_mounts`) and its timer (`calendars`)."""
+    oneshot bounded by `timeout_seconds`, needing `requires_mounts`, after `exec_start_pre`) and
+    its timer (`calendars`)."""
     service = render("systemd-backup.service.j2", description=description, exec_start=exec_start,
-                     requires_mounts=requires_mounts, runtime_max_seconds=timeout_seconds)
+                     exec_start_pre=exec_start_pre, requires_mounts=requires_mounts,
+                     runtime_max_seconds=timeout_seconds)
     timer = render("systemd-backup.timer.j2", description=f"{description} (schedule)",
                    calendars=calendars, unit=f"{name}.service")
     return {f"/etc/systemd/system/{name}.service": service, f"/etc/systemd/system/{name}.timer": timer}

@@ -9,22 +9,27 @@ One program under two names (hosts and instances install both; its config is
 
 THE RESTORE DRILL (weekly). Per drill (the config's "drills", each named: location-1 and location-2
 on an on-premise host, file-level and database-dump on a cloud instance), in a fresh directory under
-the scratch directory (removed afterwards, whatever happens; nothing else is ever written or removed):
-
+the scratch directory (removed afterwards, whatever happens; nothing else is ever written or removed).
+It needs room for the database part only, never for the files: a drill of hundreds of GB runs in a
+scratch directory of a few GB plus the database's largest table.
 A restic repository (kind "restic"):
-1. free space: the snapshot's stored size plus twice its restored size must fit, or the drill fails
-   saying how much is missing;
-2. transfer (connectivity, not counted toward the SLA): `restic copy` of the snapshot into a local
-   repository;
-3. the rest (counted): `restic check --read-data` of that copy, `restic restore --verify` (every
-   file read back and compared with the snapshot), files and directories counted apart, and, where
-   the snapshot holds the database dump ("dump_file"), the dump loaded as below.
+1. free space: the snapshot's database dump (compressed), the throwaway server (DATABASE_BASE_BYTES)
+   and the largest table the last drill loaded must fit, or the drill fails saying how much is missing;
+2. transfer: `restic dump --archive tar` of the whole snapshot, read as it streams: restic reads every
+   blob of every file from the location and checks it against its id (a damaged pack fails here),
+   and the files, directories and bytes that arrive must be the snapshot's (`restic stats
+   --mode restore-size`). Nothing is written but the database dump ("dump_file"), kept in the scratch
+   directory;
+3. the rest: the dump loaded as below.
 A database dump in S3 (kind "dump", the cloud's database-level backup):
-1. free space: DUMP_EXPANSION times the newest dump's size must fit;
+1. free space: the dump, the throwaway server and the last drill's largest table must fit;
 2. transfer: the newest finished dump downloaded;
-3. the rest: the dump loaded into a throwaway database server (its own data directory and socket,
-   no network) with every table checksummed; a dump that does not load, or loads fewer tables than
-   it creates, fails the drill.
+3. the rest: the dump loaded as below.
+Loading a dump: into a throwaway database server (its own data directory and socket, no network),
+one table after another, each checksummed when it is loaded and then dropped (unless the dump has
+views, which need their tables: then all stay), so the server holds one table at a time. A dump that
+does not load, or loads fewer tables than it creates, fails the drill; a disk that fills fails it
+with the kind "space" and the table that did not fit.
 The result goes to <status_dir>/drill-<name>.json and to the drill's result URLs.
 
 THE DEEP CHECK (daily). Every restic repository of the drills is split into `verify_cycle_days` parts
@@ -60,16 +65,19 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import threading
 import time
+import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Optional
 
 SHARE = "/usr/local/sbin/daktela-share"  # on-premise: the hosts' upload into every location
 VERIFY_LOCK = "/run/daktela-verify.lock"  # drills and checks of this machine, one at a time
-# A gzip'd SQL dump loads into several times its size (text compresses about 5:1, InnoDB adds
-# indexes and free pages): the drill asks for this many times the dump's size before downloading.
-DUMP_EXPANSION = 10
+# A throwaway MariaDB's own files before any table: system tables, the redo log (96 MiB in 10.11).
+DATABASE_BASE_BYTES = 256 << 20
+STREAM_CHUNK = 1 << 20
 DRILL_MAX_SECONDS = 12 * 3600
 CHECK_STOPS_BEFORE_BACKUP_SECONDS = 300
 
@@ -130,6 +138,39 @@ class Network:
         said = found.get("cause") or (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise Failed(f"{what} failed: {said}", found.get("kind", "failed"))
 
+    def stream(self, command: list[str], what: str, consume: Any) -> Any:
+        """The command's output read by `consume(pipe)` as it comes; its failure (the watchdog's cause)
+        outranks whatever the consumer made of a stream that ended early."""
+        with tempfile.TemporaryDirectory(prefix="daktela-cause-") as directory:
+            cause, errors = os.path.join(directory, "cause.json"), os.path.join(directory, "stderr")
+            watched = [self.watchdog, "--what", what, "--silence", self.silence, "--cause-file", cause,
+                       "--stdout", "pass"]
+            with open(errors, "wb") as stderr:
+                process = subprocess.Popen([*watched, "--", *command], stdout=subprocess.PIPE, stderr=stderr,
+                                           env=self.env)
+            assert process.stdout is not None
+            consumed, problem = None, None
+            try:
+                consumed = consume(process.stdout)
+            except (Failed, tarfile.TarError, OSError, EOFError) as error:
+                problem = error
+                process.kill()  # the watchdog: it ends its command with it
+            finally:
+                process.stdout.close()
+            code = process.wait()
+            if code == 0 and problem is None:
+                return consumed
+            try:
+                found = json.loads(open(cause).read() or "{}")
+            except (OSError, ValueError):
+                found = {}
+            said = found.get("cause") or (open(errors, errors="replace").read().strip().splitlines() or [""])[-1]
+        if code not in (0, -9) and said:
+            raise Failed(f"{what} failed: {said}", found.get("kind", "failed"))
+        if isinstance(problem, Failed):
+            raise problem
+        raise Failed(f"{what}: the stream could not be read: {problem or said}")
+
 
 @contextlib.contextmanager
 def locked(paths: list[str], until: float) -> Iterator[None]:
@@ -185,36 +226,62 @@ class Drill:
             raise Failed("the location has no snapshot of this installation")
         snapshot = max(snapshots, key=lambda s: s["time"])
         result: dict[str, Any] = {"snapshot": snapshot["id"], "snapshot_time": snapshot["time"]}
-        restored = json.loads(self.restic(*remote, "stats", snapshot["id"], "--json", "--mode", "restore-size",
-                                          what="sizing the restore"))["total_size"]
-        stored = json.loads(self.restic(*remote, "stats", snapshot["id"], "--json", "--mode", "raw-data",
-                                        what="sizing the snapshot"))["total_size"]
-        self.room(work, stored + 2 * restored)
-
-        repository = ["-r", os.path.join(work, "repository")]
+        expected = json.loads(self.restic(*remote, "stats", snapshot["id"], "--json", "--mode", "restore-size",
+                                          what="sizing the restore"))
+        dump_bytes = 0
+        if source.get("dump_file"):
+            found = [json.loads(line) for line in self.restic(
+                *remote, "ls", "--json", snapshot["id"], source["dump_file"], what="sizing the database dump").splitlines()
+                if line.strip()]
+            dump_bytes = sum(n.get("size", 0) for n in found if n.get("path") == source["dump_file"])
+            self.room(work, dump_bytes + self.database_room())
         started = time.monotonic()
-        self.restic(*repository, "init", "--copy-chunker-params", "--from-repo", source["repository"],
-                    "-o", f"s3.region={source['region']}", what="creating the local copy")
-        self.restic(*repository, "copy", "--from-repo", source["repository"],
-                    "-o", f"s3.region={source['region']}", snapshot["id"],
-                    what="copying the snapshot from the location")
+        spool = os.path.join(work, "dump.sql.gz")
+        counted = self.network.stream(["restic", *remote, "dump", "--archive", "tar", snapshot["id"], "/"],
+                                      f"{source['name']}: reading every file of the snapshot",
+                                      lambda pipe: self.read_archive(pipe, source.get("dump_file"), spool))
+        if counted["bytes"] != expected["total_size"]:
+            raise Failed(f"the snapshot's files hold {expected['total_size']} bytes and {counted['bytes']} arrived",
+                         "damage")
+        result.update(counted)
         result["transfer_seconds"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
-        self.restic(*repository, "check", "--read-data", what="restic check --read-data of the copy")
-        target = os.path.join(work, "restored")
-        # the copied snapshot has an id of its own in the copy, where it is the only one
-        self.restic(*repository, "restore", "latest", "--target", target, "--verify",
-                    what="restoring and verifying the files")
-        files = directories = size = 0
-        for root, names, leaves in os.walk(target):
-            directories += len(names)
-            files += len(leaves)
-            size += sum(os.lstat(os.path.join(root, leaf)).st_size for leaf in leaves)
-        result.update(files=files, directories=directories, bytes=size)
         if source.get("dump_file"):
-            result["database"] = self.load_dump(target + source["dump_file"], os.path.join(work, "database"))
+            if not os.path.exists(spool):
+                raise Failed(f"the snapshot has no database dump at {source['dump_file']}")
+            result["database"] = self.load_dump(spool, os.path.join(work, "database"))
         result["rest_seconds"] = round(time.monotonic() - started, 1)
         return result
+
+    def read_archive(self, pipe: Any, dump_file: Optional[str], spool: str) -> dict[str, int]:
+        """The tar stream of the snapshot: every entry counted, every file read to its end (restic
+        checks each blob as it sends it), the database dump kept in `spool`."""
+        files = directories = size = 0
+        wanted = dump_file.lstrip("/") if dump_file else None
+        with tarfile.open(fileobj=pipe, mode="r|") as archive:
+            for member in archive:
+                if member.isdir():
+                    directories += 1
+                    continue
+                files += 1
+                if not member.isfile():
+                    continue
+                size += member.size
+                content = archive.extractfile(member)
+                assert content is not None
+                if member.name == wanted:
+                    with open(spool, "wb") as out:
+                        shutil.copyfileobj(content, out, STREAM_CHUNK)
+                else:
+                    while content.read(STREAM_CHUNK):
+                        pass
+        return {"files": files, "directories": directories, "bytes": size}
+
+    def database_room(self) -> int:
+        """What loading a dump needs besides the dump: the server and the largest table loaded last time."""
+        previous = previous_result(self.config, "drill", self.source["name"])
+        largest = (previous.get("database") or {}).get("largest_table_bytes") or 0
+        return DATABASE_BASE_BYTES + int(largest)
 
     def run_dump(self, work: str) -> dict[str, Any]:
         """The newest finished dump of the bucket's prefix, downloaded, loaded and checksummed."""
@@ -230,7 +297,7 @@ class Drill:
         newest = max(dumps, key=lambda o: (o["LastModified"], o["Key"]))
         result: dict[str, Any] = {"dump": newest["Key"], "dump_time": newest["LastModified"],
                                   "dump_bytes": newest["Size"]}
-        self.room(work, DUMP_EXPANSION * int(newest["Size"]))
+        self.room(work, int(newest["Size"]) + self.database_room())
         local = os.path.join(work, "dump" + source["suffix"])
         started = time.monotonic()
         self.network([*aws, "s3", "cp", "--only-show-errors", f"s3://{source['bucket']}/{newest['Key']}", local],
@@ -242,39 +309,100 @@ class Drill:
         return result
 
     def load_dump(self, dump: str, directory: str) -> dict[str, Any]:
-        """Load the dump into a throwaway server; every table checksummed."""
+        """Load the dump into a throwaway server, one table at a time: each checksummed as soon as it
+        is loaded, then dropped (unless the dump has views), so the server never holds more than one."""
         if not os.path.exists(dump):
             raise Failed(f"the snapshot has no database dump at {self.source.get('dump_file')}")
-        with gzip.open(dump, "rt", errors="replace") as handle:
-            created = sum(1 for line in handle if line.startswith("CREATE TABLE "))
+        created, views = 0, False
+        with gzip.open(dump, "rb") as handle:
+            for line in handle:
+                if line.startswith(b"CREATE TABLE "):
+                    created += 1
+                elif line.startswith((b"/*!50001 VIEW ", b"CREATE VIEW ")) or b"ALGORITHM=" in line[:40]:
+                    views = True
         server = DatabaseServer(directory, self.config["database_engine"])
         with server:
             name = self.config["database_name"]
             server.sql(f"CREATE DATABASE `{name}`")
-            # a GzipFile's fileno() is the compressed file's: decompress through a pipe instead
-            unpack = subprocess.Popen(["gzip", "-dc", dump], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            loaded = subprocess.run([*server.client(), name], stdin=unpack.stdout, capture_output=True)
-            assert unpack.stdout is not None and unpack.stderr is not None
-            unpack.stdout.close()
-            unpacked = unpack.wait()
-            if loaded.returncode != 0 or unpacked != 0:
-                detail = ((loaded.stderr or unpack.stderr.read()).decode(errors="replace").strip().splitlines()
-                          or ["no output"])
-                raise Failed(f"the database dump does not load: {detail[-1]}")
-            tables = server.sql(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                f"'{name}' AND table_type = 'BASE TABLE' ORDER BY table_name").split()
-            if len(tables) != created:
-                raise Failed(f"the dump creates {created} tables, {len(tables)} loaded")
-            checksums = {}
-            if tables:
-                listed = ", ".join(f"`{name}`.`{t}`" for t in tables)
-                for line in server.sql(f"CHECKSUM TABLE {listed} EXTENDED").splitlines():
-                    table, _, value = line.rpartition("\t")
-                    if value in ("", "NULL"):
-                        raise Failed(f"table {table} could not be checksummed")
-                    checksums[table.split(".", 1)[1]] = int(value)
-        return {"tables": len(tables), "checksums": checksums}
+            loaded = Loader(server, name, keep=views).load(dump)
+        if len(loaded["checksums"]) != created:
+            raise Failed(f"the dump creates {created} tables, {len(loaded['checksums'])} loaded")
+        return {"tables": created, **loaded, "tables_kept": views}
+
+
+class Loader:
+    """One client of the throwaway server fed the dump line by line; before each table's CREATE
+    TABLE (and at the end) the table before it is checksummed and, unless `keep`, dropped. A thread
+    samples the database directory's size: its peak is the largest table (what the next drill
+    makes room for)."""
+
+    def __init__(self, server: "DatabaseServer", name: str, keep: bool):
+        self.server, self.name, self.keep = server, name, keep
+        self.directory = os.path.join(server.data, name)
+        self.peak = 0
+        self.done = threading.Event()
+
+    def finish(self, table: bytes) -> bytes:
+        statements = b"CHECKSUM TABLE `" + table + b"` EXTENDED;\n"
+        return statements + (b"" if self.keep else b"DROP TABLE `" + table + b"`;\n")
+
+    def sample(self) -> None:
+        while not self.done.wait(1.0):
+            try:
+                used = sum(entry.stat().st_blocks * 512 for entry in os.scandir(self.directory))
+            except OSError:
+                continue
+            self.peak = max(self.peak, used)
+
+    def load(self, dump: str) -> dict[str, Any]:
+        client = subprocess.Popen([*self.server.client(), "--batch", "--skip-column-names", self.name],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert client.stdin is not None and client.stdout is not None and client.stderr is not None
+        said: dict[str, bytes] = {}
+
+        def drain(stream: Any, key: str) -> None:
+            said[key] = stream.read()
+
+        readers = [threading.Thread(target=drain, args=(client.stdout, "out"), daemon=True),
+                   threading.Thread(target=drain, args=(client.stderr, "err"), daemon=True),
+                   threading.Thread(target=self.sample, daemon=True)]
+        for reader in readers:
+            reader.start()
+        table: Optional[bytes] = None
+        try:
+            with gzip.open(dump, "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"CREATE TABLE `"):
+                        if table is not None:
+                            client.stdin.write(self.finish(table))
+                        table = line[len(b"CREATE TABLE `"):].split(b"`", 1)[0]
+                    client.stdin.write(line)
+            if table is not None:
+                client.stdin.write(self.finish(table))
+            client.stdin.close()
+        except BrokenPipeError:  # the client stopped at an error: its own message says which
+            pass
+        except (OSError, EOFError, zlib.error) as error:
+            client.kill()
+            raise Failed(f"the database dump cannot be read: {error}") from None
+        finally:
+            code = client.wait()
+            self.done.set()
+            for reader in readers:
+                reader.join()
+        if code != 0:
+            detail = (said.get("err") or b"").decode(errors="replace").strip().splitlines() or ["no output"]
+            if " is full" in detail[-1] or "(errno: 28" in detail[-1] or "No space left" in detail[-1]:
+                raise Failed(f"not enough space in {self.server.directory} (restore_drill.scratch_dir) to load "
+                             f"the dump: {detail[-1]}", "space")
+            raise Failed(f"the database dump does not load: {detail[-1]}")
+        checksums = {}
+        for row in (said.get("out") or b"").decode(errors="replace").splitlines():
+            table_name, _, value = row.rpartition("\t")
+            if value in ("", "NULL"):
+                raise Failed(f"table {table_name} could not be checksummed")
+            checksums[table_name.split(".", 1)[1]] = int(value)
+        return {"checksums": checksums, "largest_table_bytes": self.peak}
 
 
 def password_into(config: dict[str, Any], env: dict[str, str]) -> None:

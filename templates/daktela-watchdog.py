@@ -246,20 +246,25 @@ class Child:
     """The command, started at once (os.posix_spawnp, in a session of its own, its output in pipes)
     and reaped by a thread blocked in waitpid, which says the moment it ends."""
 
-    def __init__(self, command: list[str]):
-        out_read, out_write = os.pipe()
+    def __init__(self, command: list[str], pass_stdout: bool = False):
+        """`pass_stdout`: the command writes straight to our standard output (a stream of data, not
+        lines to read: what it writes there is progress)."""
+        out_read, out_write = os.pipe() if not pass_stdout else (-1, -1)
         err_read, err_write = os.pipe()
+        own = [end for end in (out_read, out_write, err_read, err_write) if end >= 0]
         try:
             self.pid = os.posix_spawnp(command[0], command, os.environ, setsid=True, file_actions=[
-                (os.POSIX_SPAWN_DUP2, out_write, 1), (os.POSIX_SPAWN_DUP2, err_write, 2),
-                (os.POSIX_SPAWN_CLOSE, out_read), (os.POSIX_SPAWN_CLOSE, err_read)])
+                *([(os.POSIX_SPAWN_DUP2, out_write, 1), (os.POSIX_SPAWN_CLOSE, out_read)] if not pass_stdout else []),
+                (os.POSIX_SPAWN_DUP2, err_write, 2), (os.POSIX_SPAWN_CLOSE, err_read)])
         except OSError:
-            for end in (out_read, out_write, err_read, err_write):
+            for end in own:
                 os.close(end)
             raise
-        os.close(out_write)
-        os.close(err_write)
-        self.stdout, self.stderr = os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb")
+        for end in (out_write, err_write):
+            if end >= 0:
+                os.close(end)
+        self.stdout = os.fdopen(out_read, "rb") if not pass_stdout else None
+        self.stderr = os.fdopen(err_read, "rb")
         self.code: Optional[int] = None
 
     def reap(self, finished) -> None:
@@ -292,7 +297,8 @@ def watch(child: Child, *, silence: float, until: Optional[float], grace: float,
     progress = Progress(child.pid)
     kept: deque = deque(maxlen=KEPT_LINES)
     copiers = [
-        threading.Thread(target=_copy, args=(child.stdout, [sys.stdout.buffer], progress, None), daemon=True),
+        *([threading.Thread(target=_copy, args=(child.stdout, [sys.stdout.buffer], progress, None), daemon=True)]
+          if child.stdout is not None else []),
         threading.Thread(target=_copy, args=(child.stderr, [log or sys.stderr.buffer], progress, kept), daemon=True),
     ]
     for copier in copiers:
@@ -325,14 +331,14 @@ def watch(child: Child, *, silence: float, until: Optional[float], grace: float,
 
 
 OPTIONS = {"--what": str, "--silence": float, "--until": float, "--grace": float, "--log": str,
-           "--cause-file": str, "--clock-url": str, "--poll": float}
+           "--cause-file": str, "--clock-url": str, "--poll": float, "--stdout": str}
 
 
 def _options(argv: list[str]) -> Optional[tuple[dict, list[str]]]:
     """OPTIONS and the command after "--", read without argparse (whose import every restic run
     would wait for); None when they are not that simple (argparse then says what is wrong)."""
     values: dict = {"--what": "command", "--silence": 180.0, "--until": None, "--grace": 10.0, "--log": None,
-                    "--cause-file": None, "--clock-url": None, "--poll": 1.0}
+                    "--cause-file": None, "--clock-url": None, "--poll": 1.0, "--stdout": "copy"}
     position = 0
     while position < len(argv) and argv[position] != "--":
         name, _, inline = argv[position].partition("=")
@@ -348,6 +354,8 @@ def _options(argv: list[str]) -> Optional[tuple[dict, list[str]]]:
             values[name] = OPTIONS[name](text)
         except ValueError:
             return None
+    if values["--stdout"] not in ("copy", "pass"):
+        return None
     command = argv[position + 1:]
     return (values, command) if command else None
 
@@ -365,6 +373,9 @@ def _usage(argv: list[str]) -> int:
     parser.add_argument("--cause-file", help="write the failure's cause here as JSON")
     parser.add_argument("--clock-url", help="on a refusal, compare this machine's clock with this server's")
     parser.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument("--stdout", choices=("copy", "pass"), default="copy",
+                        help="copy: the command's output is read as lines (not progress); pass: it is a stream "
+                             "of data written straight to ours (progress)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- and the command")
     parser.parse_args(argv)
     parser.error("give the options, then -- and the command")
@@ -378,7 +389,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _usage(argv)
     options, command = parsed
     try:  # the command first: what this program imports from here on overlaps the command's run
-        child: Optional[Child] = Child(command)
+        child: Optional[Child] = Child(command, pass_stdout=options["--stdout"] == "pass")
     except OSError as error:  # the command could not be started
         child, code, stderr, ended = None, 127, str(error), ""
     if child is not None:

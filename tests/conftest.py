@@ -125,8 +125,9 @@ def aws_env(monkeypatch, moto_endpoint) -> dict[str, str]:
 
 
 @pytest.fixture
-def test_host(tmp_path):
-    """A throwaway customer host (tests/hosttest.py), torn down after the test."""
+def test_host(tmp_path, request):
+    """A throwaway customer host (tests/hosttest.py), torn down after the test. Its drives are
+    sparse images: `@pytest.mark.drives(operational=2 << 30)` makes one larger at no cost."""
     from tests.hosttest import ThrowawayHost, missing_prerequisites
 
     missing = missing_prerequisites()
@@ -135,7 +136,9 @@ def test_host(tmp_path):
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    host = ThrowawayHost(tmp_path / "host").start()
+    marker = request.node.get_closest_marker("drives")
+    host = (ThrowawayHost(tmp_path / "host", drive_sizes={"operational": 256 << 20, "archive": 320 << 20, **marker.kwargs})
+            if marker else ThrowawayHost(tmp_path / "host")).start()
     try:
         yield host
     finally:

@@ -193,13 +193,13 @@ LogLevel VERBOSE
     def mount_point(self, role: str) -> str:
         return str(self.root / "srv" / role)
 
-    def run(self, command: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+    def run(self, command: str, env: Optional[dict[str, str]] = None, timeout: int = 120) -> subprocess.CompletedProcess:
         """Run a command inside the host's mount namespace directly (to inspect or stage state, or run
         a job as its timer would), with a Debian host's PATH: the host's own tools, never this
         machine's (a pyenv python3 or a pip-installed aws ahead of Debian's)."""
         return subprocess.run(
             ["nsenter", f"--mount=/proc/{self.process.pid}/ns/mnt", "sh", "-c", command],
-            capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": HOST_PATH, **(env or {})},
+            capture_output=True, text=True, timeout=timeout, env={**os.environ, "PATH": HOST_PATH, **(env or {})},
         )
 
     def fstab(self) -> str:

@@ -595,7 +595,7 @@ def publish_job_files(world: StrictWorld, instance: CloudInstance, plan) -> None
 
 
 JOB_SCRIPTS = ["daktela-attachments-meter", "daktela-backup-check", "daktela-converge", "daktela-db-dump",
-               "daktela-restic-backup", "daktela-restore-drill", "daktela-watchdog"]
+               "daktela-drill-scratch", "daktela-restic-backup", "daktela-restore-drill", "daktela-watchdog"]
 JOB_TIMERS = ["daktela-attachments-meter.timer", "daktela-backup-check.timer", "daktela-db-dump.timer",
               "daktela-restic-backup.timer", "daktela-restore-drill.timer"]
 

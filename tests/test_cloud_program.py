@@ -157,24 +157,48 @@ def test_checker_lambda_is_this_repos_code_on_a_schedule(plan):
 
 def test_a_volume_per_data_class_encrypted_tagged_and_protected(plan):
     volumes = {r.inputs["tags"]["daktela-data-class"]: r for r in plan.of_type("aws:ebs/volume:Volume")}
-    assert set(volumes) == {"application", "database", "attachments", "recordings"}
+    assert set(volumes) == {"application", "database", "attachments", "recordings", "drill-scratch"}
+    scratch = volumes.pop("drill-scratch")
     for data_class, volume in volumes.items():
         assert volume.inputs["encrypted"] is True and volume.inputs["kmsKeyId"].startswith("arn:aws:kms:")
         assert volume.options["protect"] is True
         assert volume.inputs["tags"]["daktela-counted-storage"] == ("yes" if data_class == "attachments" else "no")
     assert volumes["attachments"].inputs["size"] >= 100
-    assert len(plan.of_type("aws:ec2/volumeAttachment:VolumeAttachment")) == 4
+    # the drill's scratch space: as large as the database volume, encrypted, not customer data
+    assert scratch.inputs["size"] == volumes["database"].inputs["size"] == 200
+    assert scratch.inputs["encrypted"] is True and not scratch.options.get("protect")
+    assert scratch.inputs["tags"]["daktela-counted-storage"] == "no"
+    assert len(plan.of_type("aws:ec2/volumeAttachment:VolumeAttachment")) == 5
 
 
-def test_cloud_init_mounts_by_volume_id(plan):
+def test_cloud_init_mounts_the_data_volumes_by_volume_id_and_the_drill_its_scratch(plan):
     script = written(plan, "/usr/local/sbin/daktela-volumes")
+    scratch = written(plan, "/usr/local/sbin/daktela-drill-scratch")
     for volume in plan.of_type("aws:ebs/volume:Volume"):
         volume_id = volume.urn and next(
             a.inputs["volumeId"] for a in plan.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
             if a.name == f"{volume.name}-attachment")
-        mount = f"/srv/daktela/{volume.inputs['tags']['daktela-data-class']}"
-        assert f"mount_volume {volume_id} {mount} " in script
+        data_class = volume.inputs["tags"]["daktela-data-class"]
+        if data_class == "drill-scratch":  # a job file: it reaches running instances too
+            assert f"mount_volume {volume_id} /var/tmp/daktela-drill dk-scratch" in scratch
+            assert volume_id not in script
+        else:
+            assert f"mount_volume {volume_id} /srv/daktela/{data_class} " in script
     assert "/dev/xvd" not in script and "nvme-Amazon_Elastic_Block_Store_" in script
+    drill = written(plan, "/etc/systemd/system/daktela-restore-drill.service")
+    assert "ExecStartPre=/usr/local/sbin/daktela-drill-scratch\nExecStart=/usr/local/sbin/daktela-restore-drill" in drill
+    assert "RequiresMountsFor=/var/tmp/daktela-drill" in drill
+
+
+def test_the_drill_scratch_volume_is_never_backed_up_and_can_be_left_out(plan):
+    [selection] = plan.of_type("aws:backup/selection:Selection")
+    [condition] = selection.inputs["conditions"]
+    assert condition["stringNotEquals"] == [{"key": "aws:ResourceTag/daktela-data-class", "value": "drill-scratch"}]
+    small = example_installation("cloud")
+    small["cloud"]["restore_drill"] = {"scratch_gb": 0}
+    without = plan_of(small)
+    assert "drill-scratch" not in {r.inputs["tags"]["daktela-data-class"] for r in without.of_type("aws:ebs/volume:Volume")}
+    assert "ExecStartPre" not in written(without, "/etc/systemd/system/daktela-restore-drill.service")
 
 
 def test_storage_metering_counts_attachments_only_and_tells_billing(plan):

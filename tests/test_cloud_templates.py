@@ -119,7 +119,7 @@ def test_scripts_parse_and_pass_shellcheck(files, tmp_path):
     need("shellcheck")
     python = ("daktela-restore-drill", "daktela-backup-check", "daktela-watchdog")  # ruff and mypy check them
     scripts = {p: f for p, f in files.items() if p.startswith("/usr/local/sbin/") and not p.endswith(python)}
-    assert len(scripts) == 5
+    assert len(scripts) == 6
     for path, entry in scripts.items():
         script = tmp_path / Path(path).name
         script.write_text(entry["content"])

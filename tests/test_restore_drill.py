@@ -11,6 +11,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from tests import mariadb_host
 from tests.test_backups_against_aws import PRIMARY, SECONDARY, locations, onprem_plan, world  # noqa: F401
 from tests.test_restore_runbook import run_step
@@ -179,3 +181,46 @@ def test_too_little_scratch_space_fails_before_anything_is_copied(world, locatio
     assert run.returncode == 1
     assert "not enough space in " + tiny + " (restore_drill.scratch_dir): the drill needs" in run.stderr
     assert test_host.run(f"ls -A {tiny}").stdout == ""
+
+
+@pytest.mark.drives(operational=3 << 30)
+def test_a_drill_of_data_many_times_its_scratch_space_passes(world, locations, test_host):  # noqa: F811
+    """Production's shape in miniature: a scratch directory of 320 MB (a tmpfs of its own) and an
+    installation of 2 GB of files (a sparse disk image among them, as the code sees it: 2 GB read,
+    checked and counted) and a database of three tables of about 80 MB each, more than the scratch
+    holds beside the throwaway server's own 126 MB. The files stream through and are never written;
+    the tables are loaded, checksummed and dropped one at a time; the source's checksums come back."""
+    scratch = str(test_host.root / "small-scratch")
+    assert test_host.run(f"mkdir -p {scratch} && mount -t tmpfs -o size=320m tmpfs {scratch}").returncode == 0
+    try:
+        mariadb_host.need_mariadb(test_host)
+        from tests.onprem_fixtures import install, prepared_with_data, seed_locations
+
+        prepared_with_data(test_host)
+        operational = test_host.mount_point("operational")
+        assert test_host.run(f"truncate -s 2G {operational}/application/disk.img").returncode == 0
+        job = dataclasses.replace(locations.job([world.endpoint, world.endpoint]), drill_scratch=scratch)
+        install(test_host, job, locations.key.access_key_id, locations.key.secret_access_key)
+        seed_locations(job, locations.admin_s3)
+        assert test_host.run("rm /usr/local/sbin/mariadb-dump").returncode == 0  # Debian's from here on
+        mariadb_host.start(test_host, f"{operational}/database/mysql")
+        mariadb_host.sql(test_host, f"CREATE DATABASE `{DATABASE}`")
+        for table in ("activities", "calls", "tickets"):
+            mariadb_host.sql(test_host, f"CREATE TABLE {table} (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB", DATABASE)
+            mariadb_host.sql(test_host, f"INSERT INTO {table} SELECT seq, REPEAT(MD5(seq), 24) FROM seq_1_to_80000",
+                             DATABASE)
+        run_step(test_host, "dump-user", {**RUNBOOK_VARIABLES, "OPERATIONAL": "", "TARGET": ""})
+        source = mariadb_host.checksums(test_host, DATABASE)
+        backup = test_host.run("/usr/local/sbin/daktela-backup")
+        assert backup.returncode == 0, backup.stdout + backup.stderr
+
+        run = test_host.run("/usr/local/sbin/daktela-restore-drill --location 1", timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+        local = json.loads(test_host.run("cat /var/lib/daktela-backup/drill-location-1.json").stdout)
+        assert local["bytes"] > 2 * 1024 ** 3 > 6 * (320 << 20)  # every byte read, six times the scratch
+        assert local["database"]["checksums"] == source and local["database"]["tables_kept"] is False
+        largest = local["database"]["largest_table_bytes"]
+        assert 40 << 20 < largest < 160 << 20, largest  # one table at a time, never the three
+        assert test_host.run(f"ls -A {scratch}").stdout == ""
+    finally:
+        test_host.run(f"umount {scratch}")

@@ -96,6 +96,20 @@ def test_talking_is_not_progress_and_neither_is_a_trickle(tmp_path):
     assert result.returncode == 124 and "no progress for 2 s" in result.stderr
 
 
+def test_a_stream_of_data_passed_through_is_progress_and_lines_read_are_not(tmp_path):
+    """`--stdout pass` (the drill's `restic dump`): what the command writes to its standard output is
+    the data, written straight to ours, and keeps it alive; copied as lines, the same output does not."""
+    streamer = ("import sys, time\nfor _ in range(12):\n    sys.stdout.buffer.write((b'x' * 999 + b'\\n') * 200)\n"
+                "    sys.stdout.flush()\n    time.sleep(0.25)\n")
+    passed, _ = run("--silence", "1.5", "--stdout", "pass", "--", sys.executable, "-c", streamer)
+    assert passed.returncode == 0, passed.stderr
+    assert len(passed.stdout) == 12 * 200_000
+    copied, _ = run("--silence", "1.5", "--", sys.executable, "-c", streamer)
+    assert copied.returncode == 124 and "no progress for 2 s" in copied.stderr
+    wrong, _ = run("--stdout", "keep", "--", "true")
+    assert wrong.returncode == 2 and "invalid choice: 'keep'" in wrong.stderr
+
+
 def test_a_slow_but_progressing_command_runs_until_its_window_ends(tmp_path):
     """A crawling link: far longer than the silence limit, ended only at --until."""
     writer = (f"import time\nwith open({str(tmp_path / 'data')!r}, 'wb', buffering=0) as f:\n"

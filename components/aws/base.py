@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 INSTALLATION_TAG = "daktela-installation"
 DATA_CLASS_TAG = "daktela-data-class"
+SCRATCH_DATA_CLASS = "drill-scratch"  # the restore drill's scratch volume: never backed up
 
 
 def regional_provider(name: str, region: str, installation_id: str, parent: pulumi.Resource) -> aws.Provider:

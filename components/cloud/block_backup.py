@@ -12,7 +12,9 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.base import INSTALLATION_TAG, assume_role_policy, child, policy_document
+from components.aws.base import (
+    DATA_CLASS_TAG, INSTALLATION_TAG, SCRATCH_DATA_CLASS, assume_role_policy, child, policy_document,
+)
 from components.config import CloudConfig
 from components.schedule import AWS_BACKUP_START_WINDOW_MINUTES, BLOCK, slot
 
@@ -105,6 +107,10 @@ class BlockBackup(pulumi.ComponentResource):
             conditions=[aws.backup.SelectionConditionArgs(
                 string_equals=[aws.backup.SelectionConditionStringEqualArgs(
                     key=f"aws:ResourceTag/{INSTALLATION_TAG}", value=installation.id,
+                )],
+                # the restore drill's scratch volume (instance.py, SCRATCH) holds nothing to keep
+                string_not_equals=[aws.backup.SelectionConditionStringNotEqualArgs(
+                    key=f"aws:ResourceTag/{DATA_CLASS_TAG}", value=SCRATCH_DATA_CLASS,
                 )],
             )],
             opts=child(self, primary),

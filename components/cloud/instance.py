@@ -18,7 +18,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.base import DATA_CLASS_TAG, assume_role_policy, child, policy_document
+from components.aws.base import DATA_CLASS_TAG, SCRATCH_DATA_CLASS, assume_role_policy, child, policy_document
 from components import names
 from components.config import CloudConfig
 from components.schedule import DATABASE, FILES, REPORT_GRACE_SECONDS, Slot, check_start, slot
@@ -48,6 +48,12 @@ DATA_CLASSES = (
 
 def mount_point(data_class: str) -> str:
     return f"{DATA_ROOT}/{data_class}"
+
+
+# The restore drill's scratch volume: not customer data, never backed up (block_backup.py leaves
+# this tag out of its selection), replaced freely; mounted at cloud.restore_drill.scratch_dir.
+SCRATCH = DataClass(SCRATCH_DATA_CLASS, "/dev/sdj", False)
+SCRATCH_PROGRAM = "/usr/local/sbin/daktela-drill-scratch"  # mounts it (formats it only when blank)
 
 
 @dataclass(frozen=True)
@@ -143,8 +149,19 @@ class CloudHost(pulumi.ComponentResource):
             for data_class in DATA_CLASSES
         }
 
+        scratch_gb = cloud.drill_scratch_gb
+        self.scratch = aws.ebs.Volume(
+            f"{name}-{SCRATCH.name}",
+            availability_zone=subnet.availability_zone,
+            size=scratch_gb, type="gp3", encrypted=True, kms_key_id=kms_key.arn,
+            tags={DATA_CLASS_TAG: SCRATCH.name, "Name": f"{installation.id}-{SCRATCH.name}",
+                  "daktela-counted-storage": "no"},
+            opts=child(self, provider),
+        ) if scratch_gb else None
+
         values = pulumi.Output.all(
-            volume_ids={k: v.id for k, v in self.volumes.items()},
+            volume_ids={**{k: v.id for k, v in self.volumes.items()},
+                        **({SCRATCH.name: self.scratch.id} if self.scratch else {})},
             dump_bucket=backups.dump_bucket.bucket,
             restic_bucket=backups.restic_bucket.bucket,
             parameter_names={k: p.name for k, p in parameters.items()},
@@ -191,11 +208,12 @@ class CloudHost(pulumi.ComponentResource):
             # centre: they apply to new instances; see docs/design.md.
             opts=child(self, provider, ignore_changes=["ami", "userData"]),
         )
-        for data_class in DATA_CLASSES:
+        for data_class, volume in [*((dc, self.volumes[dc.name]) for dc in DATA_CLASSES),
+                                   *([(SCRATCH, self.scratch)] if self.scratch else [])]:
             aws.ec2.VolumeAttachment(
                 f"{name}-{data_class.name}-attachment",
                 device_name=data_class.device_name,
-                volume_id=self.volumes[data_class.name].id,
+                volume_id=volume.id,
                 instance_id=self.instance.id,
                 opts=child(self, provider),
             )
@@ -329,8 +347,9 @@ def instance_policy(installation: CloudConfig, backups: BackupTargets, arns: dic
 
 
 def _systemd_job(name: str, description: str, exec_start: str, calendars: list[str],
-                 requires: list[str], runtime_max_seconds: Optional[int]) -> list[dict[str, str]]:
-    units = timer_job_units(name, description, exec_start, requires, calendars, runtime_max_seconds)
+                 requires: list[str], runtime_max_seconds: Optional[int],
+                 exec_start_pre: Optional[str] = None) -> list[dict[str, str]]:
+    units = timer_job_units(name, description, exec_start, requires, calendars, runtime_max_seconds, exec_start_pre)
     return [{"path": path, "mode": "0644", "content": content} for path, content in units.items()]
 
 
@@ -396,10 +415,16 @@ def job_files(installation: CloudConfig, backups: BackupTargets, values: dict[st
     files.append({"path": names.CHECK_PROGRAM, "mode": "0755", "content": verify_program()})
     files.append({"path": names.DRILL_CONFIG, "mode": "0644", "content": drill_config(installation, backups, values, endpoint)})
     drill = installation.cloud.restore_drill
+    scratch = values["volume_ids"].get(SCRATCH.name)
+    if scratch:  # a job file, so that it reaches running instances too (user data does not)
+        files.append({"path": SCRATCH_PROGRAM, "mode": "0755", "content": render(
+            "cloud/daktela-volumes.sh.j2", installation_id=installation.id,
+            volumes=[{"volume_id": scratch, "mount_point": drill.scratch_dir, "label": "dk-scratch"}],
+            directories=[])})
     files += _systemd_job(
         "daktela-restore-drill", f"Daktela {installation.id}: weekly restore drill of the dumps and restic",
         names.DRILL_PROGRAM, [f"{drill.weekday} *-*-* {drill.time:%H:%M}:00 UTC"],
-        [drill.scratch_dir], names.DRILL_MAX_HOURS * 3600)  # a volume mounted there for scratch space must be in place
+        [drill.scratch_dir], names.DRILL_MAX_HOURS * 3600, exec_start_pre=SCRATCH_PROGRAM if scratch else None)
     files += _systemd_job(
         "daktela-backup-check", f"Daktela {installation.id}: daily deep check of the file-level repository",
         names.CHECK_PROGRAM, [f"*-*-* {check_start([f'{files_slot.start:%H:%M}'], files_slot.window_minutes)}:00 UTC"],

@@ -173,8 +173,18 @@ class RestoreDrill(_Model):
         return float(self.alarm_after_days * 24)
     scratch_dir: AbsolutePath = Field(
         default="/var/tmp/daktela-drill",
-        description="where the drill restores (a fresh directory inside it each time, removed after); "
-                    "needs room for twice the restored data plus the snapshot",
+        description="where the drill works (a fresh directory inside it each time, removed after); "
+                    "files stream through it unwritten: it needs room for the database dump, the "
+                    "largest table and 256 MiB",
+    )
+
+
+class CloudRestoreDrill(RestoreDrill):
+    scratch_gb: Optional[int] = Field(
+        default=None, ge=0, le=16384,
+        description="GB of the drill's scratch volume, mounted at scratch_dir (gp3, not backed up); "
+                    "by default the database volume's size (its dump and largest table fit); 0: no "
+                    "volume, the root volume's free space (small installations)",
     )
 
 
@@ -188,6 +198,12 @@ class CloudSettings(_Model):
     )
     rtp_ports: RtpPorts = Field(default_factory=RtpPorts, description="RTP media port range (UDP)")
     volumes_gb: VolumeSizes = Field(default_factory=VolumeSizes, description="EBS size per data class")
+
+    @property
+    def drill_scratch_gb(self) -> int:
+        """The drill's scratch volume (0: none): restore_drill.scratch_gb, else the database volume's size."""
+        chosen = self.restore_drill.scratch_gb
+        return self.volumes_gb.database if chosen is None else chosen
     backup_retention_days: int = Field(
         default=35, ge=7, le=3650,
         description="days each backup is kept (AWS Backup recovery points, database dumps)",
@@ -197,8 +213,8 @@ class CloudSettings(_Model):
         description="lock the AWS Backup vaults: no recovery point can be deleted before this many "
                     "days (none by default; a lock cannot be removed after its grace period)",
     )
-    restore_drill: RestoreDrill = Field(
-        default_factory=RestoreDrill,
+    restore_drill: CloudRestoreDrill = Field(
+        default_factory=CloudRestoreDrill,
         description="the weekly restore drills: AWS Backup restore testing of the data volumes, and on "
                     "the instance the newest database dump and restic snapshot restored and verified",
     )
