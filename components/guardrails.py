@@ -241,6 +241,54 @@ def check_kms_readers(plan: dict) -> list[Violation]:
     return out
 
 
+PRUNE_PRINCIPAL = "daktela:aws:PrunePrincipal"
+# What nobody in a plan may do to a backup: remove a version or weaken a lock (the prune only adds
+# delete markers; the buckets' lifecycle removes what the lock lets go).
+NEVER_ALLOWED = ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention")
+
+
+def check_retention(plan: dict) -> list[Violation]:
+    """Retention is a job: every installation has its prune principal, which may delete (markers)
+    in its repositories; nobody may remove a version or weaken a lock; only the prune principal
+    deletes more than restic's lock files; every backup bucket's lifecycle clears the delete markers
+    whose versions have expired."""
+    installations = _of(plan, CLOUD) + _of(plan, ONPREM)
+    if not installations:
+        return []
+    out = []
+    principals = {_key(p) for p in _of(plan, PRUNE_PRINCIPAL)}
+    if not principals:
+        out.append(Violation("retention-job", "no prune principal: the restic repositories would grow without bound"))
+    for policy, statements in _policy_statements(plan):
+        pruning = policy.get("parent") in principals
+        for statement in statements:
+            for action in NEVER_ALLOWED:
+                if statement.get("Effect") == "Allow" and any(
+                        fnmatchcase(action.lower(), str(a).lower()) for a in _as_list(statement.get("Action", []))):
+                    out.append(Violation("retention-principal", f"{statement.get('Sid', 'a statement')} allows "
+                                                                f"{action}", _key(policy)))
+            if pruning or not any(fnmatchcase("s3:deleteobject", str(a).lower())
+                                  for a in _as_list(statement.get("Action", []))):
+                continue
+            for resource in _as_list(statement.get("Resource", [])):
+                if not _unknown(resource) and "/restic/" in str(resource) and not str(resource).endswith("/locks/*"):
+                    out.append(Violation("retention-principal", f"{statement.get('Sid', 'a statement')} deletes in "
+                                                                f"{resource}: only the prune principal may", _key(policy)))
+    if principals and not any(
+            _allows(s, "s3:DeleteObject", str(resource).replace("*", "data/00/pack"))
+            for policy, statements in _policy_statements(plan) if policy.get("parent") in principals
+            for s in statements for resource in _as_list(s.get("Resource", []))
+            if "/restic/" in str(resource) and str(resource).endswith("/*")):
+        out.append(Violation("retention-job", "the prune principal cannot delete in the repositories"))
+    for lifecycle in _of(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+        rules = lifecycle["inputs"].get("rules") or []
+        if not _unknown(rules) and not any((r.get("expiration") or {}).get("expiredObjectDeleteMarker") is True
+                                           for r in rules):
+            out.append(Violation("retention-lifecycle", "expired delete markers are never removed",
+                                 _key(lifecycle)))
+    return out
+
+
 # -- on-premise -------------------------------------------------------------------------------
 
 
@@ -372,7 +420,7 @@ def check_aws_limits(plan: dict) -> list[Violation]:
 GUARDRAILS: tuple[Callable[[dict], list[Violation]], ...] = (
     check_cloud_backups, check_freshness_alarms, check_onprem_backups, check_backup_buckets, check_fees,
     check_storage_metering, check_restore_drills, check_deep_checks, check_silence_alarms, check_kms_readers,
-    check_aws_limits,
+    check_retention, check_aws_limits,
 )
 
 

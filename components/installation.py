@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.base import kms_key, notification_topic, regional_provider
+from components.aws.retention import PrunePrincipal, Repository, RetentionTargets
 from components.cloud.block_backup import BlockBackup
 from components.aws.buckets import BackupBucket
 from components.cloud.instance import BackupTargets, CloudHost
@@ -120,6 +121,15 @@ class CloudInstallation(_Installation):
             {"Sid": "ValidateRestoreTests", "Effect": "Allow",
              "Action": list(RESTORE_TEST_ACTIONS), "Resource": "*"},
         ])
+        retention = installation.backup.retention
+        self.prune = PrunePrincipal(
+            f"{name}-prune", installation_id=name, runner_arn=retention.runner_arn,
+            repositories=[(restic.bucket.arn, restic_prefix)], status_arns=[dumps.bucket.arn],
+            key_arns=[primary_key.arn, secondary_key.arn], regions=[regions.primary, regions.secondary],
+            provider=primary, opts=pulumi.ResourceOptions(parent=self))
+        self.retention_targets = pulumi.Output.all(restic.bucket.bucket, dumps.bucket.bucket).apply(
+            lambda buckets: retention_targets(installation, cloud.backup_retention_days, [
+                Repository(FILES, regions.secondary, buckets[0], restic_prefix, buckets[1], regions.primary)]))
         self.watch = FreshnessWatch(
             f"{name}-freshness", installation_id=name, max_age_hours=installation.backup_max_age_hours,
             reserve_hours=installation.backup.reserve_hours, watch=self.freshness_targets,
@@ -256,7 +266,24 @@ class OnPremInstallation(_Installation):
             provider=primary, opts=pulumi.ResourceOptions(parent=self),
         )
         self.storage_alarms = self._storage_alarms(billing_topic, primary)
+        retention = installation.backup.retention
+        self.prune = PrunePrincipal(
+            f"{name}-prune", installation_id=name, runner_arn=retention.runner_arn,
+            repositories=[(b.bucket.arn, names.repository_prefix(name)) for b in self.offsite.buckets],
+            status_arns=[b.bucket.arn for b in self.offsite.buckets], key_arns=[], regions=self.offsite.regions,
+            provider=primary, opts=pulumi.ResourceOptions(parent=self))
+        self.retention_targets = pulumi.Output.all(*bucket_names).apply(
+            lambda buckets: retention_targets(installation, settings.backup_lock_days, [
+                Repository(location, region, bucket, names.repository_prefix(name), bucket, region)
+                for location, region, bucket in zip(LOCATIONS, self.offsite.regions, buckets)]))
         self.register_outputs({**self._outputs(), "freshness_targets": self.freshness_targets})
+
+
+def retention_targets(installation: Installation, keep_within_days: int, repositories: list[Repository]) -> str:
+    """What the weekly prune keeps, and where: the stack output `retention_targets` (scripts/prune.py)."""
+    retention = installation.backup.retention
+    return RetentionTargets(installation.id, keep_within_days, retention.keep_daily, retention.keep_weekly,
+                            retention.keep_monthly, tuple(repositories)).to_json()
 
 
 def onprem_freshness_watch(installation: OnPremConfig, bucket_names: list[str]) -> Watch:

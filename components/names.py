@@ -108,6 +108,11 @@ def run_key(installation_id: str, technology: str) -> str:
     return f"{status_prefix(installation_id)}run-{technology}.json"
 
 
+def retention_key(installation_id: str, repository: str) -> str:
+    """The weekly prune's result per repository (its size after each prune: the trend), beside it."""
+    return f"{status_prefix(installation_id)}retention-{repository}.json"
+
+
 def check_key(installation_id: str, repository: str) -> str:
     """Deep check results, one object per repository (on-premise: location-1, location-2, written into
     every location; cloud: file-level, in the dumps bucket)."""

@@ -38,6 +38,9 @@ def build() -> StackConfig:
     })
     # The backup status script reads this: `pulumi stack output freshness_targets`.
     pulumi.export("freshness_targets", built.freshness_targets)
+    # The weekly prune reads these (scripts/prune.py): what to keep, where, and the role to assume.
+    pulumi.export("retention_targets", built.retention_targets)
+    pulumi.export("prune_role_arn", built.prune.role.arn)
     if isinstance(built, CloudInstallation):
         pulumi.export("instance_id", built.host.instance.id)
     else:

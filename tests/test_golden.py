@@ -50,12 +50,16 @@ def test_urns_carry_the_whole_type_chain_as_the_engine_makes_them():
 
 
 # Resources the example stacks gained after the move (issue 23: the deep checks' alarms, and the
-# instance's dump and file-level runs' failure alarms; issue 24: the drill's scratch volume).
+# instance's dump and file-level runs' failure alarms; issue 24: the drill's scratch volume, the
+# prune principal).
+PRUNE = ["prune", "prune-policy", "prune-role"]
 ADDED_SINCE_THE_MOVE = {
-    "cloud": ["acme-cloud-freshness-check-file-level-failed", "acme-cloud-freshness-check-file-level-stale",
-              "acme-cloud-freshness-database-dump-failed", "acme-cloud-freshness-file-level-failed",
-              "acme-cloud-host-drill-scratch", "acme-cloud-host-drill-scratch-attachment"],
-    "on-premise": [f"acme-onprem-freshness-check-location-{n}-{kind}" for n in (1, 2) for kind in ("failed", "stale")],
+    "cloud": sorted(["acme-cloud-freshness-check-file-level-failed", "acme-cloud-freshness-check-file-level-stale",
+                     "acme-cloud-freshness-database-dump-failed", "acme-cloud-freshness-file-level-failed",
+                     "acme-cloud-host-drill-scratch", "acme-cloud-host-drill-scratch-attachment",
+                     *(f"acme-cloud-{p}" for p in PRUNE)]),
+    "on-premise": sorted([*(f"acme-onprem-freshness-check-location-{n}-{kind}" for n in (1, 2)
+                            for kind in ("failed", "stale")), *(f"acme-onprem-{p}" for p in PRUNE)]),
 }
 
 

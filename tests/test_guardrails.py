@@ -59,6 +59,24 @@ def _without_decrypt(resource):
     resource["inputs"]["policy"] = json.dumps(document)
 
 
+def _allowing(action: str, resource_suffix: str = ""):
+    """The policy with one more statement allowing `action` on its first object resource (+ suffix)."""
+    def change(resource):
+        document = json.loads(resource["inputs"]["policy"])
+        target = next(r for s in document["Statement"] for r in (s["Resource"] if isinstance(s["Resource"], list)
+                                                                    else [s["Resource"]]) if "/" in r)
+        document["Statement"].append({"Sid": "Extra", "Effect": "Allow", "Action": [action],
+                                      "Resource": [target.rsplit("/", 1)[0] + "/" + resource_suffix if resource_suffix
+                                                   else target]})
+        resource["inputs"]["policy"] = json.dumps(document)
+    return change
+
+
+def _without_marker_expiry(resource):
+    for rule in resource["inputs"]["rules"]:
+        rule.pop("expiration", None) if rule.get("expiration", {}).get("expiredObjectDeleteMarker") else None
+
+
 VIOLATIONS = [
     ("cloud", "cloud-three-technologies", lambda p: drop(p, "aws:backup/plan:Plan")),
     ("cloud", "cloud-distinct-times", lambda p: edit(p, "aws:s3/bucketObjectv2:BucketObjectv2",
@@ -105,6 +123,15 @@ VIOLATIONS = [
     # issue 23.3: the checker could read the drill results in the SSE-KMS dumps bucket, but not decrypt them
     ("cloud", "kms-keys", lambda p: edit(p, "aws:iam/rolePolicy:RolePolicy", _without_decrypt, "freshness")),
     ("cloud", "kms-keys", lambda p: edit(p, "aws:iam/rolePolicy:RolePolicy", _without_decrypt, "host-least")),
+    # issue 24: retention is a job with its own principal; nobody removes a version or a lock
+    ("cloud", "retention-job", lambda p: drop(p, "aws:iam/rolePolicy:RolePolicy", "prune-policy")),
+    ("on-premise", "retention-job", lambda p: drop(p, guardrails.PRUNE_PRINCIPAL)),
+    ("on-premise", "retention-principal", lambda p: edit(p, "aws:iam/rolePolicy:RolePolicy",
+        _allowing("s3:DeleteObjectVersion"), "prune-policy")),
+    ("on-premise", "retention-principal", lambda p: edit(p, "aws:iam/userPolicy:UserPolicy",
+        _allowing("s3:DeleteObject", "*"), "host-policy")),
+    ("cloud", "retention-lifecycle", lambda p: edit(p,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", _without_marker_expiry, "restic")),
 ]
 
 
@@ -120,7 +147,8 @@ def test_every_rule_has_a_violating_fixture():
     assert rules == {"cloud-three-technologies", "cloud-distinct-times", "freshness-alarms", "onprem-two-regions",
                      "onprem-twice-daily", "onprem-exclusions", "bucket-private", "bucket-encrypted",
                      "bucket-versioned", "fees-retained", "fees-one-off-once", "storage-metered",
-                     "restore-drilled", "onprem-backup", "repositories-verified", "silence-alarms", "kms-keys"}
+                     "restore-drilled", "onprem-backup", "repositories-verified", "silence-alarms", "kms-keys",
+                     "retention-job", "retention-principal", "retention-lifecycle"}
 
 
 def test_unknown_values_of_a_real_preview_are_not_violations(plans):
@@ -175,7 +203,8 @@ def test_policy_pack_registers_every_guardrail(monkeypatch):
     assert [p.name for p in registered["policies"]] == [
         "daktela-cloud-backups", "daktela-freshness-alarms", "daktela-onprem-backups",
         "daktela-backup-buckets", "daktela-fees", "daktela-storage-metering", "daktela-restore-drills",
-        "daktela-deep-checks", "daktela-silence-alarms", "daktela-kms-readers", "daktela-aws-limits"]
+        "daktela-deep-checks", "daktela-silence-alarms", "daktela-kms-readers", "daktela-retention",
+        "daktela-aws-limits"]
 
 
 def test_plan_check_exits_3_on_a_violation(monkeypatch, capsys):

@@ -74,7 +74,7 @@ def test_a_base_that_is_not_a_plan_or_of_another_stack_is_refused(tmp_path):
 def test_a_new_stack_diffs_as_everything_added():
     result = plan(EXAMPLES["cloud"], "--diff-new")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Stack example-cloud: 87 to add, 0 to change, 0 to remove")
+    assert result.stdout.startswith("Stack example-cloud: 92 to add, 0 to change, 0 to remove")
 
 
 def test_the_text_plan_never_cuts_a_value():

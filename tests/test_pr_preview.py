@@ -153,6 +153,12 @@ def test_workflow_is_valid_and_wires_the_three_jobs():
     assert preview["with"]["policyPacks"] == "policy" and preview["with"]["diff"] is True
     drift = next(s for s in jobs["drift"]["steps"] if s.get("uses", "").startswith("pulumi/actions"))
     assert drift["with"]["expect-no-changes"] is True
+    # the weekly prune: its own schedule, per stack, the password never on a command line
+    assert "37 5 * * 0" in [t["cron"] for t in triggers["schedule"]]
+    assert "github.event.schedule == '37 5 * * 0'" in jobs["retention"]["if"]
+    prune = jobs["retention"]["steps"][-1]
+    assert "scripts/prune.py" in prune["run"] and "RESTIC_PASSWORD_FILE=" in prune["run"]
+    assert "umask 077" in prune["run"] and "${{" not in prune["run"]
     schema = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
                              "vendor.github-workflows", str(path)], capture_output=True, text=True)
     assert schema.returncode == 0, schema.stdout + schema.stderr

@@ -89,6 +89,16 @@ class Ledger(_Model):
     region: AwsRegion = Field(description="AWS region of the ledger table")
 
 
+class Retention(_Model):
+    keep_daily: int = Field(default=14, ge=1, le=3650, description="the newest snapshot of each of this many days is kept")
+    keep_weekly: int = Field(default=8, ge=0, le=520, description="the newest snapshot of each of this many weeks is kept")
+    keep_monthly: int = Field(default=12, ge=0, le=120, description="the newest snapshot of each of this many months is kept")
+    runner_arn: Optional[str] = Field(
+        default=None, pattern=r"^arn:aws:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$",
+        description="the one principal that may assume the installation's prune role (the team's "
+                    "designated runner); by default any principal of the account that is allowed to")
+
+
 class Backup(_Model):
     times: Optional[list[TimeOfDay]] = Field(
         default=None,
@@ -121,6 +131,11 @@ class Backup(_Model):
         le=256,
         description="every pack of every restic repository is read back and verified within this many "
                     "days: a daily `restic check` reads one part of each (at most 256: restic's limit)",
+    )
+    retention: Retention = Field(
+        default_factory=Retention,
+        description="what the weekly prune of the restic repositories keeps; every snapshot of the "
+                    "last backup_lock_days (on-premise) or cloud.backup_retention_days (cloud) is kept too",
     )
 
 

@@ -1,0 +1,149 @@
+"""The weekly prune: restic repositories kept in bounds by their own principal, never the hosts'.
+
+Run by the team's designated runner (scripts/prune.py; the `retention` job of
+.github/workflows/infrastructure.yml), once a week per installation, with the installation's prune
+role (components/aws/retention.py). For each repository of the stack output `retention_targets`:
+1. `restic forget --keep-within <D>d --keep-daily --keep-weekly --keep-monthly`: D is
+   on_premise.backup_lock_days or cloud.backup_retention_days, so a snapshot younger than the
+   lock is never forgotten, and the lock is never asked to give anything up early;
+2. `restic prune`: packs no kept snapshot needs are deleted. On these versioned buckets a delete
+   adds a delete marker; the old version stays (on-premise: locked) until the bucket's lifecycle
+   expires noncurrent versions (after the lock) and then the expired delete markers;
+3. the repository's size (its current objects, what the next backup and restore see) recorded with
+   the earlier ones in `status/<id>/retention-<repository>.json`: the trend is the last
+   READINGS_KEPT weekly sizes.
+A repository that fails is reported and the others are still pruned; the exit code says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from components.aws.retention import Repository, RetentionTargets
+
+READINGS_KEPT = 26  # half a year of weekly sizes
+PRUNE_TIMEOUT_SECONDS = 12 * 3600
+
+
+class RetentionError(Exception):
+    """A repository could not be pruned; the message says which and why, in one line."""
+
+
+@dataclass(frozen=True)
+class Pruned:
+    repository: Repository
+    kept: int
+    removed: int
+    oldest_kept: Optional[str]
+    size_bytes: int
+    readings: tuple[dict[str, Any], ...]
+
+    def line(self) -> str:
+        sizes = [r["bytes"] for r in self.readings]
+        trend = " -> ".join(f"{b / 1e9:.2f}" for b in sizes[-4:])
+        return (f"{self.repository.name} ({self.repository.region}): {self.kept} snapshots kept (oldest "
+                f"{self.oldest_kept}), {self.removed} forgotten; {self.size_bytes / 1e9:.2f} GB "
+                f"(last sizes, GB: {trend})")
+
+
+def repository_url(repository: Repository, endpoint: str = "") -> str:
+    base = endpoint.rstrip("/") or f"https://s3.{repository.region}.amazonaws.com"
+    return f"s3:{base}/{repository.bucket}/{repository.prefix.rstrip('/')}"
+
+
+def forget_arguments(targets: RetentionTargets) -> list[str]:
+    return ["forget", "--keep-within", f"{targets.keep_within_days}d", "--keep-daily", str(targets.keep_daily),
+            "--keep-weekly", str(targets.keep_weekly), "--keep-monthly", str(targets.keep_monthly)]
+
+
+def _restic(repository: Repository, arguments: list[str], env: dict[str, str], endpoint: str) -> str:
+    command = ["restic", "-r", repository_url(repository, endpoint), "-o", f"s3.region={repository.region}",
+               *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=PRUNE_TIMEOUT_SECONDS)
+    if result.returncode != 0:
+        from components.templates import watchdog
+
+        raise RetentionError(f"{repository.name} ({repository.region}): restic {arguments[0]} failed: "
+                             f"{watchdog().cause_of(result.stderr, result.returncode)}")
+    return result.stdout
+
+
+def size_of(s3: Any, repository: Repository) -> int:
+    """The repository's current objects (what a prune leaves; noncurrent versions go by the lifecycle)."""
+    total = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=repository.bucket, Prefix=repository.prefix):
+        total += sum(item["Size"] for item in page.get("Contents", []))
+    return total
+
+
+def previous_readings(s3: Any, repository: Repository, key: str) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(s3.get_object(Bucket=repository.status_bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return []
+    return list(found.get("readings", []))
+
+
+def prune_repository(targets: RetentionTargets, repository: Repository, env: dict[str, str],
+                     s3_for: Callable[[str], Any], endpoint: str = "", now: Optional[datetime] = None) -> Pruned:
+    from components import names
+
+    groups = json.loads(_restic(repository, [*forget_arguments(targets), "--json"], env, endpoint) or "[]")
+    kept = [s for g in groups for s in g.get("keep") or []]
+    removed = sum(len(g.get("remove") or []) for g in groups)
+    _restic(repository, ["prune"], env, endpoint)
+    s3 = s3_for(repository.region)
+    size = size_of(s3, repository)
+    key = names.retention_key(targets.installation_id, repository.name)
+    status = s3_for(repository.status_region)
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    readings = [*previous_readings(status, repository, key), {"time": stamp, "bytes": size}][-READINGS_KEPT:]
+    pruned = Pruned(repository, len(kept), removed, min((s["time"] for s in kept), default=None), size,
+                    tuple(readings))
+    body = json.dumps({
+        "installation": targets.installation_id, "repository": repository.name, "kind": "retention",
+        "time": stamp, "result": "success", "kept": pruned.kept, "removed": removed,
+        "oldest_kept": pruned.oldest_kept, "bytes": size, "readings": readings,
+        "policy": forget_arguments(targets)[1:]}, sort_keys=True).encode()
+    # Object Lock buckets take a write only with its digest (Content-MD5, as restic sends it)
+    status.put_object(Bucket=repository.status_bucket, Key=key, ContentType="application/json", Body=body,
+                      ContentMD5=base64.b64encode(hashlib.md5(body).digest()).decode())
+    return pruned
+
+
+# Writes carry Content-MD5 and no checksum trailer (botocore 1.36+ adds one by default): one way
+# that every S3 this runs against reads, the strict double too (tests/strict_aws.py).
+S3_CONFIG = {"request_checksum_calculation": "when_required"}
+
+
+def prune_all(targets: RetentionTargets, env: dict[str, str], s3_for: Callable[[str], Any],
+              endpoint: str = "") -> tuple[list[Pruned], list[str]]:
+    """Every repository, each on its own: (what was pruned, why the others could not be)."""
+    done, failed = [], []
+    for repository in targets.repositories:
+        try:
+            done.append(prune_repository(targets, repository, env, s3_for, endpoint))
+        except (RetentionError, subprocess.TimeoutExpired, ValueError) as error:
+            failed.append(str(error))
+        except Exception as error:  # botocore's errors: the repository is named, the run goes on
+            if type(error).__module__.startswith("botocore"):
+                failed.append(f"{repository.name} ({repository.region}): {error}")
+            else:
+                raise
+    return done, failed
+
+
+def restic_env(credentials: dict[str, str]) -> dict[str, str]:
+    """restic's environment: the prune principal's credentials, the password the runner holds."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"]})
+    if credentials.get("SessionToken"):
+        env["AWS_SESSION_TOKEN"] = credentials["SessionToken"]
+    return env

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""The weekly prune of an installation's restic repositories, with its own prune role.
+
+    RESTIC_PASSWORD_FILE=/run/secrets/acme scripts/prune.py --outputs /tmp/acme-outputs.json
+
+--outputs takes `pulumi stack output --json` (no secrets needed: `retention_targets` and
+`prune_role_arn`). The runner's own AWS credentials must be allowed to assume the prune role
+(backup.retention.runner_arn); the repository password comes from RESTIC_PASSWORD_FILE or
+RESTIC_PASSWORD, as restic reads it (`pulumi config get daktela:backupRepositoryPassword`). What is kept:
+components/retention.py. Exit codes: 0 every repository pruned, 1 one failed (the others are still
+pruned), 2 bad arguments or outputs, 3 the role could not be assumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import _repo  # noqa: F401  (repo root on sys.path)
+
+from components.aws.retention import RetentionTargets
+from components.retention import S3_CONFIG, prune_all, restic_env
+from components.stack_outputs import OutputsError, read_outputs, require
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outputs", required=True, help="the stack's outputs (pulumi stack output --json)")
+    parser.add_argument("--endpoint-url", default="", help="an S3-compatible endpoint instead of AWS's")
+    parser.add_argument("--no-assume", action="store_true",
+                        help="the environment's credentials are the prune principal's already")
+    args = parser.parse_args(argv)
+    if not (os.environ.get("RESTIC_PASSWORD_FILE") or os.environ.get("RESTIC_PASSWORD")):
+        print("the repository password is not given: set RESTIC_PASSWORD_FILE (pulumi config get daktela:"
+              "backupRepositoryPassword into a file only you can read)", file=sys.stderr)
+        return 2
+    try:
+        outputs = read_outputs(args.outputs)
+        targets = RetentionTargets.from_json(require(outputs, "retention_targets"))
+        role_arn = require(outputs, "prune_role_arn")
+    except (OutputsError, KeyError, TypeError, ValueError) as error:
+        print(f"--outputs {args.outputs}: {error}", file=sys.stderr)
+        return 2
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    try:
+        if args.no_assume:
+            session = boto3.Session()
+            frozen = session.get_credentials().get_frozen_credentials()
+            credentials = {"AccessKeyId": frozen.access_key, "SecretAccessKey": frozen.secret_key,
+                           "SessionToken": frozen.token or ""}
+        else:
+            credentials = boto3.client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName=f"prune-{targets.installation_id}",
+                DurationSeconds=12 * 3600)["Credentials"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, AttributeError) as error:
+        print(f"cannot assume {role_arn}: {error}", file=sys.stderr)
+        return 3
+    session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials.get("SessionToken") or None)
+    clients: dict = {}
+
+    def s3_for(region: str):
+        if region not in clients:
+            clients[region] = session.client("s3", region_name=region, endpoint_url=args.endpoint_url or None,
+                                             config=botocore.config.Config(**S3_CONFIG))
+        return clients[region]
+
+    done, failed = prune_all(targets, restic_env(credentials), s3_for, args.endpoint_url)
+    for pruned in done:
+        print(pruned.line())
+    for line in failed:
+        print(f"FAILED: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
