@@ -330,6 +330,16 @@ class Drill:
         return {"tables": created, **loaded, "tables_kept": views}
 
 
+def table_name(line: bytes) -> bytes:
+    """The table a CREATE TABLE line creates: `name` as mysqldump writes it, or a bare name."""
+    rest = line[len(b"CREATE TABLE "):].lstrip()
+    if rest.upper().startswith(b"IF NOT EXISTS "):
+        rest = rest[len(b"IF NOT EXISTS "):].lstrip()
+    if rest.startswith(b"`"):
+        return rest[1:].split(b"`", 1)[0]
+    return rest.split(b"(", 1)[0].split()[0]
+
+
 class Loader:
     """One client of the throwaway server fed the dump line by line; before each table's CREATE
     TABLE (and at the end) the table before it is checksummed and, unless `keep`, dropped. A thread
@@ -372,10 +382,10 @@ class Loader:
         try:
             with gzip.open(dump, "rb") as handle:
                 for line in handle:
-                    if line.startswith(b"CREATE TABLE `"):
+                    if line.startswith(b"CREATE TABLE "):
                         if table is not None:
                             client.stdin.write(self.finish(table))
-                        table = line[len(b"CREATE TABLE `"):].split(b"`", 1)[0]
+                        table = table_name(line)
                     client.stdin.write(line)
             if table is not None:
                 client.stdin.write(self.finish(table))
@@ -398,10 +408,10 @@ class Loader:
             raise Failed(f"the database dump does not load: {detail[-1]}")
         checksums = {}
         for row in (said.get("out") or b"").decode(errors="replace").splitlines():
-            table_name, _, value = row.rpartition("\t")
+            qualified, _, value = row.rpartition("\t")
             if value in ("", "NULL"):
-                raise Failed(f"table {table_name} could not be checksummed")
-            checksums[table_name.split(".", 1)[1]] = int(value)
+                raise Failed(f"table {qualified} could not be checksummed")
+            checksums[qualified.split(".", 1)[1]] = int(value)
         return {"checksums": checksums, "largest_table_bytes": self.peak}
 
 

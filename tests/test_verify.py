@@ -71,3 +71,15 @@ def test_damage_is_carried_until_a_later_repair(verify):
     verify.carried(failed, outcome, verify.Failed("network", "unreachable"))  # not damage: not sticky
     assert failed["last_damage"] == damage and failed["last_repair"] == outcome["last_repair"]
     assert verify.damaged(failed) is None
+
+
+@pytest.mark.parametrize("line,name", [
+    (b"CREATE TABLE `calls` (\n", b"calls"),  # mysqldump's
+    (b"CREATE TABLE `order items` (\n", b"order items"),
+    (b"CREATE TABLE calls (id INT);\n", b"calls"),  # a hand-written dump
+    (b"CREATE TABLE IF NOT EXISTS audit(id INT)\n", b"audit"),
+])
+def test_the_loader_knows_which_table_each_create_table_makes(verify, line, name):
+    """The drill checksums and drops each table when the next one starts: it must name it right,
+    or a table goes unchecked ("the dump creates 1 tables, 0 loaded")."""
+    assert verify.table_name(line) == name
