@@ -123,6 +123,34 @@ def prune_repository(targets: RetentionTargets, repository: Repository, env: dic
 S3_CONFIG = {"request_checksum_calculation": "when_required"}
 
 
+def recorded(targets: RetentionTargets, s3_for: Callable[[str], Any]) -> tuple[list[str], list[str]]:
+    """What the last prune of each repository recorded, without pruning: (lines, problems). A
+    repository never pruned, or whose record cannot be read, is a problem (unknown is failure)."""
+    from components import names
+
+    lines, problems = [], []
+    for repository in targets.repositories:
+        key = names.retention_key(targets.installation_id, repository.name)
+        where = f"s3://{repository.status_bucket}/{key}"
+        try:
+            found = json.loads(s3_for(repository.status_region).get_object(
+                Bucket=repository.status_bucket, Key=key)["Body"].read())
+            pruned = Pruned(repository, int(found["kept"]), int(found["removed"]), found.get("oldest_kept"),
+                            int(found["bytes"]), tuple(found.get("readings") or []))
+        except (ValueError, KeyError, TypeError) as error:
+            problems.append(f"{repository.name} ({repository.region}): {where} cannot be read: {error!r}")
+            continue
+        except Exception as error:  # botocore's: missing, denied
+            if not type(error).__module__.startswith("botocore"):
+                raise
+            missing = "NoSuchKey" in str(error)
+            problems.append(f"{repository.name} ({repository.region}): " + (
+                f"never pruned ({where} does not exist)" if missing else f"{where} cannot be read: {error}"))
+            continue
+        lines.append(f"{pruned.line()}; pruned {found.get('time')}")
+    return lines, problems
+
+
 def prune_all(targets: RetentionTargets, env: dict[str, str], s3_for: Callable[[str], Any],
               endpoint: str = "") -> tuple[list[Pruned], list[str]]:
     """Every repository, each on its own: (what was pruned, why the others could not be)."""

@@ -2,13 +2,16 @@
 """The weekly prune of an installation's restic repositories, with its own prune role.
 
     RESTIC_PASSWORD_FILE=/run/secrets/acme scripts/prune.py --outputs /tmp/acme-outputs.json
+    scripts/prune.py --outputs /tmp/acme-outputs.json --status     # each repository's size and trend
 
 --outputs takes `pulumi stack output --json` (no secrets needed: `retention_targets` and
 `prune_role_arn`). The runner's own AWS credentials must be allowed to assume the prune role
 (backup.retention.runner_arn); the repository password comes from RESTIC_PASSWORD_FILE or
 RESTIC_PASSWORD, as restic reads it (`pulumi config get daktela:backupRepositoryPassword`). What is kept:
 components/retention.py. Exit codes: 0 every repository pruned, 1 one failed (the others are still
-pruned), 2 bad arguments or outputs, 3 the role could not be assumed.
+pruned), 2 bad arguments or outputs, 3 the role could not be assumed. --status prunes nothing: it
+prints what each repository's last prune recorded (size, the last sizes, snapshots kept), exit 1 when
+a repository was never pruned or its record cannot be read.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import _repo  # noqa: F401  (repo root on sys.path)
 
 from components.aws.retention import RetentionTargets
-from components.retention import S3_CONFIG, prune_all, restic_env
+from components.retention import S3_CONFIG, prune_all, recorded, restic_env
 from components.stack_outputs import OutputsError, read_outputs, require
 
 
@@ -28,10 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", required=True, help="the stack's outputs (pulumi stack output --json)")
     parser.add_argument("--endpoint-url", default="", help="an S3-compatible endpoint instead of AWS's")
+    parser.add_argument("--status", action="store_true", help="print the last prune's record of each repository")
     parser.add_argument("--no-assume", action="store_true",
                         help="the environment's credentials are the prune principal's already")
     args = parser.parse_args(argv)
-    if not (os.environ.get("RESTIC_PASSWORD_FILE") or os.environ.get("RESTIC_PASSWORD")):
+    if not args.status and not (os.environ.get("RESTIC_PASSWORD_FILE") or os.environ.get("RESTIC_PASSWORD")):
         print("the repository password is not given: set RESTIC_PASSWORD_FILE (pulumi config get daktela:"
               "backupRepositoryPassword into a file only you can read)", file=sys.stderr)
         return 2
@@ -70,9 +74,13 @@ def main(argv: list[str] | None = None) -> int:
                                              config=botocore.config.Config(**S3_CONFIG))
         return clients[region]
 
-    done, failed = prune_all(targets, restic_env(credentials), s3_for, args.endpoint_url)
-    for pruned in done:
-        print(pruned.line())
+    if args.status:
+        lines, failed = recorded(targets, s3_for)
+        print("\n".join(lines))
+    else:
+        done, failed = prune_all(targets, restic_env(credentials), s3_for, args.endpoint_url)
+        for pruned in done:
+            print(pruned.line())
     for line in failed:
         print(f"FAILED: {line}", file=sys.stderr)
     return 1 if failed else 0

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from components.aws.retention import FORBIDDEN, RetentionTargets
-from components.retention import forget_arguments, prune_all, repository_url
+from components.retention import forget_arguments, prune_all, recorded, repository_url
 from tests.conftest import REPO, example_installation, one, plan_of
 from tests.test_backups_against_aws import PRIMARY, bucket_of, onprem_plan, world  # noqa: F401  (fixtures)
 
@@ -106,7 +106,15 @@ def test_sixty_days_pruned_weekly_stay_bounded_and_the_oldest_kept_snapshot_rest
     assert len(needed) * DAILY_BYTES <= final <= len(needed) * DAILY_BYTES * 1.05 + 2_000_000, (final, len(needed))
     readings = [sizes[d] for d in sorted(sizes)]
     assert max(readings[-3:]) <= min(readings[-3:]) * 1.15, readings  # flat over the last two weeks
-    # The status: its size and the trend, one reading per prune
+    # The status: its size and the trend, one reading per prune; a repository never pruned is a problem
+    lines, problems = recorded(targets, lambda region: world_client(world, prune_key, region))
+    assert problems == [] and lines[0].startswith("location-1 (eu-central-1): ")
+    assert f"{sizes[DAYS - 1] / 1e9:.2f} GB (last sizes, GB: " in lines[0]
+    both = RetentionTargets(**{**planned.__dict__, "repositories": planned.repositories})
+    world.bucket(planned.repositories[1].bucket, planned.repositories[1].region, object_lock_days=lock_days,
+                 policy=bucket_of(onprem_plan, "offsite-location-2")[1])
+    _, problems = recorded(both, lambda region: world_client(world, prune_key, region))
+    assert len(problems) == 1 and problems[0].startswith("location-2 (eu-west-1): never pruned (s3://")
     status = json.loads(admin.get_object(Bucket=bucket, Key=f"status/{targets.installation_id}/retention-location-1.json")["Body"].read())
     assert [r["bytes"] for r in status["readings"]] == [sizes[d] for d in sorted(sizes)]
     assert status["policy"] == forget_arguments(targets)[1:]
