@@ -26,7 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
+import botocore.config
+import botocore.exceptions
+
 from components.aws.retention import Repository, RetentionTargets
+
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 READINGS_KEPT = 26  # half a year of weekly sizes
 PRUNE_TIMEOUT_SECONDS = 12 * 3600
@@ -118,9 +123,17 @@ def prune_repository(targets: RetentionTargets, repository: Repository, env: dic
     return pruned
 
 
-# Writes carry Content-MD5 and no checksum trailer (botocore 1.36+ adds one by default): one way
-# that every S3 this runs against reads, the strict double too (tests/strict_aws.py).
-S3_CONFIG = {"request_checksum_calculation": "when_required"}
+def s3_client(credentials: dict[str, str], region: str, endpoint: str = "", verify: Any = None) -> Any:
+    """An S3 client as the prune principal. Writes carry Content-MD5 and no checksum trailer
+    (botocore 1.36+ adds one by default): one way that every S3 this runs against reads, the strict
+    double too (tests/strict_aws.py)."""
+    import boto3
+
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint or None, verify=verify,
+                        aws_access_key_id=credentials["AccessKeyId"],
+                        aws_secret_access_key=credentials["SecretAccessKey"],
+                        aws_session_token=credentials.get("SessionToken") or None,
+                        config=botocore.config.Config(request_checksum_calculation="when_required"))
 
 
 def recorded(targets: RetentionTargets, s3_for: Callable[[str], Any]) -> tuple[list[str], list[str]]:
@@ -140,9 +153,7 @@ def recorded(targets: RetentionTargets, s3_for: Callable[[str], Any]) -> tuple[l
         except (ValueError, KeyError, TypeError) as error:
             problems.append(f"{repository.name} ({repository.region}): {where} cannot be read: {error!r}")
             continue
-        except Exception as error:  # botocore's: missing, denied
-            if not type(error).__module__.startswith("botocore"):
-                raise
+        except AWS_ERRORS as error:  # missing, denied, unreachable
             missing = "NoSuchKey" in str(error)
             problems.append(f"{repository.name} ({repository.region}): " + (
                 f"never pruned ({where} does not exist)" if missing else f"{where} cannot be read: {error}"))
@@ -160,11 +171,8 @@ def prune_all(targets: RetentionTargets, env: dict[str, str], s3_for: Callable[[
             done.append(prune_repository(targets, repository, env, s3_for, endpoint))
         except (RetentionError, subprocess.TimeoutExpired, ValueError) as error:
             failed.append(str(error))
-        except Exception as error:  # botocore's errors: the repository is named, the run goes on
-            if type(error).__module__.startswith("botocore"):
-                failed.append(f"{repository.name} ({repository.region}): {error}")
-            else:
-                raise
+        except AWS_ERRORS as error:  # the repository is named, the run goes on
+            failed.append(f"{repository.name} ({repository.region}): {error}")
     return done, failed
 
 

@@ -23,7 +23,7 @@ import sys
 import _repo  # noqa: F401  (repo root on sys.path)
 
 from components.aws.retention import RetentionTargets
-from components.retention import S3_CONFIG, prune_all, recorded, restic_env
+from components.retention import prune_all, recorded, restic_env, s3_client
 from components.stack_outputs import OutputsError, read_outputs, require
 
 
@@ -47,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--outputs {args.outputs}: {error}", file=sys.stderr)
         return 2
     import boto3
-    import botocore.config
     import botocore.exceptions
 
     try:
@@ -63,15 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, AttributeError) as error:
         print(f"cannot assume {role_arn}: {error}", file=sys.stderr)
         return 3
-    session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                            aws_secret_access_key=credentials["SecretAccessKey"],
-                            aws_session_token=credentials.get("SessionToken") or None)
     clients: dict = {}
 
     def s3_for(region: str):
         if region not in clients:
-            clients[region] = session.client("s3", region_name=region, endpoint_url=args.endpoint_url or None,
-                                             config=botocore.config.Config(**S3_CONFIG))
+            clients[region] = s3_client(credentials, region, args.endpoint_url)
         return clients[region]
 
     if args.status:

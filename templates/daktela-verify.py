@@ -114,6 +114,17 @@ def run(command: list[str], env: dict[str, str], what: str, timeout: Optional[in
     return result.stdout
 
 
+def watched_cause(cause_file: str, stderr: str, otherwise: str) -> tuple[str, str]:
+    """(cause, kind) of a watched command that failed: the watchdog's cause file, else the last line
+    it or its command wrote to standard error."""
+    try:
+        found = json.loads(open(cause_file).read() or "{}")
+    except (OSError, ValueError):
+        found = {}
+    return (found.get("cause") or (stderr.strip().splitlines() or [otherwise])[-1],
+            found.get("kind", "failed"))
+
+
 class Network:
     """Runs the network commands through the watchdog: deadlines, and the cause in one line."""
 
@@ -131,12 +142,8 @@ class Network:
             result = subprocess.run([*watched, "--", *command], capture_output=True, text=True, env=self.env)
             if result.returncode == 0:
                 return result.stdout
-            try:
-                found = json.loads(open(cause).read() or "{}")
-            except (OSError, ValueError):
-                found = {}
-        said = found.get("cause") or (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise Failed(f"{what} failed: {said}", found.get("kind", "failed"))
+            said, kind = watched_cause(cause, result.stderr, "no output")
+        raise Failed(f"{what} failed: {said}", kind)
 
     def stream(self, command: list[str], what: str, consume: Any) -> Any:
         """The command's output read by `consume(pipe)` as it comes; its failure (the watchdog's cause)
@@ -160,13 +167,9 @@ class Network:
             code = process.wait()
             if code == 0 and problem is None:
                 return consumed
-            try:
-                found = json.loads(open(cause).read() or "{}")
-            except (OSError, ValueError):
-                found = {}
-            said = found.get("cause") or (open(errors, errors="replace").read().strip().splitlines() or [""])[-1]
+            said, kind = watched_cause(cause, open(errors, errors="replace").read(), "")
         if code not in (0, -9) and said:
-            raise Failed(f"{what} failed: {said}", found.get("kind", "failed"))
+            raise Failed(f"{what} failed: {said}", kind)
         if isinstance(problem, Failed):
             raise problem
         raise Failed(f"{what}: the stream could not be read: {problem or said}")

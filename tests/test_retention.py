@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from components.aws.retention import FORBIDDEN, RetentionTargets
-from components.retention import forget_arguments, prune_all, recorded, repository_url
+from components.retention import forget_arguments, prune_all, recorded, repository_url, s3_client
 from tests.conftest import REPO, example_installation, one, plan_of
 from tests.test_backups_against_aws import PRIMARY, bucket_of, onprem_plan, world  # noqa: F401  (fixtures)
 
@@ -147,15 +147,8 @@ def test_sixty_days_pruned_weekly_stay_bounded_and_the_oldest_kept_snapshot_rest
 
 def world_client(world, key, region: str):  # noqa: F811
     """The S3 client scripts/prune.py makes, as the prune principal, trusting the double."""
-    import boto3
-    import botocore.config
-
-    from components.retention import S3_CONFIG
-
-    env = world.client_env(key)
-    return boto3.client("s3", region_name=region, endpoint_url=world.endpoint, verify=env["AWS_CA_BUNDLE"],
-                        aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
-                        config=botocore.config.Config(**S3_CONFIG))
+    return s3_client({"AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}, region,
+                     world.endpoint, verify=world.client_env(key)["AWS_CA_BUNDLE"])
 
 
 @pytest.mark.parametrize("hosting", ["cloud", "on-premise"])
