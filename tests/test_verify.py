@@ -83,3 +83,31 @@ def test_the_loader_knows_which_table_each_create_table_makes(verify, line, name
     """The drill checksums and drops each table when the next one starts: it must name it right,
     or a table goes unchecked ("the dump creates 1 tables, 0 loaded")."""
     assert verify.table_name(line) == name
+
+
+def test_a_stream_its_reader_gives_up_on_leaves_no_command_behind(verify, tmp_path):
+    """The drill reads `restic dump` as it streams; when the reader fails (its scratch disk full),
+    the reader's cause is the failure and the command is gone, never left writing into nothing."""
+    import os
+    import sys
+    import time
+
+    watchdog = tmp_path / "watchdog"
+    watchdog.write_text(f"#!/bin/sh\nexec {sys.executable} {TEMPLATES / 'daktela-watchdog.py'} \"$@\"\n")
+    watchdog.chmod(0o755)
+    marker = tmp_path / "writer.pid"
+    network = verify.Network({"watchdog": str(watchdog), "silence_seconds": 30}, dict(os.environ))
+
+    def reader(pipe):
+        pipe.read(1 << 20)
+        raise verify.Failed("not enough space in the scratch directory", "space")
+
+    started = time.monotonic()
+    with pytest.raises(verify.Failed, match="not enough space") as failed:
+        network.stream(["sh", "-c", f"echo $$ > {marker}; exec yes"], "location-1: reading", reader)
+    assert failed.value.kind == "space" and time.monotonic() - started < 20
+    writer = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{writer}") and open(f"/proc/{writer}/stat").read().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the command outlived the stream its reader gave up on"
+        time.sleep(0.1)
