@@ -64,7 +64,7 @@ class _Patterns:
         self.progress = re.compile(r"^\[\d+:\d+(:\d+)?\]")  # "[0:00] 80.00%  4 / 5 packs copied"
         self.errorish = re.compile(
             r"error|fail|denied|refused|invalid|does not match|no such|does not exist|timeout|timed out|"
-            r"unable|cannot|can't|no space|not found|unreachable|forbidden|skewed", re.IGNORECASE)
+            r"unable|cannot|can't|no space|not found|unreachable|forbidden|skewed|not authorized", re.IGNORECASE)
         self.ignoring = re.compile(r"^ignoring error for ", re.IGNORECASE)
         # The kinds, first match wins (a network error during a read is not damage, however restic
         # sums it up).
@@ -124,7 +124,12 @@ def cause_of(text: str, exit_code: Optional[int] = None) -> str:
             cause = f"{fatal}: {details[0]}"  # "repository contains errors: Pack ID does not match, want …"
     elif any(trace):
         first = trace.index(True)
+        # A wrapped error prints its cause first, then each wrap's message and its stack: every
+        # message line right before the first stack belongs to it (restic's retry lines do not).
         start = first - 1 if first > 0 else first
+        if start > 0 and not trace[start - 1] and p.errorish.search(lines[start - 1]) \
+                and "returned error, retrying" not in lines[start - 1]:
+            start -= 1
         messages = [line.strip() for line, is_trace in zip(lines[start:], trace[start:]) if not is_trace]
         cause = ": ".join(reversed(messages)) or lines[first].strip()
     elif details:

@@ -180,3 +180,40 @@ def test_prune_script_needs_the_password_and_the_outputs(tmp_path):
     assert missing.returncode == 2 and "RESTIC_PASSWORD_FILE" in missing.stderr
     no_targets = subprocess.run(script, capture_output=True, text=True, env={**env, "RESTIC_PASSWORD": "x"})
     assert no_targets.returncode == 2 and "retention_targets" in no_targets.stderr
+
+
+def test_a_denied_key_prunes_nothing_and_says_which_repository(world, onprem_plan, tmp_path):  # noqa: F811
+    """The host's key in the prune role's place (a runner that assumed the wrong role): restic may
+    read but not delete, so the prune of location 1 fails with the denial as its cause in one line,
+    the repository named, nothing forgotten or recorded; location 2, with nothing to forget, is
+    still pruned."""
+    from tests.restic_repositories import seed
+
+    lock_days = example_installation("on-premise")["on_premise"].get("backup_lock_days", 30)
+    planned = RetentionTargets.from_json(onprem_plan.outputs["retention_targets"])
+    for number, repository in enumerate(planned.repositories, 1):
+        world.bucket(repository.bucket, repository.region, object_lock_days=lock_days,
+                     policy=bucket_of(onprem_plan, f"offsite-location-{number}")[1])
+        seed(world.admin_client("s3", repository.region), repository.bucket, repository.prefix, PASSWORD)
+    host_key = world.user("daktela-acme-onprem-backup",
+                          [one(onprem_plan, "aws:iam/userPolicy:UserPolicy", "host-policy").inputs["policy"]])
+    first = planned.repositories[0]
+    data = tmp_path / "srv"
+    data.mkdir()
+    (data / "a.bin").write_bytes(os.urandom(10_000))
+    for when in ("2026-09-01 01:00:00", "2026-09-02 01:00:00"):
+        backed_up = restic(world, host_key, repository_url(first, world.endpoint), "backup", "--host",
+                           planned.installation_id, "--time", when, "srv", cwd=tmp_path)
+        assert backed_up.returncode == 0, backed_up.stderr
+    strict = RetentionTargets(**{**planned.__dict__, "keep_within_days": 0, "keep_daily": 1, "keep_weekly": 0,
+                                 "keep_monthly": 0})
+    env = {**os.environ, **world.client_env(host_key), "RESTIC_PASSWORD": PASSWORD}
+    done, failed = prune_all(strict, env, lambda region: world_client(world, host_key, region), world.endpoint)
+    assert [d.repository.name for d in done] == ["location-2"] and len(failed) == 1, failed
+    assert failed[0].startswith("location-1 (eu-central-1): restic forget failed: "), failed[0]
+    assert "is not authorized to perform s3:DeleteObject" in failed[0], failed[0]
+    assert "\n" not in failed[0] and ".go:" not in failed[0]
+    listed = world.admin_client("s3", PRIMARY).list_objects_v2(Bucket=first.bucket, Prefix="status/")
+    assert not listed.get("Contents")  # nothing recorded for location 1
+    assert len(json.loads(restic(world, host_key, repository_url(first, world.endpoint), "snapshots", "--json",
+                                 cwd=tmp_path).stdout)) == 2  # nothing forgotten
