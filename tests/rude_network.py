@@ -13,6 +13,7 @@ Nothing listens outside loopback and the test's own namespace, and nothing is se
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import socket
@@ -22,7 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -62,6 +63,37 @@ def pipe(source: socket.socket, sink: socket.socket, stopped: threading.Event, c
                 end.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+@contextlib.contextmanager
+def _subnets_lock(wait: float = 60.0) -> Iterator[None]:
+    """One test process at a time chooses a link's subnet: an abstract socket bound under one name is
+    the lock (the kernel frees it with the process; no file is left behind)."""
+    holder = socket.socket(socket.AF_UNIX)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            holder.bind("\0daktela-test-shaped-links")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                holder.close()
+                raise RuntimeError("another test process held the shaped links' lock for a minute") from None
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        holder.close()
+
+
+def _free_subnet() -> int:
+    """The first 10.233.N.0/30 no interface of this machine uses (under _subnets_lock): two links on
+    one subnet would route one test's packets into the other's namespace."""
+    used = subprocess.run(["ip", "-4", "-o", "addr", "show"], check=True, capture_output=True, text=True).stdout
+    for octet in range(1, 255):
+        if f" 10.233.{octet}." not in used:
+            return octet
+    raise RuntimeError("every 10.233.N.0/30 subnet is in use: shaped links were left behind (ip -4 addr)")
 
 
 def _setns(fd: int) -> None:
@@ -122,19 +154,23 @@ class ShapedLocation:
         suffix = uuid.uuid4().hex[:6]
         self.namespace = f"dk-{suffix}"
         outside, inside = f"dko{suffix}", f"dki{suffix}"
-        octet = int(suffix[:2], 16) % 250 + 1
-        self.address = f"10.233.{octet}.2"
         self.upstream_port = upstream_port
         self.outside = outside
         self.stopped = threading.Event()
         self.listener: socket.socket | None = None
         self.connections: list[socket.socket] = []
         try:
+            with _subnets_lock():
+                octet = _free_subnet()
+                for command in (
+                    ["ip", "netns", "add", self.namespace],
+                    ["ip", "link", "add", outside, "type", "veth", "peer", "name", inside],
+                    ["ip", "addr", "add", f"10.233.{octet}.1/30", "dev", outside],
+                ):
+                    subprocess.run(command, check=True, capture_output=True, text=True)
+            self.address = f"10.233.{octet}.2"
             for command in (
-                ["ip", "netns", "add", self.namespace],
-                ["ip", "link", "add", outside, "type", "veth", "peer", "name", inside],
                 ["ip", "link", "set", inside, "netns", self.namespace],
-                ["ip", "addr", "add", f"10.233.{octet}.1/30", "dev", outside],
                 ["ip", "link", "set", outside, "up"],
                 ["ip", "-n", self.namespace, "addr", "add", f"{self.address}/30", "dev", inside],
                 ["ip", "-n", self.namespace, "link", "set", inside, "up"],
