@@ -43,6 +43,7 @@ PROBE_CONNECTIONS = 5  # restic's S3 backend: -o s3.connections, 5 unless set
 PROBE_MIN_BYTES = 4 << 20  # one pack at least (restic 0.14 packs are 4 MiB and more)
 PROBE_MAX_BYTES = 64 << 20
 PROBE_PACK_BYTES = 2 << 20  # from each pack at most: more packs, more connections busy at once
+RETRIED = "returned error, retrying after"  # restic's line for a request it will try again
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class RestoreReport:
     restore_seconds: float  # restic restore --verify alone: download, write, read back
     total_seconds: float  # everything from sizing the snapshot to counting the restored files
     locations: tuple[LocationState, ...]
+    retries: tuple[str, ...] = ()  # restic's own lines for the requests it retried during the restore
 
     @property
     def transfer_seconds(self) -> float:
@@ -108,6 +110,9 @@ class RestoreReport:
             f"restore and verification (counted): {self.rest_seconds:.1f} s",
             f"total: {self.total_seconds:.1f} s",
         ]
+        if self.retries:
+            out.append(f"the location failed {len(self.retries)} requests during the restore and restic retried "
+                       f"them (their time is counted); the last: {self.retries[-1]}")
         return out
 
 
@@ -247,4 +252,5 @@ def restore(
         f"$1 == \"f\" {{ f++; s += $2 }} END {{ printf \"%.0f %.0f %.0f\", d, f, s }}'").stdout.split()
     return RestoreReport(chosen if not snapshot else LocationState(chosen.number, chosen.region, snapshot_id, None),
                          target, f"{target.rstrip('/')}{job.operational_mount}/", int(counted[1]), int(counted[0]),
-                         int(counted[2]), downloaded, link, restore_seconds, time.monotonic() - started, tuple(states))
+                         int(counted[2]), downloaded, link, restore_seconds, time.monotonic() - started, tuple(states),
+                         tuple(line.strip() for line in result.stderr.splitlines() if RETRIED in line))
