@@ -74,6 +74,10 @@ class ThrowawayHost:
     process: Optional[subprocess.Popen] = None
     namespace: str = ""
     namespace_fd: int = -1
+    # The drives' loop devices read and write their backing files with O_DIRECT: what a drive "holds"
+    # is on the machine's disk, never served from the backing file's page cache (benchmarks that
+    # read copies back from the drive, as a real drive would answer them).
+    direct_io: bool = False
 
     # -- set up -----------------------------------------------------------------------------
 
@@ -137,15 +141,16 @@ LogLevel VERBOSE
             backing = self.root / f"{role}.img"
             with open(backing, "wb") as f:
                 f.truncate(size)
-            device = subprocess.run(["losetup", "-f", "--show", "-P", str(backing)], check=True,
+            device = subprocess.run(["losetup", "-f", "--show", "-P", *(["--direct-io=on"] if self.direct_io else []),
+                                     str(backing)], check=True,
                                     capture_output=True, text=True).stdout.strip()
             self.drives[role] = Drive(role, backing, size, device)
 
     def _start_sshd(self) -> None:
-        # Private views of what the toolkit writes outside /etc: overlays over /usr/local and
-        # /var/lib (writes land in the temp directory), a fresh /run.
+        # Private views of what the toolkit writes outside /etc: overlays over /usr/local, /var/lib
+        # and root's home (restic's cache: writes land in the temp directory), a fresh /run.
         overlays = []
-        for directory in ("/usr/local", "/var/lib"):
+        for directory in ("/usr/local", "/var/lib", "/root"):
             layer = self.root / "overlay" / directory.strip("/").replace("/", "-")
             (layer / "upper").mkdir(parents=True)
             (layer / "work").mkdir()
