@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -44,15 +44,19 @@ def serve(listener: socket.socket, stopped: threading.Event, handle) -> None:
 
 
 def pipe(source: socket.socket, sink: socket.socket, stopped: threading.Event, chunk: int = 65536,
-         bytes_per_second: Optional[int] = None) -> None:
+         bytes_per_second: Optional[int] = None, cut: Optional[Callable[[int], bool]] = None) -> None:
     """Copy `source` into `sink` until either end closes (then both are shut down), at most at
-    `bytes_per_second` when given."""
+    `bytes_per_second` when given; `cut(bytes copied so far)` saying True ends it there."""
+    copied = 0
     try:
         while not stopped.is_set():
             data = source.recv(chunk)
             if not data:
                 break
             sink.sendall(data)
+            copied += len(data)
+            if cut and cut(copied):
+                break
             if bytes_per_second:
                 time.sleep(len(data) / bytes_per_second)
     except OSError:
@@ -159,6 +163,9 @@ class ShapedLocation:
         self.stopped = threading.Event()
         self.listener: socket.socket | None = None
         self.connections: list[socket.socket] = []
+        self.cut_lock = threading.Lock()
+        self.cut_after: Optional[int] = None
+        self.cuts = 0
         try:
             with _subnets_lock():
                 octet = _free_subnet()
@@ -213,11 +220,26 @@ class ShapedLocation:
     def hosts_line(self) -> str:
         return f"{self.address} {SHAPED_NAME}\n"
 
+    def cut_next_download(self, after_bytes: int) -> None:
+        """The next connection whose download passes `after_bytes` is cut there (once): a link that
+        drops a connection in the middle of an answer."""
+        with self.cut_lock:
+            self.cut_after = after_bytes
+
+    def _cut_here(self, copied: int) -> bool:
+        with self.cut_lock:
+            if self.cut_after is None or copied < self.cut_after:
+                return False
+            self.cut_after = None
+            self.cuts += 1
+            return True
+
     def _forward(self, client: socket.socket) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))  # from this thread's namespace
         self.connections += [client, upstream]
-        for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pipe, args=(source, sink, self.stopped), daemon=True).start()
+        threading.Thread(target=pipe, args=(client, upstream, self.stopped), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client, self.stopped), kwargs={"cut": self._cut_here},
+                         daemon=True).start()
 
     def close(self) -> None:
         """Every socket closed (an open one keeps the namespace alive), the namespace and the link gone."""

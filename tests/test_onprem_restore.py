@@ -146,3 +146,40 @@ def test_the_connectivity_share_follows_the_link(world, locations, test_host):  
     counted_fast, counted_slow = (r.rest_seconds - r.link.seconds for r in (fast, slow))
     timings = [(r.total_seconds, r.restore_seconds, r.transfer_seconds, r.link.seconds) for r in (fast, slow)]
     assert abs(counted_slow - counted_fast) < max(2.0, 0.5 * counted_fast), (timings, said, slow.lines())
+
+
+def test_a_download_cut_mid_answer_is_retried_and_reported(world, locations, test_host):  # noqa: F811
+    """The link drops a connection in the middle of a pack's answer, once, during the restore (a real
+    TCP connection cut by the link's forwarder, inside TLS): restic retries it, the restore is whole
+    and verified, and the report says the location failed a request and that its time is counted."""
+    from tests.rude_network import SHAPED_NAME, ShapedLocation
+
+    hashes = prepared_with_data(test_host)
+    new_data = f"{test_host.mount_point('operational')}/attachments/2026/12"
+    assert test_host.run(f"mkdir -p {new_data} && head -c 6000000 /dev/urandom > {new_data}/scans.zip").returncode == 0
+    key = (locations.key.access_key_id, locations.key.secret_access_key)
+    job = locations.job([world.endpoint, world.endpoint])
+    install(test_host, job, *key)
+    seed_locations(job, locations.admin_s3)
+    first = test_host.run("/usr/local/sbin/daktela-backup")
+    assert first.returncode == 0, first.stdout + first.stderr
+    link = ShapedLocation(int(world.endpoint.rsplit(":", 1)[1]), rate=None)
+    try:
+        test_host.run(f"echo '{link.hosts_line().strip()}' >> /etc/hosts")
+        install(test_host, locations.job([link.endpoint, world.endpoint]), *key)
+        target = test_host.root / "restored"
+        with Connection(test_host.access()) as connection:
+            # armed when the restore starts: the survey, the sizing and the probe pass untouched
+            report = restore(connection, str(target), location=1,
+                             progress=lambda line: line.startswith("restore:") and link.cut_next_download(1 << 20))
+    finally:
+        link.close()
+        test_host.run(f"sed -i '/{SHAPED_NAME}/d' /etc/hosts")
+    assert link.cuts == 1
+    assert report.retries and all("returned error, retrying after" in line for line in report.retries), report.retries
+    text = "\n".join(report.lines())
+    assert f"the location failed {len(report.retries)} requests during the restore and restic retried them" in text
+    expected = {path: digest for path, digest in hashes.items() if not path.startswith("recordings/")}
+    got = restored_hashes(test_host, str(target))
+    assert {path: digest for path, digest in got.items() if path in expected} == expected
+    assert "attachments/2026/12/scans.zip" in got
