@@ -44,15 +44,19 @@ def serve(listener: socket.socket, stopped: threading.Event, handle) -> None:
 
 
 def pipe(source: socket.socket, sink: socket.socket, stopped: threading.Event, chunk: int = 65536,
-         bytes_per_second: Optional[int] = None, cut: Optional[Callable[[int], bool]] = None) -> None:
+         bytes_per_second: Optional[int] = None, cut: Optional[Callable[[int], bool]] = None,
+         held: Optional[Callable[[], bool]] = None) -> None:
     """Copy `source` into `sink` until either end closes (then both are shut down), at most at
-    `bytes_per_second` when given; `cut(bytes copied so far)` saying True ends it there."""
+    `bytes_per_second` when given; `cut(bytes copied so far)` saying True ends it there, and nothing
+    is passed on while `held()` says True (the connection stays open, silent)."""
     copied = 0
     try:
         while not stopped.is_set():
             data = source.recv(chunk)
             if not data:
                 break
+            while held and held() and not stopped.is_set():
+                time.sleep(0.05)
             sink.sendall(data)
             copied += len(data)
             if cut and cut(copied):
@@ -166,6 +170,7 @@ class ShapedLocation:
         self.cut_lock = threading.Lock()
         self.cut_after: Optional[int] = None
         self.cuts = 0
+        self.holding = threading.Event()  # set: every answer stops where it is (the location hangs)
         try:
             with _subnets_lock():
                 octet = _free_subnet()
@@ -238,8 +243,8 @@ class ShapedLocation:
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))  # from this thread's namespace
         self.connections += [client, upstream]
         threading.Thread(target=pipe, args=(client, upstream, self.stopped), daemon=True).start()
-        threading.Thread(target=pipe, args=(upstream, client, self.stopped), kwargs={"cut": self._cut_here},
-                         daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client, self.stopped),
+                         kwargs={"cut": self._cut_here, "held": self.holding.is_set}, daemon=True).start()
 
     def close(self) -> None:
         """Every socket closed (an open one keeps the namespace alive), the namespace and the link gone."""

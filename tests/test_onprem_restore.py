@@ -148,17 +148,19 @@ def test_the_connectivity_share_follows_the_link(world, locations, test_host):  
     assert abs(counted_slow - counted_fast) < max(2.0, 0.5 * counted_fast), (timings, said, slow.lines())
 
 
-def test_a_download_cut_mid_answer_is_retried_and_reported(world, locations, test_host):  # noqa: F811
-    """The link drops a connection in the middle of a pack's answer, once, during the restore (a real
-    TCP connection cut by the link's forwarder, inside TLS): restic retries it, the restore is whole
-    and verified, and the report says the location failed a request and that its time is counted."""
+def restore_through_link(world, locations, test_host, arm, **timings):  # noqa: F811
+    """Back up to the strict double, then restore location 1 through a link of the test's own
+    (`ShapedLocation`, unshaped) with the plan's host key; `arm(link, progress line)` is called with
+    each of the restore's progress lines (the fault goes in where the test wants it). Returns the
+    report, the link, and the source's files as the restore must bring them back."""
     from tests.rude_network import SHAPED_NAME, ShapedLocation
 
     hashes = prepared_with_data(test_host)
     new_data = f"{test_host.mount_point('operational')}/attachments/2026/12"
     assert test_host.run(f"mkdir -p {new_data} && head -c 6000000 /dev/urandom > {new_data}/scans.zip").returncode == 0
+    hashes["attachments/2026/12/scans.zip"] = test_host.run(f"sha256sum {new_data}/scans.zip").stdout.split()[0]
     key = (locations.key.access_key_id, locations.key.secret_access_key)
-    job = locations.job([world.endpoint, world.endpoint])
+    job = locations.job([world.endpoint, world.endpoint], **timings)
     install(test_host, job, *key)
     seed_locations(job, locations.admin_s3)
     first = test_host.run("/usr/local/sbin/daktela-backup")
@@ -166,20 +168,51 @@ def test_a_download_cut_mid_answer_is_retried_and_reported(world, locations, tes
     link = ShapedLocation(int(world.endpoint.rsplit(":", 1)[1]), rate=None)
     try:
         test_host.run(f"echo '{link.hosts_line().strip()}' >> /etc/hosts")
-        install(test_host, locations.job([link.endpoint, world.endpoint]), *key)
-        target = test_host.root / "restored"
+        install(test_host, locations.job([link.endpoint, world.endpoint], **timings), *key)
+        target = str(test_host.root / "restored")
         with Connection(test_host.access()) as connection:
-            # armed when the restore starts: the survey, the sizing and the probe pass untouched
-            report = restore(connection, str(target), location=1,
-                             progress=lambda line: line.startswith("restore:") and link.cut_next_download(1 << 20))
+            report = restore(connection, target, location=1, progress=lambda line: arm(link, line))
     finally:
         link.close()
         test_host.run(f"sed -i '/{SHAPED_NAME}/d' /etc/hosts")
+    expected = {path: digest for path, digest in hashes.items() if not path.startswith("recordings/")}
+    got = restored_hashes(test_host, target)
+    assert {path: digest for path, digest in got.items() if path in expected} == expected
+    return report, link
+
+
+def test_a_download_cut_mid_answer_is_retried_and_reported(world, locations, test_host):  # noqa: F811
+    """The link drops a connection in the middle of a pack's answer, once, during the restore (a real
+    TCP connection cut by the link's forwarder, inside TLS): restic retries it, the restore is whole
+    and verified, and the report says the location failed a request and that its time is counted."""
+    def arm(link, line: str) -> None:
+        if line.startswith("restore:"):  # the survey, the sizing and the probe pass untouched
+            link.cut_next_download(1 << 20)
+
+    report, link = restore_through_link(world, locations, test_host, arm)
     assert link.cuts == 1
     assert report.retries and all("returned error, retrying after" in line for line in report.retries), report.retries
     text = "\n".join(report.lines())
     assert f"the location failed {len(report.retries)} requests during the restore and restic retried them" in text
-    expected = {path: digest for path, digest in hashes.items() if not path.startswith("recordings/")}
-    got = restored_hashes(test_host, str(target))
-    assert {path: digest for path, digest in got.items() if path in expected} == expected
-    assert "attachments/2026/12/scans.zip" in got
+
+
+def test_a_location_that_hangs_during_the_speed_probe(world, locations, test_host):  # noqa: F811
+    """The location stops answering while the link's speed is measured (every answer held where it
+    is, connections open) and answers again for the restore: the probe gives up (curl's connect
+    timeout, or the job's silence), the restore goes on and is whole, and the report says the speed could not be measured,
+    why, and that all of the time is counted."""
+    silence = 6
+
+    def arm(link, line: str) -> None:
+        if line.startswith("measuring the download speed"):
+            link.holding.set()
+        elif line.startswith("restore:"):
+            link.holding.clear()
+
+    report, _ = restore_through_link(world, locations, test_host, arm, silence_seconds=silence)
+    assert report.link.bytes_per_second is None and report.transfer_seconds == 0.0
+    # curl's own timeout (28): its TLS handshake, held, or a transfer slower than 1 byte/s for the silence
+    assert "curl: (28)" in (report.link.error or ""), report.link
+    assert report.rest_seconds == report.total_seconds >= silence
+    assert (f"the link's speed could not be measured ({report.link.error}): all of the time is counted"
+            in "\n".join(report.lines()))
