@@ -60,6 +60,16 @@ def watchdog() -> ModuleType:
     return module
 
 
+def watched_cause(stderr: str, what: str) -> str:
+    """Why a command the watchdog ran as `what` failed, in one line: the watchdog's own cause line
+    (its last line, "<what>: cause"), else the one reader of restic's output (`cause_of`: restic's
+    Fatal line, never a Go trace's file line), for a host whose jobs predate the watchdog."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if lines and lines[-1].startswith(f"{what}: "):
+        return lines[-1][len(what) + 2:]
+    return watchdog().cause_of(stderr) if lines else "restic failed without a message"
+
+
 def timer_job_units(name: str, description: str, exec_start: str, requires_mounts: list[str],
                     calendars: list[str], timeout_seconds: Optional[int],
                     exec_start_pre: Optional[str] = None) -> dict[str, str]:

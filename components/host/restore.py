@@ -35,7 +35,7 @@ from components import names
 from components.host.backup_job import ENV_FILE, JOB_FILE, BackupJob
 from components.host.errors import CommandError, RestoreError
 from components.host.ssh import Connection
-from components.templates import render, watchdog
+from components.templates import render, watched_cause
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -116,13 +116,18 @@ class RestoreReport:
         return out
 
 
+def _what(job: BackupJob, number: int) -> str:
+    """Who the watchdog says failed: "location N (region)"."""
+    return f"location {number} ({job.locations[number - 1].region})"
+
+
 def _restic(job: BackupJob, number: int, arguments: str) -> str:
     """restic against a location, through the host's watchdog (a location that stops answering is
     given up after the job's silence, with the cause as the last line), or plain restic on a host
     whose jobs predate it."""
     location = job.locations[number - 1]
     restic = f"restic -r {shlex.quote(location.repository(job.installation_id))} -o s3.region={location.region} {arguments}"
-    watched = (f"{names.WATCHDOG_PROGRAM} --what {shlex.quote(f'location {number} ({location.region})')} "
+    watched = (f"{names.WATCHDOG_PROGRAM} --what {shlex.quote(_what(job, number))} "
                f"--silence {job.silence_seconds} --clock-url {shlex.quote(location.base_url)} -- {restic}")
     return f"set -a; . {ENV_FILE}; set +a; if [ -x {names.WATCHDOG_PROGRAM} ]; then {watched}; else {restic}; fi"
 
@@ -148,7 +153,7 @@ def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
         result = connection.run(_restic(job, number, f"snapshots --json --latest 1 --host {job.installation_id}"),
                                 check=False, timeout=300)
         if not result.ok:
-            return LocationState(number, region, None, None, restic_cause(result.stderr))
+            return LocationState(number, region, None, None, restic_cause(result.stderr, job, number))
         try:
             snapshots = json.loads(result.stdout or "[]")
         except ValueError as unreadable:
@@ -161,14 +166,9 @@ def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
     return side_by_side(newest, range(1, len(job.locations) + 1))
 
 
-def restic_cause(stderr: str) -> str:
-    """Why restic failed, in one line: the watchdog's own cause line when it ran restic (its last
-    line, "location N (region): cause"), else the one reader of restic's output (the watchdog's
-    `cause_of`: restic's Fatal line, never a Go trace's file line)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    if lines and lines[-1].startswith("location ") and "): " in lines[-1]:
-        return lines[-1].split("): ", 1)[1]
-    return watchdog().cause_of(stderr) if lines else "restic failed without a message"
+def restic_cause(stderr: str, job: BackupJob, number: int) -> str:
+    """Why restic against location `number` failed, in one line (`watched_cause`)."""
+    return watched_cause(stderr, _what(job, number))
 
 
 def probe_budget(downloaded_bytes: int) -> int:
@@ -200,7 +200,7 @@ def _stats(connection: Connection, job: BackupJob, number: int, snapshot_id: str
                             check=False, timeout=3600)
     if not result.ok:
         raise RestoreError(f"{connection.access.name}: location {number}: the snapshot cannot be sized: "
-                           f"{restic_cause(result.stderr)}")
+                           f"{restic_cause(result.stderr, job, number)}")
     return int(json.loads(result.stdout)["total_size"])
 
 
@@ -245,7 +245,7 @@ def restore(
     restore_seconds = time.monotonic() - restore_started
     if not result.ok:
         raise RestoreError(f"{connection.access.name}: the restore from location {chosen.number} failed: "
-                           f"{restic_cause(result.stderr)}; what it wrote is in {target}")
+                           f"{restic_cause(result.stderr, job, chosen.number)}; what it wrote is in {target}")
     # one walk of the restored tree: directories, files, their bytes
     counted = connection.run(
         f"find {quoted_target} -mindepth 1 -printf '%y %s\\n' | awk '$1 == \"d\" {{ d++ }} "
