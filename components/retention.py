@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -35,6 +36,9 @@ AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError
 
 READINGS_KEPT = 26  # half a year of weekly sizes
 PRUNE_TIMEOUT_SECONDS = 12 * 3600
+# A prune reads (indexes, trees) and writes and deletes as it goes: ten minutes in which restic reads
+# and writes nothing at all is a location that stopped answering (scripts/prune.py --silence-minutes).
+PRUNE_SILENCE_SECONDS = 600
 
 
 class RetentionError(Exception):
@@ -68,15 +72,20 @@ def forget_arguments(targets: RetentionTargets) -> list[str]:
             "--keep-weekly", str(targets.keep_weekly), "--keep-monthly", str(targets.keep_monthly)]
 
 
-def _restic(repository: Repository, arguments: list[str], env: dict[str, str], endpoint: str) -> str:
-    command = ["restic", "-r", repository_url(repository, endpoint), "-o", f"s3.region={repository.region}",
-               *arguments]
+def _restic(repository: Repository, arguments: list[str], env: dict[str, str], endpoint: str,
+            silence_seconds: int) -> str:
+    """restic against the repository through the jobs' watchdog (templates/daktela-watchdog.py, run by
+    this Python): a location that sends nothing for `silence_seconds` is given up, with the cause."""
+    from components.templates import TEMPLATES, watched_cause
+
+    what = f"{repository.name} ({repository.region})"
+    base = endpoint.rstrip("/") or f"https://s3.{repository.region}.amazonaws.com"
+    command = [sys.executable, str(TEMPLATES / "daktela-watchdog.py"), "--what", what,
+               "--silence", str(silence_seconds), "--clock-url", base, "--",
+               "restic", "-r", repository_url(repository, endpoint), "-o", f"s3.region={repository.region}", *arguments]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=PRUNE_TIMEOUT_SECONDS)
     if result.returncode != 0:
-        from components.templates import watchdog
-
-        raise RetentionError(f"{repository.name} ({repository.region}): restic {arguments[0]} failed: "
-                             f"{watchdog().cause_of(result.stderr, result.returncode)}")
+        raise RetentionError(f"{what}: restic {arguments[0]} failed: {watched_cause(result.stderr, what)}")
     return result.stdout
 
 
@@ -97,13 +106,15 @@ def previous_readings(s3: Any, repository: Repository, key: str) -> list[dict[st
 
 
 def prune_repository(targets: RetentionTargets, repository: Repository, env: dict[str, str],
-                     s3_for: Callable[[str], Any], endpoint: str = "", now: Optional[datetime] = None) -> Pruned:
+                     s3_for: Callable[[str], Any], endpoint: str = "", now: Optional[datetime] = None,
+                     silence_seconds: int = PRUNE_SILENCE_SECONDS) -> Pruned:
     from components import names
 
-    groups = json.loads(_restic(repository, [*forget_arguments(targets), "--json"], env, endpoint) or "[]")
+    groups = json.loads(_restic(repository, [*forget_arguments(targets), "--json"], env, endpoint, silence_seconds)
+                        or "[]")
     kept = [s for g in groups for s in g.get("keep") or []]
     removed = sum(len(g.get("remove") or []) for g in groups)
-    _restic(repository, ["prune"], env, endpoint)
+    _restic(repository, ["prune"], env, endpoint, silence_seconds)
     s3 = s3_for(repository.region)
     size = size_of(s3, repository)
     key = names.retention_key(targets.installation_id, repository.name)
@@ -163,12 +174,12 @@ def recorded(targets: RetentionTargets, s3_for: Callable[[str], Any]) -> tuple[l
 
 
 def prune_all(targets: RetentionTargets, env: dict[str, str], s3_for: Callable[[str], Any],
-              endpoint: str = "") -> tuple[list[Pruned], list[str]]:
+              endpoint: str = "", silence_seconds: int = PRUNE_SILENCE_SECONDS) -> tuple[list[Pruned], list[str]]:
     """Every repository, each on its own: (what was pruned, why the others could not be)."""
     done, failed = [], []
     for repository in targets.repositories:
         try:
-            done.append(prune_repository(targets, repository, env, s3_for, endpoint))
+            done.append(prune_repository(targets, repository, env, s3_for, endpoint, silence_seconds=silence_seconds))
         except (RetentionError, subprocess.TimeoutExpired, ValueError) as error:
             failed.append(str(error))
         except AWS_ERRORS as error:  # the repository is named, the run goes on

@@ -23,7 +23,7 @@ import sys
 import _repo  # noqa: F401  (repo root on sys.path)
 
 from components.aws.retention import RetentionTargets
-from components.retention import prune_all, recorded, restic_env, s3_client
+from components.retention import PRUNE_SILENCE_SECONDS, prune_all, recorded, restic_env, s3_client
 from components.stack_outputs import OutputsError, read_outputs, require
 
 
@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", required=True, help="the stack's outputs (pulumi stack output --json)")
     parser.add_argument("--endpoint-url", default="", help="an S3-compatible endpoint instead of AWS's")
+    parser.add_argument("--silence-minutes", type=int, default=PRUNE_SILENCE_SECONDS // 60,
+                        help="give a repository up when restic reads and writes nothing for this long "
+                             "(default %(default)s)")
     parser.add_argument("--status", action="store_true", help="print the last prune's record of each repository")
     parser.add_argument("--no-assume", action="store_true",
                         help="the environment's credentials are the prune principal's already")
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         lines, failed = recorded(targets, s3_for)
         print("\n".join(lines))
     else:
-        done, failed = prune_all(targets, restic_env(credentials), s3_for, args.endpoint_url)
+        done, failed = prune_all(targets, restic_env(credentials), s3_for, args.endpoint_url,
+                                 silence_seconds=args.silence_minutes * 60)
         for pruned in done:
             print(pruned.line())
     for line in failed:

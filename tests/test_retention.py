@@ -217,3 +217,34 @@ def test_a_denied_key_prunes_nothing_and_says_which_repository(world, onprem_pla
     assert not listed.get("Contents")  # nothing recorded for location 1
     assert len(json.loads(restic(world, host_key, repository_url(first, world.endpoint), "snapshots", "--json",
                                  cwd=tmp_path).stdout)) == 2  # nothing forgotten
+
+
+def test_a_location_that_never_answers_is_given_up_after_the_silence(world, onprem_plan):  # noqa: F811
+    """Both repositories behind a location that completes TLS and then answers nothing (a stuck proxy):
+    each restic is ended after the prune's silence, not at the run's 12-hour timeout, and each
+    repository fails on its own with the watchdog's cause in one line; nothing is recorded and no
+    restic is left running."""
+    import time
+
+    from tests.rude_network import SilentLocation
+
+    planned = RetentionTargets.from_json(onprem_plan.outputs["retention_targets"])
+    key = world.user("daktela-acme-onprem-prune-silent", [])
+    env = {**os.environ, **world.client_env(key), "RESTIC_PASSWORD": PASSWORD}
+    silent = SilentLocation(world.ca, world.ca.with_name("proxy.key"))
+    asked: list[str] = []
+    try:
+        started = time.monotonic()
+        done, failed = prune_all(planned, env, lambda region: asked.append(region), silent.endpoint,
+                                 silence_seconds=4)
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert done == [] and len(failed) == 2 and asked == [], (done, failed)
+    for repository, line in zip(planned.repositories, failed):
+        assert line.startswith(f"{repository.name} ({repository.region}): restic forget failed: no progress for 4 s "
+                               "(the location stopped answering)"), line
+        assert "\n" not in line
+    assert silent.accepted >= 2 and took < 2 * (4 + 10 + 15), took  # silence, the grace, the clock's read
+    left = subprocess.run(["pgrep", "-f", f"restic -r s3:{silent.endpoint}"], capture_output=True, text=True)
+    assert left.stdout == "", left.stdout
