@@ -2,7 +2,8 @@
 """Archival of files older than the cutoff onto the archive drive: our job (copy, syncfs, verify
 by SHA-256, rename, fsync, unlink) against `rsync -a --remove-source-files` (and, for context,
 the same with `--fsync`, and followed by one `sync`), on the throwaway test host's loop-device
-drives, side by side.
+drives (with O_DIRECT: a copy read back comes from the machine's disk, never from the backing
+file's page cache), side by side.
 
     .venv/bin/python bench/archival.py [--files 20000 --megabytes 2048] [--repeats 5]   (root)
 
@@ -63,10 +64,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20000)  # the sizes BENCHMARKS.md reports
     parser.add_argument("--megabytes", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--buffered-drives", action="store_true",
+                        help="loop devices through the page cache (before 2026-12-02: a read-back may be "
+                             "served from the backing file's cache instead of the drive)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         size = (args.megabytes * 2 + 512) << 20
-        host = ThrowawayHost(Path(tmp) / "host", drive_sizes={"operational": size, "archive": size}).start()
+        host = ThrowawayHost(Path(tmp) / "host", drive_sizes={"operational": size, "archive": size},
+                             direct_io=not args.buffered_drives).start()
         try:
             layout = layout_for(host)
             with Connection(host.access()) as connection:
@@ -122,7 +127,9 @@ def main() -> None:
             throughput["verified_floor"] / throughput["rsync_then_sync"], 2),
         "ratio_ours_to_verified_floor_throughput": round(throughput["ours"] / throughput["verified_floor"], 2),
         "sha256_mb_s": round(sha256_speed(), 1),
-        "command": f"python bench/archival.py --files {args.files} --megabytes {args.megabytes}",
+        "drives": "loop devices, buffered" if args.buffered_drives else "loop devices with O_DIRECT (--direct-io=on)",
+        "command": f"python bench/archival.py --files {args.files} --megabytes {args.megabytes} --repeats {args.repeats}"
+                   + (" --buffered-drives" if args.buffered_drives else ""),
     })
 
 
