@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACKS ?= $(wildcard Pulumi.*.yaml)
 
-.PHONY: plan test bench
+.PHONY: plan test bench bench-scale
 
 # `make plan` needs only the runtime; the tests add their own tools.
 $(VENV)/.runtime: requirements.txt
@@ -37,3 +37,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	cd bench && ../$(BIN)/python host_prep.py && ../$(BIN)/python archival.py && \
 	  ../$(BIN)/python backup_run.py && ../$(BIN)/python restore_run.py && ../$(BIN)/python fleet_planning.py
+
+# The scale run (root; about 25 minutes and 55 GB of free disk; BENCHMARKS.md, "An installation at scale").
+bench-scale: $(VENV)/.installed
+	cd bench && ../$(BIN)/python scale.py --no-drill

@@ -17,7 +17,8 @@ Phases, each ours then its peer or the other way round, the page cache dropped b
 - restore: `scripts/restore.py` (over SSH, as a person runs it) against `restic restore --verify`;
 - drill: `daktela-restore-drill --location 1` (every blob read and checked, files counted, the dump
   loaded) against the same `restic restore --verify` (the plain way to prove a snapshot restores,
-  which needs the data's size in free space; the drill needs none);
+  which needs the data's size in free space; the drill needs none), and against `restic dump
+  --archive tar latest / | wc -c`, the drill's own data path without its checks;
 - archival: `daktela-archive` against `rsync -a --remove-source-files && sync -f` of the same files.
 Peak memory: the largest process of each run (GNU time's maximum resident set size), and restic's
 own (every restic the host runs goes through a wrapper that records it).
@@ -148,6 +149,7 @@ def main() -> None:
     parser.add_argument("--gigabytes", type=float, default=20)
     parser.add_argument("--files", type=int, default=200_000)
     parser.add_argument("--archived", type=float, default=0.3, help="share of attachments and recordings past the cutoff")
+    parser.add_argument("--result", default="scale", help="bench/results/<RESULT>.json (default %(default)s)")
     parser.add_argument("--no-drill", action="store_true",
                         help="leave the drill out (with moto as the location it measures moto's range reads: "
                              "BENCHMARKS.md, the scale run)")
@@ -233,6 +235,9 @@ def run(args: argparse.Namespace, host: ThrowawayHost, endpoints: list[str], tmp
     if not args.no_drill:
         runs.on_host("drill_ours", "/usr/local/sbin/daktela-restore-drill --location 1")
         drill = json.loads(host.run("cat /var/lib/daktela-backup/drill-location-1.json").stdout)
+        # the drill's own data path without its checks: what restic's dump costs by itself
+        runs.on_host("drill_path_restic_dump", f"{env}; restic -r {location.repository(job.installation_id)} "
+                                               f"-o s3.region={location.region} dump --archive tar latest / | wc -c")
 
     # archival: ours, the files put back as they were, then the peer on the same files
     old = f"-mtime +{job.archive_after_days}"
@@ -251,14 +256,16 @@ def run(args: argparse.Namespace, host: ThrowawayHost, endpoints: list[str], tmp
 
     r = runs.results
     ratio = lambda ours, peer: round(r[peer]["seconds"] / r[ours]["seconds"], 2)  # noqa: E731 (speed: >1 is faster)
-    save("scale", {
+    save(args.result, {
         "data_bytes": data, "files": args.files, "by_directory_files_bytes": counts,
         "archived_files": old_files, "archived_bytes": old_bytes, "generate_seconds": round(generate_seconds, 1),
         "stored_bytes": {"ours_per_location": ours_stored, "restic_twice_per_location": peer_stored},
         "drill_bytes_read": drill.get("bytes"), "runs": r,
         "speed_ours_vs_peer": {"backup": ratio("backup_ours", "backup_restic_twice"),
                                "restore": ratio("restore_ours", "restore_restic_verify"),
-                               **({"drill": ratio("drill_ours", "restore_restic_verify")} if drill else {}),
+                               **({"drill": ratio("drill_ours", "restore_restic_verify"),
+                                   "drill_vs_restic_dump": ratio("drill_ours", "drill_path_restic_dump")}
+                                  if drill else {}),
                                "archival": ratio("archive_ours", "archive_rsync_then_sync")},
         "restore_report": report.strip().splitlines()[-6:],
         "tools": {"restic": subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip(),
