@@ -25,6 +25,15 @@ EXAMPLES = {"cloud": REPO / "Pulumi.example-cloud.yaml", "on-premise": REPO / "P
 IN_CI = os.environ.get("CI") == "true"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def restic_cache_of_the_session(tmp_path_factory) -> Iterator[None]:
+    """restic that tests run on this machine itself (not on a throwaway host, whose home is its own)
+    caches in the session's temp directory, never in this machine's /root/.cache/restic."""
+    os.environ["RESTIC_CACHE_DIR"] = str(tmp_path_factory.mktemp("restic-cache"))
+    yield
+    os.environ.pop("RESTIC_CACHE_DIR", None)
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite tests/golden/* from the current output instead of comparing")

@@ -204,7 +204,9 @@ LogLevel VERBOSE
         machine's (a pyenv python3 or a pip-installed aws ahead of Debian's)."""
         return subprocess.run(
             ["nsenter", f"--mount=/proc/{self.process.pid}/ns/mnt", "sh", "-c", command],
-            capture_output=True, text=True, timeout=timeout, env={**os.environ, "PATH": HOST_PATH, **(env or {})},
+            capture_output=True, text=True, timeout=timeout,
+            env={**{k: v for k, v in os.environ.items() if k != "RESTIC_CACHE_DIR"},  # the host's own, in its home
+                 "PATH": HOST_PATH, **(env or {})},
         )
 
     def fstab(self) -> str:
