@@ -46,10 +46,11 @@ from common import ROOT, save
 
 from tests.hosttest import ThrowawayHost
 from tests.moto_server import moto_server
-from tests.onprem_fixtures import REGIONS, backup_job, install, layout_for, moto_s3
+from tests.onprem_fixtures import REGIONS, backup_job, install, layout_for, make_bucket, moto_s3
 from tests.test_prepare_host_script import stack_for
 
 from components.host.prepare import prepare
+from components.retention import size_of
 from components.host.ssh import Connection
 
 GENERATOR = r"""
@@ -85,22 +86,6 @@ RESTIC_LOG = "/run/bench-restic-rss"
 RESTIC_WRAPPER = f"""#!/bin/sh
 exec /usr/bin/time -a -o {RESTIC_LOG} -f '%M' /usr/bin/restic "$@"
 """
-
-
-def make_bucket(endpoint: str, region: str, name: str) -> None:
-    s3 = moto_s3(endpoint)(region)
-    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
-                     ObjectLockEnabledForBucket=True)
-    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}})
-
-
-def stored_bytes(endpoint: str, region: str, bucket: str, prefix: str) -> int:
-    s3 = moto_s3(endpoint)(region)
-    total = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        total += sum(item["Size"] for item in page.get("Contents", []))
-    return total
 
 
 class Runs:
@@ -207,14 +192,14 @@ def run(args: argparse.Namespace, host: ThrowawayHost, endpoints: list[str], tmp
         assert host.run(f"{env}; {restic} init").returncode == 0
         by_hand.append(f"{restic} backup --quiet --host {job.installation_id} --exclude {op}/recordings {op}")
     runs.on_host("backup_restic_twice", f"{env}; {' && '.join(by_hand)}")
-    peer_stored = [stored_bytes(e, r, b, f"restic/{job.installation_id}-by-hand/")
+    peer_stored = [size_of(moto_s3(e)(r), b, f"restic/{job.installation_id}-by-hand/")
                    for e, r, b in zip(endpoints, REGIONS, buckets)]
     for endpoint, region, bucket in zip(endpoints, REGIONS, buckets):
         assert subprocess.run(["curl", "-sf", "-X", "POST", f"{endpoint}/moto-api/reset"]).returncode == 0
         make_bucket(endpoint, region, bucket)
     runs.on_host("backup_ours", "/usr/local/sbin/daktela-backup")
     prefix = f"restic/{job.installation_id}/"
-    ours_stored = [stored_bytes(e, r, b, prefix) for e, r, b in zip(endpoints, REGIONS, buckets)]
+    ours_stored = [size_of(moto_s3(e)(r), b, prefix) for e, r, b in zip(endpoints, REGIONS, buckets)]
     # location 2 emptied: the restore's target needs the room (the restore still surveys it)
     assert subprocess.run(["curl", "-sf", "-X", "POST", f"{endpoints[1]}/moto-api/reset"]).returncode == 0
     make_bucket(endpoints[1], REGIONS[1], buckets[1])

@@ -62,9 +62,13 @@ class Pruned:
                 f"(last sizes, GB: {trend})")
 
 
+def base_url(repository: Repository, endpoint: str = "") -> str:
+    """The S3 endpoint the repository is reached at: `endpoint`, or AWS's in its region."""
+    return endpoint.rstrip("/") or f"https://s3.{repository.region}.amazonaws.com"
+
+
 def repository_url(repository: Repository, endpoint: str = "") -> str:
-    base = endpoint.rstrip("/") or f"https://s3.{repository.region}.amazonaws.com"
-    return f"s3:{base}/{repository.bucket}/{repository.prefix.rstrip('/')}"
+    return f"s3:{base_url(repository, endpoint)}/{repository.bucket}/{repository.prefix.rstrip('/')}"
 
 
 def forget_arguments(targets: RetentionTargets) -> list[str]:
@@ -79,9 +83,8 @@ def _restic(repository: Repository, arguments: list[str], env: dict[str, str], e
     from components.templates import TEMPLATES, watched_cause
 
     what = f"{repository.name} ({repository.region})"
-    base = endpoint.rstrip("/") or f"https://s3.{repository.region}.amazonaws.com"
     command = [sys.executable, str(TEMPLATES / "daktela-watchdog.py"), "--what", what,
-               "--silence", str(silence_seconds), "--clock-url", base, "--",
+               "--silence", str(silence_seconds), "--clock-url", base_url(repository, endpoint), "--",
                "restic", "-r", repository_url(repository, endpoint), "-o", f"s3.region={repository.region}", *arguments]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=PRUNE_TIMEOUT_SECONDS)
     if result.returncode != 0:
@@ -89,10 +92,11 @@ def _restic(repository: Repository, arguments: list[str], env: dict[str, str], e
     return result.stdout
 
 
-def size_of(s3: Any, repository: Repository) -> int:
-    """The repository's current objects (what a prune leaves; noncurrent versions go by the lifecycle)."""
+def size_of(s3: Any, bucket: str, prefix: str) -> int:
+    """The bytes of the current objects under `prefix` (what a prune leaves; noncurrent versions go by
+    the lifecycle)."""
     total = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=repository.bucket, Prefix=repository.prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         total += sum(item["Size"] for item in page.get("Contents", []))
     return total
 
@@ -116,7 +120,7 @@ def prune_repository(targets: RetentionTargets, repository: Repository, env: dic
     removed = sum(len(g.get("remove") or []) for g in groups)
     _restic(repository, ["prune"], env, endpoint, silence_seconds)
     s3 = s3_for(repository.region)
-    size = size_of(s3, repository)
+    size = size_of(s3, repository.bucket, repository.prefix)
     key = names.retention_key(targets.installation_id, repository.name)
     status = s3_for(repository.status_region)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -49,6 +49,7 @@ ENDED = 124
 PROGRESS_BYTES = 64 * 1024
 KEPT_LINES = 400  # of standard error, for the cause; the log has all of it
 MAX_CAUSE = 400
+RETRYING = "returned error, retrying after"  # restic's line for a request it will try again
 
 # -- the cause -----------------------------------------------------------------------------------
 
@@ -128,7 +129,7 @@ def cause_of(text: str, exit_code: Optional[int] = None) -> str:
         # message line right before the first stack belongs to it (restic's retry lines do not).
         start = first - 1 if first > 0 else first
         if start > 0 and not trace[start - 1] and p.errorish.search(lines[start - 1]) \
-                and "returned error, retrying" not in lines[start - 1]:
+                and RETRYING not in lines[start - 1]:
             start -= 1
         messages = [line.strip() for line, is_trace in zip(lines[start:], trace[start:]) if not is_trace]
         cause = ": ".join(reversed(messages)) or lines[first].strip()

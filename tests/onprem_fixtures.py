@@ -29,18 +29,21 @@ def layout_for(host) -> DesiredLayout:
     ))
 
 
+def make_bucket(endpoint: str, region: str, name: str) -> None:
+    """A location's bucket as the plan makes it: versioned, Object Lock in governance mode."""
+    s3 = moto_s3(endpoint)(region)
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
+                     ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
+    })
+
+
 def make_buckets(endpoint: str) -> list[str]:
-    names = []
-    for region in REGIONS:
-        name = f"loc-{region}-{uuid.uuid4().hex[:8]}"
-        s3 = moto_s3(endpoint)(region)
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region},
-                         ObjectLockEnabledForBucket=True)
-        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
-        })
-        names.append(name)
+    names = [f"loc-{region}-{uuid.uuid4().hex[:8]}" for region in REGIONS]
+    for region, name in zip(REGIONS, names):
+        make_bucket(endpoint, region, name)
     return names
 
 

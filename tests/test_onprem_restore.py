@@ -103,36 +103,55 @@ def test_restore_script_reports_the_sla_split(test_host, aws_env, moto_endpoint,
     assert empty.returncode == 1 and "not empty" in empty.stderr
 
 
+def backed_up(world, locations, test_host, new_bytes: int, **timings):  # noqa: F811
+    """The host's drives with data and `new_bytes` of new attachments, backed up once to the strict
+    double with the plan's host key (into repositories that exist). Returns the source's files as a
+    restore must bring them back, and the key."""
+    hashes = prepared_with_data(test_host)
+    new_data = f"{test_host.mount_point('operational')}/attachments/2026/12"
+    made = test_host.run(f"mkdir -p {new_data} && head -c {new_bytes} /dev/urandom > {new_data}/scans.zip "
+                         f"&& sha256sum {new_data}/scans.zip")
+    assert made.returncode == 0, made.stderr
+    hashes["attachments/2026/12/scans.zip"] = made.stdout.split()[0]
+    key = (locations.key.access_key_id, locations.key.secret_access_key)
+    job = locations.job([world.endpoint, world.endpoint], **timings)
+    install(test_host, job, *key)
+    seed_locations(job, locations.admin_s3)
+    first = test_host.run("/usr/local/sbin/daktela-backup")
+    assert first.returncode == 0, first.stdout + first.stderr
+    return {path: digest for path, digest in hashes.items() if not path.startswith("recordings/")}, key
+
+
+def restore_via(link, world, locations, test_host, key, target: str, progress, **timings):  # noqa: F811
+    """Location 1 restored into `target` through `link` (a `ShapedLocation`: the host reaches it by
+    the name its /etc/hosts maps to the link); the link is closed and the name removed afterwards."""
+    from tests.rude_network import SHAPED_NAME
+
+    try:
+        test_host.run(f"echo '{link.hosts_line().strip()}' >> /etc/hosts")
+        install(test_host, locations.job([link.endpoint, world.endpoint], **timings), *key)
+        with Connection(test_host.access()) as connection:
+            return restore(connection, target, location=1, progress=progress)
+    finally:
+        link.close()
+        test_host.run(f"sed -i '/{SHAPED_NAME}/d' /etc/hosts")
+
+
 def test_the_connectivity_share_follows_the_link(world, locations, test_host):  # noqa: F811
     """Restored straight from location 1 through a real link whose downloads the kernel shapes (tc tbf
     in a network namespace of the test's own), at 24 and at 6 Mbit/s, with the plan's host key
     against the strict double: the time booked to connectivity follows the link (4x slower, about
     4x longer) and the counted rest, apart from the speed probe's own download, does not."""
     from components.host.restore import probe_budget
-    from tests.rude_network import SHAPED_NAME, ShapedLocation
+    from tests.rude_network import ShapedLocation
 
-    prepared_with_data(test_host)
-    new_data = f"{test_host.mount_point('operational')}/attachments/2026/12"
-    assert test_host.run(f"mkdir -p {new_data} && head -c 8000000 /dev/urandom > {new_data}/scans.zip").returncode == 0
-    key = (locations.key.access_key_id, locations.key.secret_access_key)
-    job = locations.job([world.endpoint, world.endpoint])
-    install(test_host, job, *key)
-    seed_locations(job, locations.admin_s3)
-    first = test_host.run("/usr/local/sbin/daktela-backup")
-    assert first.returncode == 0, first.stdout + first.stderr
+    _, key = backed_up(world, locations, test_host, 8_000_000)
     reports, said = {}, []
     for rate, megabits in (("24mbit", 24), ("6mbit", 6)):
         link = ShapedLocation(int(world.endpoint.rsplit(":", 1)[1]), rate=None, download_rate=rate)
-        try:
-            test_host.run(f"echo '{link.hosts_line().strip()}' >> /etc/hosts")
-            install(test_host, locations.job([link.endpoint, world.endpoint]), *key)
-            with Connection(test_host.access()) as connection:
-                started = time.monotonic()
-                reports[megabits] = restore(connection, str(test_host.root / f"restore-{megabits}"), location=1,
-                                            progress=lambda line: said.append(f"{time.monotonic() - started:.1f} {line}"))
-        finally:
-            link.close()
-            test_host.run(f"sed -i '/{SHAPED_NAME}/d' /etc/hosts")
+        started = time.monotonic()
+        reports[megabits] = restore_via(link, world, locations, test_host, key, str(test_host.root / f"restore-{megabits}"),
+                                        lambda line: said.append(f"{time.monotonic() - started:.1f} {line}"))
     fast, slow = reports[24], reports[6]
     for megabits, report in reports.items():
         assert report.location.number == 1 and report.restored_bytes > 8_000_000
@@ -151,31 +170,14 @@ def test_the_connectivity_share_follows_the_link(world, locations, test_host):  
 def restore_through_link(world, locations, test_host, arm, **timings):  # noqa: F811
     """Back up to the strict double, then restore location 1 through a link of the test's own
     (`ShapedLocation`, unshaped) with the plan's host key; `arm(link, progress line)` is called with
-    each of the restore's progress lines (the fault goes in where the test wants it). Returns the
-    report, the link, and the source's files as the restore must bring them back."""
-    from tests.rude_network import SHAPED_NAME, ShapedLocation
+    each of the restore's progress lines (the fault goes in where the test wants it). The restore
+    must bring the source's files back; returns the report and the link."""
+    from tests.rude_network import ShapedLocation
 
-    hashes = prepared_with_data(test_host)
-    new_data = f"{test_host.mount_point('operational')}/attachments/2026/12"
-    assert test_host.run(f"mkdir -p {new_data} && head -c 6000000 /dev/urandom > {new_data}/scans.zip").returncode == 0
-    hashes["attachments/2026/12/scans.zip"] = test_host.run(f"sha256sum {new_data}/scans.zip").stdout.split()[0]
-    key = (locations.key.access_key_id, locations.key.secret_access_key)
-    job = locations.job([world.endpoint, world.endpoint], **timings)
-    install(test_host, job, *key)
-    seed_locations(job, locations.admin_s3)
-    first = test_host.run("/usr/local/sbin/daktela-backup")
-    assert first.returncode == 0, first.stdout + first.stderr
+    expected, key = backed_up(world, locations, test_host, 6_000_000, **timings)
     link = ShapedLocation(int(world.endpoint.rsplit(":", 1)[1]), rate=None)
-    try:
-        test_host.run(f"echo '{link.hosts_line().strip()}' >> /etc/hosts")
-        install(test_host, locations.job([link.endpoint, world.endpoint], **timings), *key)
-        target = str(test_host.root / "restored")
-        with Connection(test_host.access()) as connection:
-            report = restore(connection, target, location=1, progress=lambda line: arm(link, line))
-    finally:
-        link.close()
-        test_host.run(f"sed -i '/{SHAPED_NAME}/d' /etc/hosts")
-    expected = {path: digest for path, digest in hashes.items() if not path.startswith("recordings/")}
+    target = str(test_host.root / "restored")
+    report = restore_via(link, world, locations, test_host, key, target, lambda line: arm(link, line), **timings)
     got = restored_hashes(test_host, target)
     assert {path: digest for path, digest in got.items() if path in expected} == expected
     return report, link

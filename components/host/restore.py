@@ -35,7 +35,7 @@ from components import names
 from components.host.backup_job import ENV_FILE, JOB_FILE, BackupJob
 from components.host.errors import CommandError, RestoreError
 from components.host.ssh import Connection
-from components.templates import render, watched_cause
+from components.templates import render, watchdog, watched_cause
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -43,7 +43,6 @@ PROBE_CONNECTIONS = 5  # restic's S3 backend: -o s3.connections, 5 unless set
 PROBE_MIN_BYTES = 4 << 20  # one pack at least (restic 0.14 packs are 4 MiB and more)
 PROBE_MAX_BYTES = 64 << 20
 PROBE_PACK_BYTES = 2 << 20  # from each pack at most: more packs, more connections busy at once
-RETRIED = "returned error, retrying after"  # restic's line for a request it will try again
 
 
 @dataclass(frozen=True)
@@ -253,4 +252,4 @@ def restore(
     return RestoreReport(chosen if not snapshot else LocationState(chosen.number, chosen.region, snapshot_id, None),
                          target, f"{target.rstrip('/')}{job.operational_mount}/", int(counted[1]), int(counted[0]),
                          int(counted[2]), downloaded, link, restore_seconds, time.monotonic() - started, tuple(states),
-                         tuple(line.strip() for line in result.stderr.splitlines() if RETRIED in line))
+                         tuple(line.strip() for line in result.stderr.splitlines() if watchdog().RETRYING in line))
