@@ -40,4 +40,6 @@ bench: $(VENV)/.installed
 
 # The scale run (root; about 25 minutes and 55 GB of free disk; BENCHMARKS.md, "An installation at scale").
 bench-scale: $(VENV)/.installed
+	command -v rsync >/dev/null && test -x /usr/bin/time || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync time; }
 	cd bench && ../$(BIN)/python scale.py --no-drill
