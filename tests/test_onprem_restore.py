@@ -157,9 +157,12 @@ def test_the_connectivity_share_follows_the_link(world, locations, test_host):  
         assert report.location.number == 1 and report.restored_bytes > 8_000_000
         measured = report.link.bytes_per_second
         assert measured and 0.6 < measured * 8 / 1e6 / megabits <= 1.05, (megabits, report.link)
-        # what restic fetched at the measured speed, within the restore's own time
-        assert report.transfer_seconds == pytest.approx(report.downloaded_bytes / measured)
-        assert report.transfer_seconds <= report.restore_seconds
+        # what restic fetched at the measured speed, capped at the restore's own time: the probe can
+        # measure the link a little slower than restic then meets it (CI saw 3.99 s estimated against
+        # a 3.98 s restore), and connectivity is never booked more time than the restore took
+        estimate = report.downloaded_bytes / measured
+        assert report.transfer_seconds == pytest.approx(min(estimate, report.restore_seconds))
+        assert estimate < 1.2 * report.restore_seconds, (megabits, estimate, report.lines())
     assert probe_budget(fast.downloaded_bytes) == 4 << 20  # one pack's worth: the probe's floor
     assert 3.0 < slow.transfer_seconds / fast.transfer_seconds < 5.5, (fast.lines(), slow.lines())
     counted_fast, counted_slow = (r.rest_seconds - r.link.seconds for r in (fast, slow))
