@@ -15,10 +15,12 @@ Phases, each ours then its peer or the other way round, the page cache dropped b
 - backup: `daktela-backup` (dump, location 1, location 2, status) against `restic backup` into two
   fresh repositories by hand (recordings excluded, as ours);
 - restore: `scripts/restore.py` (over SSH, as a person runs it) against `restic restore --verify`;
-- drill: `daktela-restore-drill --location 1` (every blob read and checked, files counted, the dump
-  loaded) against the same `restic restore --verify` (the plain way to prove a snapshot restores,
-  which needs the data's size in free space; the drill needs none), and against `restic dump
-  --archive tar latest / | wc -c`, the drill's own data path without its checks;
+- drill: `daktela-restore-drill --location 1` (every file restored and verified in batches, counted,
+  the dump loaded) against the same `restic restore --verify` (the plain way to prove a snapshot
+  restores, which needs the data's size in free space), twice: with the host's disk as its scratch
+  (room for everything: one batch) and in a tmpfs of `--small-scratch-megabytes` (many batches);
+  with `--with-dump`, also `restic dump --archive tar latest / | wc -c`, the drill's data path
+  until 2026-12;
 - archival: `daktela-archive` against `rsync -a --remove-source-files && sync -f` of the same files.
 Peak memory: the largest process of each run (GNU time's maximum resident set size), and restic's
 own (every restic the host runs goes through a wrapper that records it).
@@ -135,9 +137,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200_000)
     parser.add_argument("--archived", type=float, default=0.3, help="share of attachments and recordings past the cutoff")
     parser.add_argument("--result", default="scale", help="bench/results/<RESULT>.json (default %(default)s)")
-    parser.add_argument("--no-drill", action="store_true",
-                        help="leave the drill out (with moto as the location it measures moto's range reads: "
-                             "BENCHMARKS.md, the scale run)")
+    parser.add_argument("--no-drill", action="store_true", help="leave the drill out")
+    parser.add_argument("--small-scratch-megabytes", type=int, default=512,
+                        help="a second drill in a scratch tmpfs this large (0: none; default %(default)s)")
+    parser.add_argument("--with-dump", action="store_true",
+                        help="also time `restic dump --archive tar` of the snapshot (per-blob requests: slow)")
     args = parser.parse_args()
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "eu-central-1"})
@@ -220,9 +224,19 @@ def run(args: argparse.Namespace, host: ThrowawayHost, endpoints: list[str], tmp
     if not args.no_drill:
         runs.on_host("drill_ours", "/usr/local/sbin/daktela-restore-drill --location 1")
         drill = json.loads(host.run("cat /var/lib/daktela-backup/drill-location-1.json").stdout)
-        # the drill's own data path without its checks: what restic's dump costs by itself
-        runs.on_host("drill_path_restic_dump", f"{env}; restic -r {location.repository(job.installation_id)} "
-                                               f"-o s3.region={location.region} dump --archive tar latest / | wc -c")
+        if args.small_scratch_megabytes:
+            scratch = job.drill_scratch
+            assert host.run(f"mount -t tmpfs -o size={args.small_scratch_megabytes}m tmpfs {scratch}").returncode == 0
+            try:
+                runs.on_host("drill_ours_small_scratch", "/usr/local/sbin/daktela-restore-drill --location 1")
+                small = json.loads(host.run("cat /var/lib/daktela-backup/drill-location-1.json").stdout)
+                drill["small_scratch"] = {k: small.get(k) for k in ("result", "error", "batches", "streamed_files",
+                                                                    "bytes", "files", "transfer_seconds")}
+            finally:
+                host.run(f"umount {scratch}")
+        if args.with_dump:  # the drill's data path until 2026-12
+            runs.on_host("drill_path_restic_dump", f"{env}; restic -r {location.repository(job.installation_id)} "
+                                                   f"-o s3.region={location.region} dump --archive tar latest / | wc -c")
 
     # archival: ours, the files put back as they were, then the peer on the same files
     old = f"-mtime +{job.archive_after_days}"
@@ -245,18 +259,23 @@ def run(args: argparse.Namespace, host: ThrowawayHost, endpoints: list[str], tmp
         "data_bytes": data, "files": args.files, "by_directory_files_bytes": counts,
         "archived_files": old_files, "archived_bytes": old_bytes, "generate_seconds": round(generate_seconds, 1),
         "stored_bytes": {"ours_per_location": ours_stored, "restic_twice_per_location": peer_stored},
-        "drill_bytes_read": drill.get("bytes"), "runs": r,
+        "drill": {k: drill.get(k) for k in ("bytes", "files", "batches", "streamed_files", "transfer_seconds",
+                                            "rest_seconds", "small_scratch")},
+        "runs": r,
         "speed_ours_vs_peer": {"backup": ratio("backup_ours", "backup_restic_twice"),
                                "restore": ratio("restore_ours", "restore_restic_verify"),
-                               **({"drill": ratio("drill_ours", "restore_restic_verify"),
-                                   "drill_vs_restic_dump": ratio("drill_ours", "drill_path_restic_dump")}
-                                  if drill else {}),
+                               **({"drill": ratio("drill_ours", "restore_restic_verify")} if drill else {}),
+                               **({"drill_small_scratch": ratio("drill_ours_small_scratch", "restore_restic_verify")}
+                                  if "drill_ours_small_scratch" in r else {}),
+                               **({"drill_vs_restic_dump": ratio("drill_ours", "drill_path_restic_dump")}
+                                  if "drill_path_restic_dump" in r else {}),
                                "archival": ratio("archive_ours", "archive_rsync_then_sync")},
         "restore_report": report.strip().splitlines()[-6:],
         "tools": {"restic": subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip(),
                   "rsync": subprocess.run(["rsync", "--version"], capture_output=True, text=True).stdout.split("\n")[0]},
         "command": f"python bench/scale.py --gigabytes {args.gigabytes:g} --files {args.files} --archived {args.archived}"
-                   + (" --no-drill" if args.no_drill else ""),
+                   + (" --no-drill" if args.no_drill else f" --small-scratch-megabytes {args.small_scratch_megabytes}")
+                   + (" --with-dump" if args.with_dump else ""),
     })
 
 

@@ -10,16 +10,23 @@ One program under two names (hosts and instances install both; its config is
 THE RESTORE DRILL (weekly). Per drill (the config's "drills", each named: location-1 and location-2
 on an on-premise host, file-level and database-dump on a cloud instance), in a fresh directory under
 the scratch directory (removed afterwards, whatever happens; nothing else is ever written or removed).
-It needs room for the database part only, never for the files: a drill of hundreds of GB runs in a
-scratch directory of a few GB plus the database's largest table.
+It restores every file for real, as a restore would, but never needs room for all of them: a drill
+of hundreds of GB runs in a scratch directory of a few GB plus the database part.
 A restic repository (kind "restic"):
 1. free space: the snapshot's database dump (compressed), the throwaway server (DATABASE_BASE_BYTES)
-   and the largest table the last drill loaded must fit, or the drill fails saying how much is missing;
-2. transfer: `restic dump --archive tar` of the whole snapshot, read as it streams: restic reads every
-   blob of every file from the location and checks it against its id (a damaged pack fails here),
-   and the files, directories and bytes that arrive must be the snapshot's (`restic stats
-   --mode restore-size`). Nothing is written but the database dump ("dump_file"), kept in the scratch
-   directory;
+   and the largest table the last drill loaded must fit, and the dump and a batch of at least
+   BATCH_MIN_BYTES (the batches are gone before the server starts), or the drill fails saying how
+   much is missing;
+2. transfer: the snapshot's tree listed (`restic ls`, twice: directory sizes, then the plan) and cut
+   into batches that fit the rest of the free space (plan_batches). Each batch is restored with
+   `restic restore --verify --include ...` (whole packs, several at a time; every blob checked against
+   its id, every restored file read back and checked), its files and bytes counted against the
+   tree's, and removed before the next; a file larger than half a batch is read with `restic dump`
+   of that file instead (checked as it streams, never written). The files and bytes must be the
+   snapshot's (`restic stats --mode restore-size`). The database dump ("dump_file") is kept.
+   Until 2026-12 the whole snapshot went through one `restic dump --archive tar` stream, which wrote
+   nothing; but restic 0.14 fetches a dump blob by blob, one request at a time: 13x slower than a
+   restore at 1 GB (BENCHMARKS.md), past the drill's 12 hours at production size;
 3. the rest: the dump loaded as below.
 A database dump in S3 (kind "dump", the cloud's database-level backup):
 1. free space: the dump, the throwaway server and the last drill's largest table must fit;
@@ -63,9 +70,9 @@ import json
 import os
 import shlex
 import shutil
+import re
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -78,6 +85,12 @@ VERIFY_LOCK = "/run/daktela-verify.lock"  # drills and checks of this machine, o
 # A throwaway MariaDB's own files before any table: system tables, the redo log (96 MiB in 10.11).
 DATABASE_BASE_BYTES = 256 << 20
 STREAM_CHUNK = 1 << 20
+# The drill's batches (plan_batches): room left free beside a batch for directories and restic's own
+# files, the smallest batch worth a restore, the include patterns one restore is given (Linux takes
+# 2 MiB of arguments and environment in all).
+BATCH_MARGIN_BYTES = 64 << 20
+BATCH_MIN_BYTES = 64 << 20
+BATCH_PATTERN_BYTES = 512 << 10
 DRILL_MAX_SECONDS = 12 * 3600
 CHECK_STOPS_BEFORE_BACKUP_SECONDS = 300
 
@@ -159,7 +172,7 @@ class Network:
             consumed, problem = None, None
             try:
                 consumed = consume(process.stdout)
-            except (Failed, tarfile.TarError, OSError, EOFError) as error:
+            except (Failed, OSError, EOFError, ValueError) as error:
                 problem = error
                 process.kill()  # the watchdog: it ends its command with it
             finally:
@@ -238,11 +251,9 @@ class Drill:
                 if line.strip()]
             dump_bytes = sum(n.get("size", 0) for n in found if n.get("path") == source["dump_file"])
             self.room(work, dump_bytes + self.database_room())
-        started = time.monotonic()
         spool = os.path.join(work, "dump.sql.gz")
-        counted = self.network.stream(["restic", *remote, "dump", "--archive", "tar", snapshot["id"], "/"],
-                                      f"{source['name']}: reading every file of the snapshot",
-                                      lambda pipe: self.read_archive(pipe, source.get("dump_file"), spool))
+        started = time.monotonic()
+        counted = self.restore_files(remote, snapshot["id"], work, dump_bytes, spool)
         if counted["bytes"] != expected["total_size"]:
             raise Failed(f"the snapshot's files hold {expected['total_size']} bytes and {counted['bytes']} arrived",
                          "damage")
@@ -256,29 +267,50 @@ class Drill:
         result["rest_seconds"] = round(time.monotonic() - started, 1)
         return result
 
-    def read_archive(self, pipe: Any, dump_file: Optional[str], spool: str) -> dict[str, int]:
-        """The tar stream of the snapshot: every entry counted, every file read to its end (restic
-        checks each blob as it sends it), the database dump kept in `spool`."""
-        files = directories = size = 0
-        wanted = dump_file.lstrip("/") if dump_file else None
-        with tarfile.open(fileobj=pipe, mode="r|") as archive:
-            for member in archive:
-                if member.isdir():
-                    directories += 1
-                    continue
-                files += 1
-                if not member.isfile():
-                    continue
-                size += member.size
-                content = archive.extractfile(member)
-                assert content is not None
-                if member.name == wanted:
-                    with open(spool, "wb") as out:
-                        shutil.copyfileobj(content, out, STREAM_CHUNK)
-                else:
-                    while content.read(STREAM_CHUNK):
-                        pass
-        return {"files": files, "directories": directories, "bytes": size}
+    def restore_files(self, remote: list[str], snapshot: str, work: str, dump_bytes: int,
+                      spool: str) -> dict[str, int]:
+        """Every file of the snapshot restored and verified (`restic restore --verify`) in batches
+        that fit the scratch space, each counted and removed before the next; a file too large for a
+        batch streamed (`restic dump` of that file) and counted, never written. The database dump
+        is kept in `spool` (its room is reserved). See plan_batches."""
+        label = self.source["name"]
+        # The batches come and go before the database is loaded: they share its room, not the dump's.
+        budget = shutil.disk_usage(work).free - dump_bytes - BATCH_MARGIN_BYTES
+        if budget < BATCH_MIN_BYTES:
+            raise Failed(
+                f"not enough space in {self.config['scratch_dir']} (restore_drill.scratch_dir): the drill "
+                f"needs {(BATCH_MIN_BYTES - budget) / 1e9:.1f} GB more for its batches", "space")
+        ls = ["restic", *remote, "ls", "--json", snapshot]
+        tree = self.network.stream(ls, f"{label}: reading the snapshot's tree", lambda pipe: Tree.read(nodes(pipe)))
+        plan = self.network.stream(ls, f"{label}: planning the restore's batches",
+                                   lambda pipe: plan_batches(nodes(pipe), tree, budget))
+        wanted = self.source.get("dump_file") or None
+        files = size = 0
+        target = os.path.join(work, "files")
+        for number, batch in enumerate(plan.batches, 1):
+            self.network(["restic", *remote, "restore", snapshot, "--target", target, "--verify",
+                          *(f"--include={escaped(path)}" for path in batch.paths)],
+                         f"{label}: restoring and verifying files (batch {number} of {len(plan.batches)})")
+            found = counted_files(target)
+            if wanted and os.path.lexists(target + wanted):  # counted already
+                os.replace(target + wanted, spool)
+            shutil.rmtree(target)
+            if found != (batch.files, batch.bytes):
+                raise Failed(f"batch {number} of {len(plan.batches)} ({batch.paths[0]} to {batch.paths[-1]}) "
+                             f"restored {found[0]} files and {found[1]} bytes, the snapshot holds {batch.files} "
+                             f"and {batch.bytes}", "damage")
+            files, size = files + found[0], size + found[1]
+        for path, expected in plan.streamed:
+            streamed = self.network.stream(["restic", *remote, "dump", snapshot, path],
+                                           f"{label}: reading {path}",
+                                           lambda pipe: drained(pipe, spool if path == wanted else None))
+            if streamed != expected:
+                raise Failed(f"{path} holds {expected} bytes in the snapshot and {streamed} arrived", "damage")
+            files, size = files + 1, size + streamed
+        if files != tree.files:
+            raise Failed(f"the snapshot holds {tree.files} files and {files} were restored", "damage")
+        return {"files": files, "directories": tree.directories, "bytes": size,
+                "batches": len(plan.batches), "streamed_files": len(plan.streamed)}
 
     def database_room(self) -> int:
         """What loading a dump needs besides the dump: the server and the largest table loaded last time."""
@@ -331,6 +363,137 @@ class Drill:
         if len(loaded["checksums"]) != created:
             raise Failed(f"the dump creates {created} tables, {len(loaded['checksums'])} loaded")
         return {"tables": created, **loaded, "tables_kept": views}
+
+
+def parent_of(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
+
+
+def nodes(pipe: Any) -> Iterator[tuple[str, str, int]]:
+    """(type, path, size) of every node `restic ls --json` lists, in its order (the tree's, depth
+    first); size is a file's, 0 for anything else."""
+    for line in pipe:
+        node = json.loads(line)
+        if node.get("struct_type") == "node":
+            kind = node["type"]
+            yield kind, node["path"], int(node.get("size") or 0) if kind == "file" else 0
+
+
+class Tree:
+    """The snapshot's directories, from a first pass over `restic ls --json`: for each directory,
+    [bytes, entries that are not directories, largest file] of everything under it. Memory grows
+    with the directories, not the files."""
+
+    def __init__(self) -> None:
+        self.subtree: dict[str, list[int]] = {"/": [0, 0, 0]}
+        self.directories = 0
+
+    @property
+    def files(self) -> int:
+        return self.subtree["/"][1]
+
+    @property
+    def bytes(self) -> int:
+        return self.subtree["/"][0]
+
+    @classmethod
+    def read(cls, entries: Iterator[tuple[str, str, int]]) -> "Tree":
+        tree = cls()
+        subtree = tree.subtree
+        for kind, path, size in entries:
+            if kind == "dir":
+                subtree.setdefault(path, [0, 0, 0])
+                tree.directories += 1
+                continue
+            totals = subtree.setdefault(parent_of(path), [0, 0, 0])
+            totals[0] += size
+            totals[1] += 1
+            totals[2] = max(totals[2], size)
+        for path in sorted(subtree, key=lambda p: p.count("/") if p != "/" else 0, reverse=True):
+            if path != "/":
+                child, parent = subtree[path], subtree.setdefault(parent_of(path), [0, 0, 0])
+                parent[0] += child[0]
+                parent[1] += child[1]
+                parent[2] = max(parent[2], child[2])
+        return tree
+
+
+class Batch:
+    """Paths restored by one `restic restore --include ...`: whole subtrees and single entries."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.bytes = self.files = self.pattern_bytes = 0
+
+
+class Plan:
+    def __init__(self, batches: list[Batch], streamed: list[tuple[str, int]]):
+        self.batches, self.streamed = batches, streamed
+
+
+def plan_batches(entries: Iterator[tuple[str, str, int]], tree: Tree, budget: int) -> Plan:
+    """The snapshot cut into restores of at most `budget` bytes each, in the tree's order (so that a
+    batch reads packs the backup wrote together). A directory whose subtree fits whole and holds no
+    large file is one path; one that does not is split into its entries. A file larger than half the
+    budget is streamed instead (restic dump of that file: it is read and checked, never written),
+    so that no batch is left nearly empty beside it. Every entry is covered exactly once: by its
+    own path, or by the one path of the largest directory above it that fits whole."""
+    large = budget // 2
+    split = {path for path, (size, _, largest) in tree.subtree.items() if size > budget or largest > large}
+    split.add("/")
+    batches, streamed, current = [], [], Batch()
+    for kind, path, size in entries:
+        if parent_of(path) not in split or path in split:
+            continue
+        if kind == "dir":
+            size, files = tree.subtree[path][0], tree.subtree[path][1]
+        elif size > large:
+            streamed.append((path, size))
+            continue
+        else:
+            files = 1
+        pattern = len(path) + len("--include=") + 8
+        if current.paths and (current.bytes + size > budget or current.pattern_bytes + pattern > BATCH_PATTERN_BYTES):
+            batches.append(current)
+            current = Batch()
+        current.paths.append(path)
+        current.bytes, current.files = current.bytes + size, current.files + files
+        current.pattern_bytes += pattern
+    if current.paths:
+        batches.append(current)
+    return Plan(batches, streamed)
+
+
+def escaped(path: str) -> str:
+    """`path` as a restic include pattern that matches it alone: Go's filepath.Match specials escaped."""
+    return re.sub(r"([\\*?\[])", r"\\\1", path)
+
+
+def counted_files(top: str) -> tuple[int, int]:
+    """(entries that are not directories, bytes of the regular files) under `top`, links not followed."""
+    files = size = 0
+    pending = [top] if os.path.isdir(top) else []
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                    continue
+                files += 1
+                if entry.is_file(follow_symlinks=False):
+                    size += entry.stat(follow_symlinks=False).st_size
+    return files, size
+
+
+def drained(pipe: Any, keep: Optional[str]) -> int:
+    """The bytes a stream holds, read to its end (and written to `keep`, when given)."""
+    size = 0
+    with open(keep, "wb") if keep else contextlib.nullcontext() as out:
+        while chunk := pipe.read(STREAM_CHUNK):
+            size += len(chunk)
+            if out is not None:
+                out.write(chunk)
+    return size
 
 
 def table_name(line: bytes) -> bytes:

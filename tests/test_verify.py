@@ -111,3 +111,104 @@ def test_a_stream_its_reader_gives_up_on_leaves_no_command_behind(verify, tmp_pa
     while os.path.exists(f"/proc/{writer}") and open(f"/proc/{writer}/stat").read().split()[2] != "Z":
         assert time.monotonic() < deadline, "the command outlived the stream its reader gave up on"
         time.sleep(0.1)
+
+
+# -- the drill's batches (plan_batches) ------------------------------------------------------------
+
+def snapshot_nodes(layout: dict[str, int | None]):
+    """`restic ls --json` lines for {path: size, or None for a directory}, parents first, in order."""
+    import json
+
+    lines = [json.dumps({"struct_type": "snapshot", "id": "x"}).encode()]
+    for path, size in layout.items():
+        node = {"struct_type": "node", "path": path, "name": path.rsplit("/", 1)[1],
+                "type": "dir" if size is None else "file"}
+        if size is not None:
+            node["size"] = size
+        lines.append(json.dumps(node).encode())
+    return lines
+
+
+def planned(verify, layout, budget):
+    tree = verify.Tree.read(verify.nodes(snapshot_nodes(layout)))
+    return tree, verify.plan_batches(verify.nodes(snapshot_nodes(layout)), tree, budget)
+
+
+def covered_once(layout, plan):
+    """Every file of the layout is restored by exactly one path of one batch (its own or a directory
+    above it) or streamed, and nothing else is."""
+    chosen = [path for batch in plan.batches for path in batch.paths] + [path for path, _ in plan.streamed]
+    unique = set(chosen)
+    assert len(chosen) == len(unique)
+    for path, size in layout.items():
+        if size is None:
+            continue
+        parts = path.split("/")
+        covering = [c for c in ("/".join(parts[:n]) for n in range(2, len(parts) + 1)) if c in unique]
+        assert len(covering) == 1, (path, covering)
+    return chosen
+
+
+def test_a_snapshot_that_fits_is_one_batch_of_its_top_directories(verify):
+    layout = {"/srv": None, "/srv/a": None, "/srv/a/x": 10, "/srv/b": 5}
+    tree, plan = planned(verify, layout, budget=1000)
+    assert (tree.files, tree.bytes, tree.directories) == (2, 15, 2)
+    assert [b.paths for b in plan.batches] == [["/srv"]] and plan.streamed == []
+    assert (plan.batches[0].files, plan.batches[0].bytes) == (2, 15)
+
+
+def test_directories_too_large_are_split_and_large_files_streamed(verify):
+    layout = {"/op": None, "/op/database": None, "/op/database/dump.sql.gz": 700,
+              "/op/attachments": None, "/op/attachments/2025": None, "/op/attachments/2026": None}
+    layout.update({f"/op/attachments/2025/{n:03}.pdf": 30 for n in range(10)})  # 300: fits whole
+    layout.update({f"/op/attachments/2026/{n:03}.pdf": 30 for n in range(30)})  # 900: split
+    layout["/op/attachments/2026/link"] = None  # an empty directory among the files
+    layout["/op/readme [1] *.txt"] = 4
+    tree, plan = planned(verify, layout, budget=400)
+    chosen = covered_once(layout, plan)
+    assert plan.streamed == [("/op/database/dump.sql.gz", 700)]  # more than half a batch
+    assert "/op/attachments/2025" in chosen and "/op/attachments/2026" not in chosen
+    assert all(b.bytes <= 400 for b in plan.batches)
+    assert sum(b.bytes for b in plan.batches) + 700 == tree.bytes == 1904
+    assert sum(b.files for b in plan.batches) + 1 == tree.files == 42
+    # in the listing's order, each filled until the next path would pass 400
+    assert [b.bytes for b in plan.batches] == [390, 390, 390, 34]
+    assert verify.escaped("/op/readme [1] *.txt") == "/op/readme \\[1] \\*.txt"
+
+
+def test_a_flat_directory_of_many_files_is_cut_by_the_length_of_its_arguments(verify):
+    names = {f"/flat/{'x' * 200}-{n:06}": 1 for n in range(6000)}
+    layout = {"/flat": None, **names}
+    _, plan = planned(verify, layout, budget=3000)  # the bytes would fit 3000 files a batch
+    covered_once(layout, plan)
+    assert all(b.pattern_bytes <= verify.BATCH_PATTERN_BYTES for b in plan.batches)
+    assert len(plan.batches) == 3 and min(len(b.paths) for b in plan.batches) > 1000
+
+
+def test_planning_a_production_tree_keeps_directories_not_files_in_memory(verify):
+    """300,000 files of 600 GB in dated directories (a year of attachments, a day a directory) and
+    a database dump of 40 GB, planned into batches of 20 GB: the first pass holds the directories'
+    totals only, the plan holds one path per day."""
+    import tracemalloc
+
+    def entries():
+        yield "dir", "/op", 0
+        yield "dir", "/op/database", 0
+        yield "file", "/op/database/dump.sql.gz", 40 << 30
+        yield "dir", "/op/attachments", 0
+        for day in range(365):
+            yield "dir", f"/op/attachments/{day:03}", 0
+            for n in range(822):
+                yield "file", f"/op/attachments/{day:03}/{n:06}-scan.pdf", 2 << 20
+
+    tracemalloc.start()
+    try:
+        tree = verify.Tree.read(entries())
+        plan = verify.plan_batches(entries(), tree, 20 << 30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tree.files == 300_031 and tree.bytes == (40 << 30) + 300_030 * (2 << 20)
+    assert plan.streamed == [("/op/database/dump.sql.gz", 40 << 30)]
+    assert sum(len(b.paths) for b in plan.batches) == 365 and len(plan.batches) == 31
+    assert peak < 2 << 20, peak  # a list of 300,000 paths alone would take about 30 MB

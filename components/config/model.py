@@ -189,8 +189,9 @@ class RestoreDrill(_Model):
     scratch_dir: AbsolutePath = Field(
         default="/var/tmp/daktela-drill",
         description="where the drill works (a fresh directory inside it each time, removed after); "
-                    "files stream through it unwritten: it needs room for the database dump, the "
-                    "largest table and 256 MiB",
+                    "files are restored there in batches that fit, each removed before the next: it "
+                    "needs room for the database dump, the largest table and 256 MiB; more room, fewer "
+                    "batches",
     )
 
 
