@@ -19,7 +19,7 @@ A restic repository (kind "restic"):
    much is missing;
 2. transfer: the snapshot's tree listed (`restic ls`, twice: directory sizes, then the plan) and cut
    into batches that fit the rest of the free space (plan_batches). Each batch is restored with
-   `restic restore --verify --include ...` (whole packs, several at a time; every blob checked against
+   `restic restore --verify --include PATH` (whole packs, several at a time; every blob checked against
    its id, every restored file read back and checked), its files and bytes counted against the
    tree's, and removed before the next; a file larger than half a batch is read with `restic dump`
    of that file instead (checked as it streams, never written). The files and bytes must be the
@@ -419,7 +419,7 @@ class Tree:
 
 
 class Batch:
-    """Paths restored by one `restic restore --include ...`: whole subtrees and single entries."""
+    """Paths restored by one `restic restore --include PATH --include PATH`: whole subtrees and single entries."""
 
     def __init__(self) -> None:
         self.paths: list[str] = []
