@@ -51,3 +51,47 @@ def test_parliament_would_catch_a_broken_document():
     ]})
     issues = {f.issue for f in analyze_policy_string(broken, ignore_private_auditors=True).findings}
     assert {"UNKNOWN_ACTION", "RESOURCE_MISMATCH"} <= issues
+
+
+# -- the pipeline's read-only role (iam/, created once per AWS account by hand: docs/review.md) ------
+
+PLACEHOLDERS = {"ACCOUNT_ID": "123456789012", "STATE_BUCKET": "team-pulumi-state", "GITHUB_REPOSITORY": "team/infra"}
+READ_ONLY = ("Describe", "Get", "List")
+
+
+def filled(name: str) -> dict:
+    from tests.conftest import REPO
+
+    text = (REPO / "iam" / name).read_text()
+    for placeholder, value in PLACEHOLDERS.items():
+        text = text.replace(placeholder, value)
+    return json.loads(text)
+
+
+def test_the_preview_role_passes_parliament_and_writes_nothing_but_its_state_lock():
+    policy = filled("preview-role-policy.json")
+    findings = [f"{f.issue} {f.detail}" for f in analyze_policy_string(json.dumps(policy), ignore_private_auditors=True).findings]
+    assert findings == []
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement["Sid"] == "LockAStackWhilePreviewing":  # the state backend's lock object, and only that
+            assert statement["Resource"] == "arn:aws:s3:::team-pulumi-state/.pulumi/locks/*"
+            continue
+        if statement["Sid"] == "ReadSecureParametersAsRefreshDoes":  # what refreshing a SecureString needs
+            assert actions == ["kms:Decrypt"] and statement["Condition"]["StringLike"]["kms:ViaService"].startswith("ssm.")
+            continue
+        assert all(a.split(":", 1)[1].startswith(READ_ONLY) for a in actions), actions
+
+
+def test_the_preview_role_trusts_only_this_repositorys_preview_and_drift_environments():
+    """Linted like the plans' trust policies, but parliament 1.6 predates GitHub's OIDC provider: it
+    reports the federation source and its two condition keys as unknown, and only those."""
+    trust = filled("preview-role-trust.json")
+    (statement,) = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"]["StringEquals"] == {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+    assert statement["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"] == [
+        "repo:team/infra:environment:preview", "repo:team/infra:environment:drift"]
+    statement["Resource"] = "arn:aws:iam::123456789012:role/daktela-preview"
+    issues = {f.issue for f in analyze_policy_string(json.dumps(trust), ignore_private_auditors=True).findings}
+    assert issues == {"UNKNOWN_FEDERATION_SOURCE", "UNKNOWN_CONDITION_FOR_ACTION"}

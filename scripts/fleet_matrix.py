@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""The workflows' matrix: the fleet's stacks in batches, at most --jobs of them (GitHub's limit is 256).
+
+    scripts/fleet_matrix.py                          # every Pulumi.<stack>.yaml here but the examples
+    scripts/fleet_matrix.py --stacks-json stacks.json  # the stacks a pull request changed (pr_preview.py's)
+                                                     # the examples left out: no backend holds them
+    scripts/fleet_matrix.py --jobs 60 --summary      # and one line per batch on standard error
+
+Prints the matrix as one line of JSON, [{"batch": "1-of-20", "stacks": "a b c"}, ...], for
+`strategy.matrix.include`; [] when there is no stack. Exit 2 with the reason when a stack's name
+cannot be batched (components/matrix.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import _repo
+
+from components.matrix import DEFAULT_JOBS, MatrixError, shard, stacks_of
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stacks-json", type=Path,
+                        help="a JSON list of stack names (default: every stack file in the repository)")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                        help="most matrix entries (default %(default)s, at most 256)")
+    parser.add_argument("--summary", action="store_true", help="one line per batch on standard error")
+    args = parser.parse_args(argv)
+    if args.stacks_json:
+        try:
+            stacks = json.loads(args.stacks_json.read_text())
+        except (OSError, ValueError) as error:
+            print(f"{args.stacks_json}: cannot read a JSON list of stack names: {error}", file=sys.stderr)
+            return 2
+        if not isinstance(stacks, list) or not all(isinstance(s, str) for s in stacks):
+            print(f"{args.stacks_json}: expected a JSON list of stack names", file=sys.stderr)
+            return 2
+        stacks = [s for s in stacks if not s.startswith("example-")]
+    else:
+        stacks = stacks_of(sorted(_repo.REPO_ROOT.glob("Pulumi.*.yaml")))
+    try:
+        matrix = shard(stacks, args.jobs)
+    except MatrixError as error:
+        print(f"fleet_matrix: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(matrix, separators=(",", ":")))
+    if args.summary:
+        for entry in matrix:
+            print(f"batch {entry['batch']}: {len(entry['stacks'].split())} stacks", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
