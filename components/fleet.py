@@ -15,6 +15,8 @@ from components.freshness import Finding, Watch, check
 from components.guardrails import check_plan
 from components.names import BLOCK_COPY
 from components.offline import StackFileError, read_stack_file, run_program, stack_name_of
+from components.stack_outputs import outputs_of
+from components.version import TOOLKIT_VERSION
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class FleetRow:
     guardrails: str
     ok: bool
     drills: str = ""  # the last restore drills, when the stack's state was given
+    version: str = ""  # the toolkit version the installation runs, when its state was given
 
 
 def summarise(stack_file: Path) -> FleetRow:
@@ -87,24 +90,42 @@ def drills_of(state_file: Path, client_for: Callable[[str, str], Any]) -> str:
     return "; ".join(describe_drill(f) for f in findings)
 
 
+def version_of(state_file: Path) -> str:
+    """The toolkit version the stack's last `pulumi up` recorded (components/version.py), with a
+    mark when it is not this code's: a rollout not yet there."""
+    if not state_file.exists():
+        return f"no state file {state_file.name}"
+    try:
+        outputs = outputs_of(json.loads(state_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        return f"state unreadable: {error}"
+    deployed = outputs.get("toolkit_version")
+    if not isinstance(deployed, str):
+        return "before 2026.12.02.1 (no version recorded)"
+    return deployed if deployed == TOOLKIT_VERSION else f"{deployed} (this code: {TOOLKIT_VERSION})"
+
+
 def fleet(stack_files: list[Path], state_dir: Optional[Path] = None,
           client_for: Optional[Callable[[str, str], Any]] = None) -> list[FleetRow]:
     """One row per stack file; with `state_dir` (one `<stack>.json` per stack: `pulumi stack export`
     or the backend's state file), the last restore drills read with `client_for`."""
     rows = [summarise(path) for path in sorted(stack_files)]
-    if state_dir is None or client_for is None:
+    if state_dir is None:
         return rows
-    return [FleetRow(**{**asdict(row), "drills": drills_of(state_dir / f"{row.stack}.json", client_for)})
+    return [FleetRow(**{**asdict(row), "version": version_of(state_dir / f"{row.stack}.json"),
+                        "drills": drills_of(state_dir / f"{row.stack}.json", client_for) if client_for else ""})
             for row in rows]
 
 
 def render_table(rows: list[FleetRow]) -> str:
     header: tuple[str, ...] = ("stack", "installation", "hosting", "backups", "locations", "fees", "guardrails")
-    with_drills = any(r.drills for r in rows)
+    with_version, with_drills = any(r.version for r in rows), any(r.drills for r in rows)
+    if with_version:
+        header += ("toolkit version",)
     if with_drills:
         header += ("last restore drills",)
     cells = [header] + [(r.stack, r.installation, r.hosting, r.backups, r.locations, r.fees, r.guardrails)
-                        + ((r.drills,) if with_drills else ()) for r in rows]
+                        + ((r.version,) if with_version else ()) + ((r.drills,) if with_drills else ()) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells) + "\n"
 

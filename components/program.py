@@ -7,6 +7,7 @@ import pulumi
 from components.config import CloudConfig, OnPremConfig, StackConfig, load_stack_config
 from components.fees import fee_records
 from components.installation import CloudInstallation, OnPremInstallation
+from components.version import TOOLKIT_VERSION
 
 
 def build() -> StackConfig:
@@ -26,6 +27,8 @@ def build() -> StackConfig:
         "customer": installation.customer,
         "hosting": installation.hosting,
     })
+    # What this installation runs (components/version.py): rollouts read it.
+    pulumi.export("toolkit_version", TOOLKIT_VERSION)
     pulumi.export("fees", [
         {"code": r.fee.code, "kind": r.fee.kind.value, "price": str(r.price), "currency": r.currency,
          "effective_from": r.effective_from.isoformat()}

@@ -5,6 +5,7 @@
     scripts/fleet.py --json          # for tools
     scripts/fleet.py Pulumi.a.yaml Pulumi.b.yaml
     scripts/fleet.py --state-dir states/   # and each one's last restore drills (AWS credentials)
+                                     # and the toolkit version each runs (no credentials for that)
 
 Columns: installation, hosting, backup technologies (or locations) and times, regions, fees,
 guardrail status; with --state-dir (one <stack>.json per stack: `pulumi stack export` or the

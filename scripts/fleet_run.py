@@ -2,11 +2,13 @@
 """Run one command for every stack of a batch, go on after a failure, and fail at the end if any did.
 
     STACKS="a b c" scripts/fleet_run.py [--out DIR] -- pulumi preview --stack '{stack}' ...
+    STACKS="a b c" scripts/fleet_run.py --stop-at-first-failure -- pulumi up --yes --stack '{stack}'
 
 The workflow's batch jobs (scripts/fleet_matrix.py gives each job its STACKS) call this: `{stack}`
 in the command's arguments becomes each stack's name (no shell: a name is an argument, never
 code); each run's output goes to the job's log in a group of its own and, with --out, to
-DIR/<stack>.txt as well. At the end, one line per stack (ok, or failed with its exit code), and
+DIR/<stack>.txt as well. With --stop-at-first-failure (a rollout's wave), the stacks after a
+failed one are not run and are listed as not started. At the end, one line per stack (ok, or failed with its exit code), and
 exit 1 when any failed, 2 when STACKS holds a name that is not a stack's (components/matrix.py).
 Only the standard library: it runs before anything is installed.
 """
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="also write each stack's output to OUT/<stack>.txt")
+    parser.add_argument("--stop-at-first-failure", action="store_true", help="run no stack after a failed one")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="after --: the command, {stack} for the name")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -40,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-    results = []
+    results: list[tuple[str, int | None]] = []
     for stack in stacks:
+        if args.stop_at_first_failure and any(code for _, code in results):
+            results.append((stack, None))
+            continue
         print(f"::group::{stack}", flush=True)
         run = subprocess.run([part.replace("{stack}", stack) for part in command], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, errors="replace")
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / f"{stack}.txt").write_text(run.stdout)
         results.append((stack, run.returncode))
     for stack, code in results:
-        print(f"{stack}: {'ok' if code == 0 else f'FAILED (exit {code})'}")
+        print(f"{stack}: {'not started' if code is None else 'ok' if code == 0 else f'FAILED (exit {code})'}")
     failed = [stack for stack, code in results if code]
     if failed:
         print(f"{len(failed)} of {len(results)} stacks failed: {' '.join(failed)}", file=sys.stderr)

@@ -106,9 +106,10 @@ def test_each_job_has_only_what_it_uses_and_pull_request_code_never_holds_a_writ
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, name
     # the stacks' passphrase only in jobs of an environment; the preview only for this repository's branches
-    for name, job in jobs.items():
-        if "secrets." in json.dumps(job):
-            assert job.get("environment") in ("preview", "drift", "retention"), name
+    for path in WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            if "secrets." in json.dumps(job):
+                assert job.get("environment") in ("preview", "drift", "retention", "rollout"), (path.name, name)
     assert "head.repo.full_name == github.repository" in jobs["pulumi-preview"]["if"]
 
 
@@ -213,3 +214,26 @@ def test_the_poster_edits_its_own_comments_creates_the_rest_and_reads_nothing_ou
     assert created.startswith("<!-- daktela-pulumi-preview: zeta -->\n### `pulumi preview` of zeta")
     assert len(created) < 65536 and created.endswith("line 19999\n```\n") and "in the job's log" in created
     assert "\n```\nline " in created  # the kept part starts at a line's start
+
+
+def test_a_rollout_goes_wave_by_wave_behind_approvals_and_stops_at_the_first_failure():
+    workflow = load(REPO / ".github" / "workflows" / "rollout.yml")
+    assert workflow["permissions"] == {} and workflow["concurrency"]["cancel-in-progress"] is False
+    assert set(workflow["on"]) == {"push", "workflow_dispatch"} and workflow["on"]["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    assert {name: job["permissions"] for name, job in jobs.items()} == {
+        "waves": {"contents": "read"}, "wave": {"contents": "read", "id-token": "write"}, "done": {"contents": "write"}}
+    planning = jobs["waves"]["steps"][-1]["run"]
+    assert "scripts/pr_preview.py" in planning and "--base" in planning and "rollout-done" in planning
+    assert "scripts/rollout.py" in planning and "--from-wave" in planning and "${{" not in planning
+    wave = jobs["wave"]
+    assert wave["environment"] == "rollout" and "outputs.waves" in wave["strategy"]["matrix"]["include"]
+    assert wave["strategy"]["max-parallel"] == 1 and wave["strategy"]["fail-fast"] is True
+    up, health = wave["steps"][-2]["run"], wave["steps"][-1]["run"]
+    assert "fleet_run.py --stop-at-first-failure" in up and "pulumi up --yes" in up and "--policy-pack policy" in up
+    assert "--expect-no-changes" in health and "scripts/backup_status.py" in health
+    assert all("${{" not in step.get("run", "") for step in wave["steps"])
+    done = jobs["done"]
+    assert not any(s.get("uses", "").startswith("actions/checkout@") for s in done["steps"])  # no code, only the tag
+    assert "rollout-done" in done["steps"][0]["with"]["script"]
+    assert "needs.wave.result == 'success'" in done["if"]

@@ -8,6 +8,8 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.version import TOOLKIT_VERSION, VERSION_TAG
+
 
 INSTALLATION_TAG = "daktela-installation"
 DATA_CLASS_TAG = "daktela-data-class"
@@ -21,6 +23,7 @@ def regional_provider(name: str, region: str, installation_id: str, parent: pulu
         default_tags=aws.ProviderDefaultTagsArgs(tags={
             INSTALLATION_TAG: installation_id,
             "daktela-managed-by": "daktela-installation-toolkit",
+            VERSION_TAG: TOOLKIT_VERSION,
         }),
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -89,6 +89,14 @@ class Ledger(_Model):
     region: AwsRegion = Field(description="AWS region of the ledger table")
 
 
+class Rollout(_Model):
+    canary: bool = Field(
+        default=False,
+        description="roll every change out to this installation first, in the canary wave, before the "
+                    "rest of the fleet (scripts/rollout.py; docs/operate.md, \"Rolling a change out\")",
+    )
+
+
 class Retention(_Model):
     keep_daily: int = Field(default=14, ge=1, le=3650, description="the newest snapshot of each of this many days is kept")
     keep_weekly: int = Field(default=8, ge=0, le=520, description="the newest snapshot of each of this many weeks is kept")
@@ -331,6 +339,7 @@ class Installation(_Model):
     backup: Backup = Field(default_factory=Backup, description="backup schedule and freshness reserve")
     notifications: Notifications = Field(description="who is told about backups and storage")
     database: Database = Field(default_factory=Database, description="the database that is dumped")
+    rollout: Rollout = Field(default_factory=Rollout, description="where this installation goes in a rollout")
     cloud: Optional[CloudSettings] = Field(default=None, description="cloud installation settings")
     on_premise: Optional[OnPremSettings] = Field(
         default=None, description="on-premise installation settings"
