@@ -25,6 +25,7 @@ No AWS here: scripts/statement.py reads the ledger and CloudWatch and hands the 
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
@@ -45,6 +46,8 @@ class StatementError(Exception):
 def month_days(month: str) -> tuple[date, date]:
     """The first and the last day of a month given as YYYY-MM."""
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}", month):  # strptime takes 2026-1 too, and it would label the statement so
+            raise ValueError(month)
         first = datetime.strptime(month, "%Y-%m").date()
     except ValueError:
         raise StatementError(f'"{month}" is not a month; write it as YYYY-MM, e.g. 2027-03') from None

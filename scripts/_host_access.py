@@ -8,6 +8,8 @@ import stat
 import sys
 from dataclasses import dataclass
 
+import _repo
+
 from components.config import ConfigError, OnPremConfig
 from components.offline import StackFileError, installation_of, read_stack_file
 from components.host.errors import OUTCOMES, HostError
@@ -20,9 +22,8 @@ class UsageError(Exception):
 
 def host_parser(doc: str) -> argparse.ArgumentParser:
     """The arguments every on-premise host script starts with: the stack file and the SSH key; its
-    help from the script's docstring (first line, then the rest as the epilog)."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0], epilog=doc.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    help from the script's docstring (its first paragraph, then the rest as the epilog)."""
+    parser = _repo.parser(doc)
     parser.add_argument("stack_file", help="the installation's Pulumi.<stack>.yaml")
     parser.add_argument("--key", required=True, help="private SSH key file for the host's user")
     return parser

@@ -15,3 +15,13 @@ if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parent.par
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+
+def parser(doc: str):  # -> argparse.ArgumentParser
+    """The command's parser: its docstring's first paragraph, whole, as the description (the
+    first line alone can stop mid-sentence), the rest, as written, after the options."""
+    import argparse
+
+    first, _, rest = doc.strip().partition("\n\n")
+    return argparse.ArgumentParser(description=first, epilog=rest or None,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)

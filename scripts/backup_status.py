@@ -19,7 +19,6 @@ usual places.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import datetime, timezone
@@ -31,8 +30,7 @@ from components.stack_outputs import OutputsError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _repo.parser(__doc__)
     parser.add_argument("--targets", required=True,
                         help="file with the stack output freshness_targets (JSON), or - for stdin")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

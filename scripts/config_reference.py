@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import _repo
@@ -25,8 +24,7 @@ def readme_with_reference(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _repo.parser(__doc__)
     parser.add_argument("--write", action="store_true", help="rewrite the reference block of docs/reference.md")
     args = parser.parse_args(argv)
     if args.write:

@@ -15,7 +15,6 @@ times, a failed last drill. Exit code 0 when every stack plans and passes its gu
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict
@@ -27,10 +26,10 @@ from components.fleet import default_stack_files, exit_code, fleet, render_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack_files", nargs="*", type=Path)
-    parser.add_argument("--json", action="store_true")
+    parser = _repo.parser(__doc__)
+    parser.add_argument("stack_files", nargs="*", type=Path,
+                        help="Pulumi.<stack>.yaml files (default: every one in the repository)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per installation, for tools")
     parser.add_argument("--no-examples", action="store_true", help="leave out Pulumi.example-*.yaml")
     parser.add_argument("--state-dir", type=Path, help="directory of <stack>.json state exports: show the last drills")
     parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")

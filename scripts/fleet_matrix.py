@@ -13,7 +13,6 @@ cannot be batched (components/matrix.py).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,8 +23,7 @@ from components.matrix import DEFAULT_JOBS, MatrixError, shard, stacks_of
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _repo.parser(__doc__)
     parser.add_argument("--stacks-json", type=Path,
                         help="a JSON list of stack names (default: every stack file in the repository)")
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,

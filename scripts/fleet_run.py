@@ -27,8 +27,7 @@ from components.matrix import STACK_NAME
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _repo.parser(__doc__)
     parser.add_argument("--out", type=Path, help="also write each stack's output to OUT/<stack>.txt")
     parser.add_argument("--stop-at-first-failure", action="store_true", help="run no stack after a failed one")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="after --: the command, {stack} for the name")

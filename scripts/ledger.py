@@ -15,7 +15,6 @@ Exit codes: 0 done, 1 nothing found or a problem the message explains, 2 bad arg
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -29,8 +28,7 @@ from components.ledger_table import LedgerError, create_table, format_records, l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _repo.parser(__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("create-table", "create the ledger table if it does not exist"),
                             ("list", "list one installation's contract and fee records"),

@@ -31,6 +31,7 @@ from _host_access import host_failure
 
 from components.config import SECRET_KEYS, OnPremConfig
 from components.host.errors import OUTCOMES, HostError
+from components.matrix import STACK_NAME
 from components.onboarding import LEARN_AT_PREFLIGHT, installation_from, preflight, stack_text, validate
 
 STOPPED = "onboarding stopped, nothing was written: "
@@ -47,25 +48,43 @@ REQUIRED_BY_HOSTING = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _repo.parser(__doc__)
     add = p.add_argument
     add("--stack", help="stack name: writes Pulumi.<stack>.yaml")
     add("--dir", type=Path, default=_repo.REPO_ROOT, help="where stack files live (default: the repo)")
-    add("--id"); add("--customer"); add("--hosting", choices=["cloud", "on-premise"])
-    add("--primary-region"); add("--secondary-region"); add("--currency"); add("--start-date")
-    add("--price-installation"); add("--price-storage-per-gb"); add("--price-on-premise"); add("--price-setup")
-    add("--included-gb", type=int); add("--ledger-table", default="daktela-fee-ledger"); add("--ledger-region")
-    add("--ops-email", action="append"); add("--billing-email", action="append", default=[])
-    add("--backup-time", action="append", help="HH:MM, repeat for each run")
-    add("--timezone"); add("--reserve-hours", type=int)
-    add("--subnet-id"); add("--instance-type"); add("--admin-cidr", action="append", default=[])
-    add("--host"); add("--port", type=int, default=22); add("--user", default="root")
+    add("--id", help="installation id: lowercase letters, digits and dashes (installation.id)")
+    add("--customer", help="the customer's name, for people (installation.customer)")
+    add("--hosting", choices=["cloud", "on-premise"], help="Daktela Cloud on AWS, or the customer's own server")
+    add("--primary-region", help="AWS region of the backups (cloud: the installation too), e.g. eu-central-1")
+    add("--secondary-region", help="a second AWS region: the cloud's copies, on-premise's second location")
+    add("--currency", help="the contract's currency, three letters, e.g. EUR")
+    add("--start-date", help="the contract's first day, YYYY-MM-DD: the 6.21 setup fee's month")
+    add("--price-installation", help="fee 9.03, monthly per installation")
+    add("--price-storage-per-gb", help="the monthly price of a GB of comments and attachments above the included")
+    add("--price-on-premise", help="fee 9.04, monthly (on-premise)")
+    add("--price-setup", help="fee 6.21, once (on-premise)")
+    add("--included-gb", type=int, help="GB of comments and attachments included (default 100)")
+    add("--ledger-table", default="daktela-fee-ledger", help="DynamoDB table of fee records (default %(default)s)")
+    add("--ledger-region", help="AWS region of the ledger table")
+    add("--ops-email", action="append", help="who hears about failed and stale backups (repeat for several)")
+    add("--billing-email", action="append", default=[], help="who hears about storage above the included GB (default: the ops addresses)")
+    add("--backup-time", action="append", help="HH:MM, repeat for each run (default: the hosting's times)")
+    add("--timezone", help="the backup times' time zone, e.g. Europe/Prague (default UTC; cloud runs on UTC)")
+    add("--reserve-hours", type=int, help="hours a backup may take on top of the promised 24 (default 4)")
+    add("--subnet-id", help="cloud: the subnet the instance runs in")
+    add("--instance-type", help="cloud: the EC2 instance type (default in docs/reference.md)")
+    add("--admin-cidr", action="append", default=[], help="cloud: an address range allowed to SSH in (repeat)")
+    add("--host", help="on-premise: the server's address")
+    add("--port", type=int, default=22, help="on-premise: its SSH port (default %(default)s)")
+    add("--user", default="root", help="on-premise: the SSH user (root, or one with sudo; default %(default)s)")
     add("--key", help="private SSH key file for the preflight (not stored)")
-    add("--host-key-fingerprint"); add("--accept-new-host-key", action="store_true",
-                                       help="learn and pin the host key at the preflight (prints it)")
-    add("--operational-drive"); add("--archive-drive"); add("--archive-after-days", type=int)
-    add("--operational-mount"); add("--archive-mount")
+    add("--host-key-fingerprint", help="on-premise: the server's SSH host key, SHA256:..., as its admin gives it")
+    add("--accept-new-host-key", action="store_true", help="learn and pin the host key at the preflight (prints it)")
+    add("--operational-drive", help="on-premise: the operational drive's identity, /dev/disk/by-id/...")
+    add("--archive-drive", help="on-premise: the archive drive's identity, /dev/disk/by-id/...")
+    add("--archive-after-days", type=int, help="on-premise: attachments and recordings move to the archive after this")
+    add("--operational-mount", help="on-premise: where the operational drive is mounted (default in docs/reference.md)")
+    add("--archive-mount", help="on-premise: where the archive drive is mounted (default in docs/reference.md)")
     add("--probe-outputs", type=Path, help="JSON like `pulumi stack output --json --show-secrets` of a "
                                            "stack with backup_locations and backup_credentials, to measure against")
     add("--expected-daily-change-gb", type=float, default=2.0,
@@ -107,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dir.is_dir():
         print(f"--dir {args.dir}: no such directory; create it, or give the directory of the repository",
               file=sys.stderr)
+        return 2
+    if not STACK_NAME.match(args.stack):
+        print(f"--stack {args.stack!r}: a stack name is one word of letters, digits, '.', '_' and '-' "
+              "(it names Pulumi.<stack>.yaml, and the pipeline's batches split names on spaces), e.g. "
+              "--stack acme", file=sys.stderr)
         return 2
     target = args.dir / f"Pulumi.{args.stack}.yaml"
     if target.exists():

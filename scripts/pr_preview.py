@@ -13,7 +13,6 @@ changed stack violates a guardrail or cannot be planned.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -67,8 +66,7 @@ def empty(stack: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _repo.parser(__doc__)
     parser.add_argument("--base", required=True, type=Path, help="checkout of the base branch")
     parser.add_argument("--head", required=True, type=Path, help="checkout of the pull request")
     parser.add_argument("--out", required=True, type=Path, help="directory for the comments")

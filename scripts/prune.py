@@ -16,7 +16,6 @@ a repository was never pruned or its record cannot be read.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,7 +27,7 @@ from components.stack_outputs import OutputsError, read_outputs, require
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _repo.parser(__doc__)
     parser.add_argument("--outputs", required=True, help="the stack's outputs (pulumi stack output --json)")
     parser.add_argument("--endpoint-url", default="", help="an S3-compatible endpoint instead of AWS's")
     parser.add_argument("--silence-minutes", type=int, default=PRUNE_SILENCE_SECONDS // 60,

@@ -19,7 +19,6 @@ Exit codes: 0 the waves, 2 a stack file or name that cannot be rolled out, 3 the
 
 from __future__ import annotations
 
-import argparse
 import filecmp
 import json
 import re
@@ -59,9 +58,9 @@ def program_differs(base: Path, head: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack_files", nargs="*", type=Path)
+    parser = _repo.parser(__doc__)
+    parser.add_argument("stack_files", nargs="*", type=Path,
+                        help="Pulumi.<stack>.yaml files (default: every one in the repository but the examples)")
     parser.add_argument("--stacks-json", type=Path, help="the stacks to roll out, a JSON list (pr_preview.py's)")
     parser.add_argument("--base", type=Path, help="a checkout of what the fleet runs now: refuse an unbumped version")
     parser.add_argument("--examples", action="store_true", help="include Pulumi.example-*.yaml")

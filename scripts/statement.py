@@ -8,7 +8,7 @@
 Per installation: the 9.03 line, the 9.04 line (on-premise), the 6.21 one-off in the month the
 contract starts, and storage above the included GB with its quantity and price; prices as the
 ledger held them in that month. The rules (pro rata days, how storage is measured and rounded) are
-in docs/operate.md#billing and components/billing.py. Without --installation or --stack, every
+in docs/operate.md ("Billing: the monthly statement") and components/billing.py. Without --installation or --stack, every
 installation with a contract record in the ledger that is billed in the month.
 
 AWS credentials come from the usual places; they need dynamodb:Query/Scan/DescribeTable on the
@@ -23,6 +23,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from typing import Any
 
@@ -56,14 +57,13 @@ def installations_to_bill(args: argparse.Namespace) -> list[tuple[str, str, list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _repo.parser(__doc__)
     parser.add_argument("--month", required=True, help="the month billed, YYYY-MM (UTC)")
     parser.add_argument("--stack", action="append", help="a stack file; its installation and ledger (repeatable)")
     parser.add_argument("--installation", action="append", help="an installation id (repeatable; default: all)")
     parser.add_argument("--table", default="daktela-fee-ledger", help="ledger table name")
     parser.add_argument("--region", help="AWS region of the ledger table")
-    parser.add_argument("--format", choices=("csv", "json"), default="csv")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv", help="csv for the invoice, json for tools")
     parser.add_argument("--output", help="write here instead of stdout")
     parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
     args = parser.parse_args(argv)
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         groups = installations_to_bill(args)
     except StatementError as error:
         print(f"statement: {error}", file=sys.stderr)
+        return 2
+    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        print(f"statement: --output {args.output}: the folder {os.path.dirname(os.path.abspath(args.output))} "
+              "does not exist; create it or write elsewhere", file=sys.stderr)
         return 2
 
     statements, problems = [], []

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.conftest import EXAMPLES, REPO
@@ -110,3 +111,41 @@ def test_without_billing_addresses_the_ops_addresses_get_the_storage_alarm():
     subscriptions = [r for r in plan_of(installation).of_type("aws:sns/topicSubscription:TopicSubscription")
                      if "billing" in r.name]
     assert subscriptions and {s.inputs["endpoint"] for s in subscriptions} == set(installation["notifications"]["ops"])
+
+
+SCRIPTS = sorted(p for p in (REPO / "scripts").glob("[a-z]*.py"))
+
+
+def undocumented_options(help_text: str) -> list[str]:
+    """The arguments in argparse's help with no text of their own: an argument line (indented two
+    spaces) with nothing after its name, not followed by a deeper-indented line of help."""
+    lines = help_text.splitlines()
+    missing, listing = [], False
+    for index, line in enumerate(lines):
+        if line.endswith(":") and not line.startswith(" "):
+            listing = line in ("options:", "positional arguments:")
+            continue
+        if not listing or not line.startswith("  ") or line.startswith("   "):
+            continue
+        name, _, text = line.strip().partition("  ")
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if not text.strip() and not following.startswith("    ") and not name.startswith("-h"):
+            missing.append(name)
+    return missing
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_script_says_what_it_does_in_whole_sentences_and_explains_each_option(script):
+    """Issue 25.5: a description that stopped mid-sentence, options without help, a script that was
+    not executable."""
+    assert os.access(script, os.X_OK), f"{script.name} is not executable (chmod +x)"
+    run = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    description = run.stdout.split("\n\n")[1]
+    assert description.rstrip().endswith((".", ":", ")")), (script.name, description)
+    assert undocumented_options(run.stdout) == [], script.name
+
+
+def test_the_option_check_finds_an_option_without_help():
+    text = "usage: x\n\nWhat x does.\n\noptions:\n  -h, --help  show this\n  --json\n  --out OUT   where\n"
+    assert undocumented_options(text) == ["--json"]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from components.config import SECRET_KEYS
@@ -77,6 +78,23 @@ def test_bad_answers_name_their_flags_and_write_nothing(tmp_path):
     assert missing.returncode == 2 and "missing answers: --subnet-id" in missing.stderr
     assert not list(tmp_path.glob("Pulumi.*.yaml"))
 
+
+
+@pytest.mark.parametrize("stack", ["my stack", "../x", "a/b", "acme!"])
+def test_a_stack_name_that_is_not_one_word_is_refused_before_anything_is_written(tmp_path, stack):
+    """Issue 25.4: `--stack "my stack"` wrote a file `make plan` could not read; `../x` a traceback."""
+    (tmp_path / "inner").mkdir()
+    result = onboard("--stack", stack, *CLOUD, cwd=tmp_path / "inner")
+    assert result.returncode == 2 and f"--stack {stack!r}: a stack name is one word" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.rglob("Pulumi.*"))
+
+
+@pytest.mark.parametrize("installation_id", ["xn--acme", "sthree-acme"])
+def test_an_id_that_would_make_bucket_names_s3_refuses_is_a_config_error(tmp_path, installation_id):
+    answers = [installation_id if a == "acme" else a for a in CLOUD]
+    result = onboard("--stack", "acme", *answers, cwd=tmp_path)
+    assert result.returncode == 2 and "S3 refuses bucket names" in result.stderr and "--id" in result.stderr
+    assert not list(tmp_path.glob("Pulumi.*.yaml"))
 
 def onprem_answers(host, key: Path) -> list[str]:
     return ["--id", "acme-onprem", "--customer", "ACME", "--hosting", "on-premise",

@@ -290,7 +290,10 @@ def test_statement_refuses_a_ledger_made_before_price_history(aws_env, moto_endp
 
 @pytest.mark.parametrize("args,message", [
     (["--month", "2027-13", "--region", REGION], '"2027-13" is not a month; write it as YYYY-MM'),
+    (["--month", "2027-1", "--region", REGION], '"2027-1" is not a month; write it as YYYY-MM'),  # issue 25.5
     (["--month", "2027-01"], "give --region"),
+    (["--month", "2027-01", "--region", REGION, "--output", "/nonexistent-folder/statement.csv"],
+     "the folder /nonexistent-folder does not exist"),
 ])
 def test_bad_arguments_are_named(aws_env, moto_endpoint, args, message):
     result = run_statement(aws_env, moto_endpoint, *args)
@@ -332,3 +335,5 @@ def test_month_must_be_a_month():
     assert month_days("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
     with pytest.raises(StatementError, match="YYYY-MM"):
         month_days("2027-3-1")
+    with pytest.raises(StatementError, match="YYYY-MM"):
+        month_days("2027-3")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components.config.values import (
     DRIVE_IDENTITY_FORMS, AbsolutePath, AwsRegion, Cidr, DriveIdentity, Email, Fingerprint, HostAddress, Owner,
@@ -332,6 +332,16 @@ class Installation(_Model):
                     "(cloud) or 3-35 (on-premise), so that every AWS name made from it fits",
     )
     customer: str = Field(min_length=1, max_length=200, description="customer's name, for people")
+
+    @field_validator("id")
+    @classmethod
+    def _bucket_names_aws_accepts(cls, value: str) -> str:
+        # Bucket names are made from the id; S3 refuses these prefixes (its naming rules).
+        for prefix in ("xn--", "sthree-", "amzn-s3-demo-"):
+            if value.startswith(prefix):
+                raise ValueError(f"must not start with {prefix!r}: S3 refuses bucket names that do, and the "
+                                 "installation's buckets are named after its id; choose another id")
+        return value
     hosting: Hosting = Field(description="cloud (Daktela Cloud on AWS) or on-premise")
     regions: Regions = Field(description="AWS regions")
     contract: Contract = Field(description="contract data: currency, start date, prices")
