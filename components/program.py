@@ -27,6 +27,8 @@ def build() -> StackConfig:
         "customer": installation.customer,
         "hosting": installation.hosting,
     })
+    # The fleet's health view reads it (scripts/fleet_health.py): storage used against this.
+    pulumi.export("storage", {"included_gb": installation.contract.included_storage_gb})
     # What this installation runs (components/version.py): rollouts read it.
     pulumi.export("toolkit_version", TOOLKIT_VERSION)
     pulumi.export("fees", [

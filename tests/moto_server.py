@@ -22,8 +22,9 @@ def moto_server(log: Path) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  stdout=out, stderr=subprocess.STDOUT)
+        # moto's server, its GetMetricData indexed and as strict as CloudWatch's (tests/moto_main.py)
+        server = subprocess.Popen([sys.executable, "-m", "tests.moto_main", "-H", "127.0.0.1", "-p", str(port)],
+                                  stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -1,0 +1,213 @@
+"""The fleet's backup health at a glance, from what each installation's checker publishes.
+
+Every installation's checker (components/freshness.py, every 15 minutes) publishes, per technology
+or location, the newest backup's age (BackupAgeHours), its drills' and deep checks' ages
+(RestoreDrillAgeHours, RepositoryCheckAgeHours) and, where a target reports runs, whether the last
+one failed (…Failed: 1 or 0); on-premise and cloud, the attachments' storage (AttachmentsGb). Here
+the last 30 days of those metrics are read for every installation with GetMetricData, up to 500
+series a request (CloudWatch's limit), never a call per metric, and each target becomes a cell:
+
+- fresh:   the newest age within the target's limit (24 h + reserve, or the drill's or check's own);
+- stale:   older than the limit;
+- failed:  the last run failed (or the checker could not read the target: unknown is failure);
+- unknown: nothing published for the last SILENT_AFTER_HOURS: the checker is silent or the target
+           unreadable. Never "fresh".
+and an hourly strip of the same states over the 30 days, for the page (components/health_page.py).
+A promise is kept when every cell is fresh: the exit code of scripts/fleet_health.py says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Optional
+
+from components.freshness import ATTACHMENTS_METRIC, METRICS, Watch
+
+MAX_QUERIES = 500  # GetMetricData: series in one request
+MAX_DATAPOINTS = 100_800  # GetMetricData: datapoints in one answer; more come with NextToken
+DAYS = 30
+SILENT_AFTER_HOURS = 2  # the checker publishes every 15 minutes: two hours without a value is silence
+STATES = ("fresh", "stale", "failed", "unknown")
+WORST_FIRST = {"failed": 0, "unknown": 1, "stale": 2, "fresh": 3}
+
+ClientFactory = Callable[[str, str], Any]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric of one installation's target: what a GetMetricData query asks for."""
+
+    installation: str
+    technology: str  # "" for the installation's storage
+    metric: str
+    namespace: str
+    region: str
+
+    def query(self, query_id: str) -> dict:
+        dimensions = [{"Name": "Installation", "Value": self.installation}]
+        if self.technology:
+            dimensions.append({"Name": "Technology", "Value": self.technology})
+        return {"Id": query_id, "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": self.namespace, "MetricName": self.metric, "Dimensions": dimensions},
+            "Period": 3600, "Stat": "Maximum"}}
+
+
+@dataclass
+class Cell:
+    technology: str
+    kind: str  # backup, drill or check
+    limit_hours: float
+    state: str = "unknown"
+    cause: str = ""
+    age_hours: Optional[float] = None
+    hours: list[str] = field(default_factory=list)  # the strip: one state per hour, oldest first
+    causes: list[str] = field(default_factory=list)  # and why, hour by hour
+
+
+@dataclass
+class Row:
+    installation: str
+    cells: list[Cell]
+    storage_gb: Optional[float] = None
+    included_gb: Optional[float] = None
+    error: str = ""
+
+    @property
+    def kept(self) -> bool:
+        return not self.error and bool(self.cells) and all(c.state == "fresh" for c in self.cells)
+
+    @property
+    def worst(self) -> str:
+        if self.error:
+            return "unknown"
+        return min((c.state for c in self.cells), key=WORST_FIRST.__getitem__, default="unknown")
+
+
+def series_of(watch: Watch) -> list[Series]:
+    found = []
+    for target in watch.targets:
+        kind = "drill" if target.kind == "restore-test" else target.kind
+        for metric in METRICS[kind]:
+            found.append(Series(watch.installation_id, target.technology, metric, watch.namespace, watch.metrics_region))
+    found.append(Series(watch.installation_id, "", ATTACHMENTS_METRIC, watch.namespace, watch.metrics_region))
+    return found
+
+
+def fetch(series: list[Series], client_for: ClientFactory, end: datetime,
+          days: int = DAYS) -> tuple[dict[Series, dict[datetime, float]], int]:
+    """Hourly maxima of every series over `days` before `end`, grouped by region into requests of
+    at most MAX_QUERIES series, each answer read to its last page. Returns the values and the
+    number of requests made."""
+    start = end - timedelta(days=days)
+    values: dict[Series, dict[datetime, float]] = {s: {} for s in series}
+    requests = 0
+    by_region: dict[str, list[Series]] = {}
+    for s in series:
+        by_region.setdefault(s.region, []).append(s)
+    for region, group in sorted(by_region.items()):
+        cloudwatch = client_for("cloudwatch", region)
+        for first in range(0, len(group), MAX_QUERIES):
+            chunk = group[first:first + MAX_QUERIES]
+            queries = [s.query(f"q{index}") for index, s in enumerate(chunk)]
+            token: Optional[str] = None
+            while True:
+                arguments: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
+                                             "ScanBy": "TimestampAscending"}
+                if token:
+                    arguments["NextToken"] = token
+                answer = cloudwatch.get_metric_data(**arguments)
+                requests += 1
+                for result in answer["MetricDataResults"]:
+                    target = values[chunk[int(result["Id"][1:])]]
+                    for stamp, value in zip(result["Timestamps"], result["Values"]):
+                        hour = stamp.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+                        target[hour] = max(value, target.get(hour, -math.inf))
+                token = answer.get("NextToken")
+                if not token:
+                    break
+    return values, requests
+
+
+def hour_state(age: Optional[float], failed: Optional[float], limit: float, metric: str) -> tuple[str, str]:
+    if failed is not None and failed >= 1:
+        return "failed", f"the last run failed or could not be read ({metric})"
+    if age is None:
+        return "unknown", "nothing published: the checker did not run or could not read it"
+    if age > limit:
+        return "stale", f"{age:.0f} h old, limit {limit:g} h"
+    return "fresh", f"{age:.0f} h old, limit {limit:g} h"
+
+
+def cell_of(watch: Watch, target: Any, values: dict[Series, dict[datetime, float]], hours: list[datetime]) -> Cell:
+    kind = "drill" if target.kind == "restore-test" else target.kind
+    age_metric, failed_metric = METRICS[kind]
+    limit = float(target.limit_hours or watch.limit_hours)
+    ages = values.get(Series(watch.installation_id, target.technology, age_metric, watch.namespace,
+                             watch.metrics_region), {})
+    fails = values.get(Series(watch.installation_id, target.technology, failed_metric, watch.namespace,
+                              watch.metrics_region), {})
+    cell = Cell(target.technology, kind, limit)
+    for hour in hours:
+        state, cause = hour_state(ages.get(hour), fails.get(hour), limit, failed_metric)
+        cell.hours.append(state)
+        cell.causes.append(f"{hour:%Y-%m-%d %H:00} UTC: {state}: {cause}")
+    recent = hours[-SILENT_AFTER_HOURS:]
+    published = [h for h in recent if h in ages or h in fails]
+    if not published:
+        last = max(list(ages) + list(fails), default=None)
+        cell.state = "unknown"
+        cell.cause = (f"silent since {last:%Y-%m-%d %H:00} UTC" if last else "never published in 30 days") + \
+            ": the checker does not run, or cannot read this target"
+        return cell
+    newest = published[-1]
+    cell.age_hours = ages.get(newest)
+    cell.state, cell.cause = hour_state(ages.get(newest), fails.get(newest), limit, failed_metric)
+    return cell
+
+
+def health(watches: Iterable[Watch], client_for: ClientFactory, now: Optional[datetime] = None,
+           included_gb: Optional[dict[str, float]] = None) -> tuple[list[Row], int]:
+    """One row per installation, the worst first (then by id); and the GetMetricData requests made."""
+    watches = list(watches)
+    end = (now or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    hours = [end - timedelta(hours=DAYS * 24 - n) for n in range(DAYS * 24)]
+    series = [s for w in watches for s in series_of(w)]
+    values, requests = fetch(series, client_for, end)
+    rows = []
+    for watch in watches:
+        cells = [cell_of(watch, t, values, hours) for t in watch.targets]
+        storage = values.get(Series(watch.installation_id, "", ATTACHMENTS_METRIC, watch.namespace, watch.metrics_region))
+        used = storage[max(storage)] if storage else None
+        rows.append(Row(watch.installation_id, cells, used, (included_gb or {}).get(watch.installation_id)))
+    rows.sort(key=lambda r: (WORST_FIRST[r.worst], -sum(c.state != "fresh" for c in r.cells), r.installation))
+    return rows, requests
+
+
+def render_table(rows: list[Row]) -> str:
+    lines = [f"{'installation':<24} {'promise':<8} cells (state, age/limit, why)"]
+    for row in rows:
+        if row.error:
+            lines.append(f"{row.installation:<24} {'UNKNOWN':<8} {row.error}")
+            continue
+        storage = ""
+        if row.storage_gb is not None:
+            storage = f"; storage {row.storage_gb:g} GB" + (f" of {row.included_gb:g} included" if row.included_gb else "")
+        cells = "; ".join(f"{c.technology} {c.state}" + (f" ({c.cause})" if c.state != "fresh" else
+                                                           f" {c.age_hours:.0f}/{c.limit_hours:g} h")
+                          for c in row.cells)
+        lines.append(f"{row.installation:<24} {'kept' if row.kept else 'BROKEN':<8} {cells}{storage}")
+    kept = sum(r.kept for r in rows)
+    lines.append(f"{kept} of {len(rows)} installations keep every promise")
+    return "\n".join(lines) + "\n"
+
+
+def as_json(rows: list[Row], requests: int) -> dict:
+    return {"installations": [{
+        "installation": r.installation, "kept": r.kept, "worst": r.worst, "error": r.error,
+        "storage_gb": r.storage_gb, "included_gb": r.included_gb,
+        "cells": [{"technology": c.technology, "kind": c.kind, "state": c.state, "cause": c.cause,
+                   "age_hours": c.age_hours, "limit_hours": c.limit_hours,
+                   "hours": {s: c.hours.count(s) for s in STATES}} for c in r.cells]} for r in rows],
+        "kept": all(r.kept for r in rows), "requests": requests}

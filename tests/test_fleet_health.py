@@ -1,0 +1,246 @@
+"""The fleet's backup health (components/health.py, components/health_page.py,
+scripts/fleet_health.py) against a moto server holding 30 days of what the checkers publish, for a
+fleet with a fresh, a stale, a failed, a silent and a never-drilled installation; the page opened
+in headless Chromium (Debian's), as a person sees it, with a screenshot kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from components.freshness import ATTACHMENTS_METRIC, METRICS, Watch, boto3_clients
+from components.health import MAX_QUERIES, health, series_of
+from tests.conftest import REPO, example_installation, plan_of
+
+QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
+NOW = datetime.now(timezone.utc).replace(minute=40, second=0, microsecond=0)
+
+
+@lru_cache(maxsize=None)
+def example_watch(hosting: str) -> str:
+    return plan_of(example_installation(hosting)).outputs["freshness_targets"]
+
+
+def watch_for(hosting: str, installation_id: str) -> Watch:
+    document = json.loads(example_watch(hosting))
+    document.update(installation_id=installation_id, namespace=f"Daktela/{installation_id}")
+    return Watch.from_json(json.dumps(document))
+
+
+def published(watch: Watch, scenario: str) -> list[dict]:
+    """30 days of what this installation's checker would have published, hour by hour."""
+    data = []
+    for hours_ago in range(30 * 24):
+        when = NOW - timedelta(hours=hours_ago)
+        if scenario == "silent" and hours_ago < 5:
+            continue  # the checker stopped five hours ago
+        if scenario == "fresh" and 240 <= hours_ago < 243:
+            continue  # a three-hour gap ten days ago: on the strip, gone from the cell
+        for target in watch.targets:
+            kind = "drill" if target.kind == "restore-test" else target.kind
+            if scenario == "never-drilled" and kind == "drill":
+                continue
+            limit = target.limit_hours or watch.limit_hours
+            age = (hours_ago % 12) + 1.0 if kind == "backup" else min(limit / 2, (hours_ago % 168) + 1.0)
+            failed = 0.0
+            if scenario == "stale" and target.technology == "location-2" and hours_ago < 40:
+                age = 70.0 - hours_ago  # no new backup for 70 hours: stale for the last 42
+            if scenario == "failed" and target.technology == "database-dump" and hours_ago < 6:
+                failed = 1.0
+            dimensions = [{"Name": "Installation", "Value": watch.installation_id},
+                          {"Name": "Technology", "Value": target.technology}]
+            age_metric, failed_metric = METRICS[kind]
+            data.append({"MetricName": age_metric, "Dimensions": dimensions, "Timestamp": when, "Value": age})
+            if target.status_sources or kind in ("drill", "check"):
+                data.append({"MetricName": failed_metric, "Dimensions": dimensions, "Timestamp": when, "Value": failed})
+        data.append({"MetricName": ATTACHMENTS_METRIC, "Timestamp": when, "Value": 130.0 - hours_ago / 100,
+                     "Dimensions": [{"Name": "Installation", "Value": watch.installation_id}]})
+    return data
+
+
+class StrictCloudWatch:
+    """The moto client, checked the way CloudWatch checks a GetMetricData request (at most 500
+    queries, ids unique and well formed, a period of whole minutes, a time range), and answering in
+    pages of at most `page` datapoints with a NextToken, as CloudWatch does past 100,800 (moto never
+    pages). A smaller page is stricter: it makes the reader follow the token."""
+
+    def __init__(self, client, calls: list[int], page: int = 100_800):
+        self.client, self.calls, self.page = client, calls, page
+        self.pending: dict[str, list[tuple[str, object, float]]] = {}
+
+    def get_metric_data(self, **request):
+        queries = request["MetricDataQueries"]
+        assert 1 <= len(queries) <= MAX_QUERIES, len(queries)
+        ids = [q["Id"] for q in queries]
+        assert len(set(ids)) == len(ids) and all(QUERY_ID.match(i) for i in ids)
+        assert all(q["MetricStat"]["Period"] % 60 == 0 for q in queries)
+        assert request["StartTime"] < request["EndTime"]
+        self.calls.append(len(queries))
+        token = request.pop("NextToken", None)
+        if token is None:
+            answer = self.client.get_metric_data(**request)
+            points = [(r["Id"], t, v) for r in answer["MetricDataResults"] for t, v in zip(r["Timestamps"], r["Values"])]
+            empty = [r["Id"] for r in answer["MetricDataResults"] if not r["Timestamps"]]
+        else:
+            points, empty = self.pending.pop(token), []
+        page, rest = points[:self.page], points[self.page:]
+        results: dict[str, dict] = {i: {"Id": i, "Timestamps": [], "Values": [], "StatusCode": "Complete"} for i in empty}
+        for query_id, stamp, value in page:
+            result = results.setdefault(query_id, {"Id": query_id, "Timestamps": [], "Values": [], "StatusCode": "Complete"})
+            result["Timestamps"].append(stamp)
+            result["Values"].append(value)
+        answer = {"MetricDataResults": list(results.values())}
+        if rest:
+            token = f"t{len(self.calls)}"
+            self.pending[token] = rest
+            answer["NextToken"] = token
+        return answer
+
+
+def strict_clients(endpoint: str, calls: list[int], page: int = 100_800):
+    clients = boto3_clients(endpoint)
+    return lambda service, region: StrictCloudWatch(clients(service, region), calls, page) \
+        if service == "cloudwatch" else clients(service, region)
+
+
+SCENARIOS = {"fresh": "cloud", "stale": "on-premise", "failed": "cloud", "silent": "cloud", "never-drilled": "on-premise"}
+
+
+@pytest.fixture(scope="module")
+def fleet(moto_endpoint) -> dict[str, Watch]:
+    import boto3
+
+    run = uuid.uuid4().hex[:6]
+    watches = {scenario: watch_for(hosting, f"{scenario}-{run}") for scenario, hosting in SCENARIOS.items()}
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-central-1", endpoint_url=moto_endpoint,
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+    for scenario, watch in watches.items():
+        data = published(watch, scenario)
+        for first in range(0, len(data), 1000):  # PutMetricData takes 1,000 values a request
+            cloudwatch.put_metric_data(Namespace=watch.namespace, MetricData=data[first:first + 1000])
+    return watches
+
+
+def test_each_cell_says_its_state_and_why_and_the_worst_installation_is_first(fleet, aws_env, moto_endpoint):
+    calls: list[int] = []
+    rows, requests = health(fleet.values(), strict_clients(moto_endpoint, calls), NOW, {})
+    by_id = {row.installation.rsplit("-", 1)[0]: row for row in rows}
+    cells = {name: {c.technology: c for c in row.cells} for name, row in by_id.items()}
+    assert [row.installation.rsplit("-", 1)[0] for row in rows][0] == "failed"
+    assert rows[-1].installation.startswith("fresh-") and by_id["fresh"].kept
+    assert all(c.state == "fresh" for c in by_id["fresh"].cells)
+    assert cells["fresh"]["file-level"].hours.count("unknown") == 3  # the gap ten days ago, on the strip only
+    stale = cells["stale"]["location-2"]
+    assert (stale.state, stale.cause, stale.age_hours) == ("stale", "70 h old, limit 28 h", 70.0)
+    assert stale.hours[-40:] == ["stale"] * 40 and stale.hours[-41] == "fresh"
+    assert cells["stale"]["location-1"].state == "fresh"
+    failed = cells["failed"]["database-dump"]
+    assert failed.state == "failed" and "BackupLastRunFailed" in failed.cause
+    assert {c.state for c in by_id["silent"].cells} == {"unknown"}
+    assert all("silent since" in c.cause for c in by_id["silent"].cells)
+    drill = cells["never-drilled"]["drill-location-1"]
+    assert drill.state == "unknown" and drill.cause.startswith("never published in 30 days")
+    assert not any(row.kept for name, row in by_id.items() if name != "fresh")
+    assert by_id["stale"].storage_gb == pytest.approx(130.0, abs=0.1)
+    # every series in one request: never a call per metric
+    series = sum(len(series_of(w)) for w in fleet.values())
+    assert requests == len(calls) == 1 and calls == [series]
+
+
+def test_an_answer_in_pages_gives_the_same_view(fleet, aws_env, moto_endpoint):
+    whole, _ = health(fleet.values(), strict_clients(moto_endpoint, []), NOW, {})
+    calls: list[int] = []
+    paged, requests = health(fleet.values(), strict_clients(moto_endpoint, calls, page=10_000), NOW, {})
+    assert requests == len(calls) > 3  # every NextToken followed
+    assert [(r.installation, [(c.state, c.cause, c.hours) for c in r.cells], r.storage_gb) for r in paged] == \
+        [(r.installation, [(c.state, c.cause, c.hours) for c in r.cells], r.storage_gb) for r in whole]
+
+
+def test_a_fleet_of_300_installations_takes_a_request_per_500_series(fleet, aws_env, moto_endpoint):
+    many = [watch_for("cloud" if n % 2 else "on-premise", f"many-{n:03}") for n in range(300)]
+    calls: list[int] = []
+    rows, requests = health(many, strict_clients(moto_endpoint, calls), NOW)
+    series = sum(len(series_of(w)) for w in many)
+    assert series > 3000 and requests == len(calls) == -(-series // MAX_QUERIES)
+    assert len(rows) == 300 and all(r.worst == "unknown" for r in rows)  # nothing published: unknown, never fresh
+
+
+def state_dir(fleet: dict[str, Watch], directory: Path) -> Path:
+    directory.mkdir(exist_ok=True)
+    for watch in fleet.values():
+        outputs = {"freshness_targets": json.dumps({**json.loads(example_watch(
+            "cloud" if watch.targets[0].technology == "block-level" else "on-premise")),
+            "installation_id": watch.installation_id, "namespace": watch.namespace}),
+            "storage": {"included_gb": 100}}
+        (directory / f"{watch.installation_id}.json").write_text(json.dumps(outputs))
+    (directory / "broken.json").write_text("{not json")
+    return directory
+
+
+def test_the_command_gives_a_table_json_and_the_page_and_says_the_promise_is_broken(fleet, aws_env, moto_endpoint,
+                                                                                    tmp_path):
+    states = state_dir(fleet, tmp_path / "states")
+    script = [sys.executable, str(REPO / "scripts" / "fleet_health.py"), "--state-dir", str(states),
+              "--endpoint-url", moto_endpoint]
+    table = subprocess.run([*script, "--html", str(tmp_path / "health.html")], capture_output=True, text=True,
+                           timeout=300, env=aws_env)
+    assert table.returncode == 1, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[1].startswith("broken ") and "broken.json cannot be read" in lines[1]  # unknown is failure
+    assert lines[2].startswith("failed-") and "BROKEN" in lines[2] and "database-dump failed" in lines[2]
+    assert "storage 130 GB of 100 included" in table.stdout and "1 of 6 installations keep every promise" in table.stdout
+    as_json = json.loads(subprocess.run([*script, "--json"], capture_output=True, text=True, timeout=300,
+                                        env=aws_env).stdout)
+    assert as_json["kept"] is False and as_json["requests"] == 1 and len(as_json["installations"]) == 6
+    page = (tmp_path / "health.html").read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # nothing fetched, nothing run
+    empty = subprocess.run([*script[:2], "--state-dir", str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert empty.returncode == 2 and "no <stack>.json" in empty.stderr
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is needed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def test_the_page_in_a_real_browser_shows_the_worst_first_and_why_a_cell_is_stale(fleet, aws_env, moto_endpoint,
+                                                                                    tmp_path):
+    from components.health_page import render_page
+
+    browser = chromium()
+    rows, _ = health(fleet.values(), boto3_clients(moto_endpoint), NOW, {w.installation_id: 100 for w in fleet.values()})
+    page = tmp_path / "health.html"
+    page.write_text(render_page(rows, NOW))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1200"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = dom.stdout
+    order = re.findall(r'<tr class="installation" data-installation="([^"]+)" data-worst="([^"]+)"', rendered)
+    assert [worst for _, worst in order] == ["failed", "unknown", "unknown", "stale", "fresh"]
+    stale_cell = re.search(r'data-technology="location-2" data-state="stale">(.*?)</div>\s*</div>', rendered, re.S)
+    assert stale_cell and ">stale<" in stale_cell.group(1) and re.search(r"\d+ h old, limit 28 h", stale_cell.group(1))
+    assert re.search(r'title="[^"]+ to [^"]+: stale: \d+ h old, limit 28 h"', stale_cell.group(1))  # on hover
+    assert "1 of 5 keep every promise" in rendered
+    screenshot = tmp_path / "fleet-health.png"
+    shot = subprocess.run([browser, *flags, f"--screenshot={screenshot}", page.as_uri()], capture_output=True,
+                          text=True, timeout=120)
+    assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
+    artifacts = os.environ.get("TEST_ARTIFACTS")  # CI keeps what it finds there
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(screenshot, Path(artifacts) / "fleet-health.png")
