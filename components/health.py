@@ -18,9 +18,11 @@ A promise is kept when every cell is fresh: the exit code of scripts/fleet_healt
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from components.freshness import ATTACHMENTS_METRIC, METRICS, Watch
@@ -85,6 +87,26 @@ class Row:
         return min((c.state for c in self.cells), key=WORST_FIRST.__getitem__, default="unknown")
 
 
+def read_states(directory: Path) -> tuple[list[Watch], dict[str, float], list[tuple[str, str]]]:
+    """Every <stack>.json of `directory` (stack output --json, export or state file): the watches,
+    the included GB of storage by installation, and (file name, why) of those that cannot be read."""
+    from components.stack_outputs import outputs_of
+
+    watches, included, unreadable = [], {}, []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            watch = Watch.from_document(document)
+        except (OSError, ValueError, KeyError) as error:  # OutputsError is a ValueError
+            unreadable.append((path.name, str(error)))
+            continue
+        watches.append(watch)
+        storage = outputs_of(document).get("storage")
+        if isinstance(storage, dict) and storage.get("included_gb") is not None:
+            included[watch.installation_id] = float(storage["included_gb"])
+    return watches, included, unreadable
+
+
 def series_of(watch: Watch) -> list[Series]:
     found = []
     for target in watch.targets:
@@ -95,12 +117,12 @@ def series_of(watch: Watch) -> list[Series]:
     return found
 
 
-def fetch(series: list[Series], client_for: ClientFactory, end: datetime,
-          days: int = DAYS) -> tuple[dict[Series, dict[datetime, float]], int]:
-    """Hourly maxima of every series over `days` before `end`, grouped by region into requests of
-    at most MAX_QUERIES series, each answer read to its last page. Returns the values and the
-    number of requests made."""
-    start = end - timedelta(days=days)
+def fetch(series: list[Series], client_for: ClientFactory, end: datetime, days: int = DAYS,
+          start: Optional[datetime] = None) -> tuple[dict[Series, dict[datetime, float]], int]:
+    """Hourly maxima of every series from `start` (default `days` before `end`) to `end`, grouped by
+    region into requests of at most MAX_QUERIES series, each answer read to its last page. Returns
+    the values and the number of requests made."""
+    start = start or end - timedelta(days=days)
     values: dict[Series, dict[datetime, float]] = {s: {} for s in series}
     requests = 0
     by_region: dict[str, list[Series]] = {}
@@ -138,6 +160,11 @@ def hour_state(age: Optional[float], failed: Optional[float], limit: float, metr
     if age > limit:
         return "stale", f"{age:.0f} h old, limit {limit:g} h"
     return "fresh", f"{age:.0f} h old, limit {limit:g} h"
+
+
+def hours_between(start: datetime, end: datetime) -> list[datetime]:
+    """Every whole hour from `start` (an hour's start) up to, not including, `end`."""
+    return [start + timedelta(hours=n) for n in range(int((end - start).total_seconds() // 3600))]
 
 
 def cell_of(watch: Watch, target: Any, values: dict[Series, dict[datetime, float]], hours: list[datetime]) -> Cell:

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import _repo
 
-from components.freshness import Watch, boto3_clients
-from components.health import Row, as_json, health, render_table
+from components.freshness import boto3_clients
+from components.health import Row, as_json, health, read_states, render_table
 from components.health_page import render_page
-from components.stack_outputs import outputs_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,26 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, help="also write the page to this file")
     parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
     args = parser.parse_args(argv)
-    files = sorted(args.state_dir.glob("*.json")) if args.state_dir.is_dir() else []
-    if not files:
-        print(f"--state-dir {args.state_dir}: no <stack>.json in it; export each stack's state there "
-              "(pulumi stack export --stack NAME > DIR/NAME.json)", file=sys.stderr)
+    if not args.state_dir.is_dir() or not any(args.state_dir.glob("*.json")):
+        print(f"--state-dir {args.state_dir}: no <stack>.json in it; export each stack's outputs there "
+              "(pulumi stack output --json --stack NAME > DIR/NAME.json)", file=sys.stderr)
         return 2
     if args.html and not args.html.parent.is_dir():
         print(f"--html {args.html}: the folder {args.html.parent} does not exist", file=sys.stderr)
         return 2
-    watches, included, unreadable = [], {}, []
-    for path in files:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            watch = Watch.from_document(document)
-        except (OSError, ValueError, KeyError) as error:  # OutputsError is a ValueError
-            unreadable.append(Row(path.stem, [], error=f"{path.name} cannot be read: {error}"))
-            continue
-        watches.append(watch)
-        storage = outputs_of(document).get("storage")
-        if isinstance(storage, dict) and storage.get("included_gb") is not None:
-            included[watch.installation_id] = float(storage["included_gb"])
+    watches, included, failures = read_states(args.state_dir)
+    unreadable = [Row(name.rsplit(".", 1)[0], [], error=f"{name} cannot be read: {why}") for name, why in failures]
     now = datetime.now(timezone.utc)
     rows, requests = health(watches, boto3_clients(args.endpoint_url), now, included)
     rows = unreadable + rows  # unknown is failure: the unreadable first

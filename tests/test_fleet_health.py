@@ -50,8 +50,8 @@ def published(watch: Watch, scenario: str) -> list[dict]:
             kind = "drill" if target.kind == "restore-test" else target.kind
             if scenario == "never-drilled" and kind == "drill":
                 continue
-            limit = target.limit_hours or watch.limit_hours
-            age = (hours_ago % 12) + 1.0 if kind == "backup" else min(limit / 2, (hours_ago % 168) + 1.0)
+            # ages grow by the hour and fall back at each new backup (twice a day) or drill (weekly)
+            age = ((-hours_ago) % 12) + 1.0 if kind == "backup" else ((-hours_ago) % 168) + 1.0
             failed = 0.0
             if scenario == "stale" and target.technology == "location-2" and hours_ago < 40:
                 age = 70.0 - hours_ago  # no new backup for 70 hours: stale for the last 42
@@ -244,3 +244,46 @@ def test_the_page_in_a_real_browser_shows_the_worst_first_and_why_a_cell_is_stal
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         shutil.copy(screenshot, Path(artifacts) / "fleet-health.png")
+
+
+def test_the_months_evidence_counts_hours_within_gaps_failed_runs_and_drills(fleet, aws_env, moto_endpoint, tmp_path):
+    from components.evidence import evidence_between, render_month
+
+    hour = NOW.replace(minute=0)
+    start, end = hour - timedelta(hours=72), hour + timedelta(hours=1)  # 73 whole hours, the newest included
+    months, requests = evidence_between(fleet.values(), strict_clients(moto_endpoint, []), start, end, "last 73 hours")
+    evidence = {m.installation.rsplit("-", 1)[0]: {c.technology: c for c in m.cells} for m in months}
+    kept = {m.installation.rsplit("-", 1)[0]: m.kept for m in months}
+    assert kept == {"fresh": True, "stale": False, "failed": False, "silent": False, "never-drilled": False}
+    assert requests == 1
+    stale = evidence["stale"]["location-2"]
+    assert (stale.hours, stale.within_hours, stale.longest_gap.hours) == (73, 33, 40)
+    assert (stale.longest_gap.start, stale.longest_gap.end) == (hour - timedelta(hours=39), end)
+    dump = evidence["failed"]["database-dump"]
+    assert (dump.failed_runs, dump.failed_hours, dump.within_hours) == (1, 6, 67)
+    assert evidence["silent"]["file-level"].unknown_hours == 5 and evidence["silent"]["file-level"].within_hours == 68
+    assert evidence["never-drilled"]["drill-location-1"].within_hours == 0  # never measured: never within
+    assert evidence["fresh"]["drill-database-dump"].drills_succeeded == 1 and evidence["fresh"]["file-level"].within_share == 1.0
+    page = render_month(next(m for m in months if m.installation.startswith("stale-")))
+    assert "Not every promise was kept" in page and "45.2 % (33 of 73)" in page and "40 h, " in page
+    assert "http" not in page and "<script" not in page
+
+
+def test_the_evidence_command_writes_a_page_per_installation(fleet, aws_env, moto_endpoint, tmp_path):
+    states = state_dir(fleet, tmp_path / "states")
+    out = tmp_path / "evidence"
+    out.mkdir()
+    # this month, unless it is younger than six hours: then the last one (the data span 30 days)
+    month = f"{NOW:%Y-%m}" if NOW.day > 1 or NOW.hour >= 6 else f"{NOW - timedelta(hours=7):%Y-%m}"
+    command = [sys.executable, str(REPO / "scripts" / "evidence.py"), "--month", month, "--state-dir", str(states),
+               "--out-dir", str(out), "--endpoint-url", moto_endpoint]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=aws_env)
+    assert run.returncode == 1, run.stderr  # the stale, failed, silent and never-drilled ones: not kept
+    assert "broken.json cannot be read" in run.stderr
+    pages = sorted(p.name for p in out.glob("*.html"))
+    assert len(pages) == 5 and all(p.endswith(f"-{month}.html") for p in pages)
+    assert "(month not over)" in run.stdout
+    fresh = next(out.glob("fresh-*.html")).read_text()
+    assert "the month is not over" in fresh
+    later = subprocess.run([*command[:3], "2999-01", *command[4:]], capture_output=True, text=True, env=aws_env)
+    assert later.returncode == 2 and "has not begun" in later.stderr
