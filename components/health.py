@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from components.freshness import ATTACHMENTS_METRIC, METRICS, Watch
+from components.freshness import ATTACHMENTS_METRIC, METRICS, Unreadable, Watch, last_run
 
 MAX_QUERIES = 500  # GetMetricData: series in one request
 MAX_DATAPOINTS = 100_800  # GetMetricData: datapoints in one answer; more come with NextToken
@@ -64,6 +64,7 @@ class Cell:
     state: str = "unknown"
     cause: str = ""
     age_hours: Optional[float] = None
+    last_drill: str = ""  # a drill's last result, when asked for (health(drills=True))
     hours: list[str] = field(default_factory=list)  # the strip: one state per hour, oldest first
     causes: list[str] = field(default_factory=list)  # and why, hour by hour
 
@@ -194,9 +195,31 @@ def cell_of(watch: Watch, target: Any, values: dict[Series, dict[datetime, float
     return cell
 
 
+def last_drill(target: Any, client_for: ClientFactory) -> str:
+    """A drill's last run from its result objects: when, its result and, for the last success, the
+    restore's time as the catalogue counts it (the connectivity's share apart)."""
+    try:
+        run = last_run(target, client_for)
+    except (Unreadable, OSError) as error:
+        return f"last result unreadable: {error}"
+    if run is None:
+        return "no drill result yet"
+    said = f"last drill {run.get('time', '?')}: {run.get('result', '?')}"
+    if run.get("error"):
+        said += f" ({run['error']})"
+    seconds = run.get("last_success_seconds") or {}
+    if run.get("last_success") and seconds:
+        said += (f"; last success {run['last_success']}: transfer {seconds.get('transfer')} s (connectivity, "
+                 f"not counted) + {seconds.get('rest')} s counted")
+    elif not run.get("last_success"):
+        said += "; never succeeded"
+    return said
+
+
 def health(watches: Iterable[Watch], client_for: ClientFactory, now: Optional[datetime] = None,
-           included_gb: Optional[dict[str, float]] = None) -> tuple[list[Row], int]:
-    """One row per installation, the worst first (then by id); and the GetMetricData requests made."""
+           included_gb: Optional[dict[str, float]] = None, drills: bool = False) -> tuple[list[Row], int]:
+    """One row per installation, the worst first (then by id); and the GetMetricData requests made.
+    With `drills`, each drill's last result too (its result objects in S3: a read per drill)."""
     watches = list(watches)
     end = (now or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     hours = [end - timedelta(hours=DAYS * 24 - n) for n in range(DAYS * 24)]
@@ -205,6 +228,10 @@ def health(watches: Iterable[Watch], client_for: ClientFactory, now: Optional[da
     rows = []
     for watch in watches:
         cells = [cell_of(watch, t, values, hours) for t in watch.targets]
+        if drills:
+            for cell, target in zip(cells, watch.targets):
+                if target.kind == "drill" and target.status_sources:
+                    cell.last_drill = last_drill(target, client_for)
         storage = values.get(Series(watch.installation_id, "", ATTACHMENTS_METRIC, watch.namespace, watch.metrics_region))
         used = storage[max(storage)] if storage else None
         rows.append(Row(watch.installation_id, cells, used, (included_gb or {}).get(watch.installation_id)))
@@ -223,7 +250,7 @@ def render_table(rows: list[Row]) -> str:
             storage = f"; storage {row.storage_gb:g} GB" + (f" of {row.included_gb:g} included" if row.included_gb else "")
         cells = "; ".join(f"{c.technology} {c.state}" + (f" ({c.cause})" if c.state != "fresh" else
                                                            f" {c.age_hours:.0f}/{c.limit_hours:g} h")
-                          for c in row.cells)
+                          + (f" [{c.last_drill}]" if c.last_drill else "") for c in row.cells)
         lines.append(f"{row.installation:<24} {'kept' if row.kept else 'BROKEN':<8} {cells}{storage}")
     kept = sum(r.kept for r in rows)
     lines.append(f"{kept} of {len(rows)} installations keep every promise")
@@ -235,6 +262,6 @@ def as_json(rows: list[Row], requests: int) -> dict:
         "installation": r.installation, "kept": r.kept, "worst": r.worst, "error": r.error,
         "storage_gb": r.storage_gb, "included_gb": r.included_gb,
         "cells": [{"technology": c.technology, "kind": c.kind, "state": c.state, "cause": c.cause,
-                   "age_hours": c.age_hours, "limit_hours": c.limit_hours,
+                   "age_hours": c.age_hours, "limit_hours": c.limit_hours, "last_drill": c.last_drill,
                    "hours": {s: c.hours.count(s) for s in STATES}} for c in r.cells]} for r in rows],
         "kept": all(r.kept for r in rows), "requests": requests}

@@ -63,6 +63,7 @@ each strip is the last 30 days, an hour a step, the newest on the right.</p>
 <span class="state s-{{ cell.state }}">{{ cell.state }}</span>
 {% if cell.age_hours is not none %}{{ '%.0f'|format(cell.age_hours) }} h of {{ '%g'|format(cell.limit_hours) }} h{% endif %}
 {% if cell.state != 'fresh' %}<span class="why">{{ cell.cause }}</span>{% endif %}
+{% if cell.last_drill %}<div class="why drill">{{ cell.last_drill }}</div>{% endif %}
 <div class="strip" role="img" aria-label="{{ cell.technology }}, last 30 days">{% for run in runs(cell) %}<span class="s-{{ run.state }}" style="flex-grow: {{ run.hours }}" title="{{ run.title }}"></span>{% endfor %}</div>
 </div>{% endfor %}</td>
 <td>{% if row.storage_gb is not none %}{{ '%g'|format(row.storage_gb) }} GB{% if row.included_gb %} of {{ '%g'|format(row.included_gb) }} included{% endif %}{% else %}no reading{% endif %}</td>

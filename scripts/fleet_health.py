@@ -9,8 +9,10 @@
 export` or the backend's state file (no secret is needed). For each, the last 30 days of what its
 checker publishes to CloudWatch are read, 500 series a request (components/health.py): every
 technology or location is fresh, stale, failed or unknown (nothing published for two hours), with
-its age against its limit and, on the page, a strip of the 30 days. AWS credentials come from the
-usual places and need cloudwatch:GetMetricData in the installations' regions.
+its age against its limit and, on the page, a strip of the 30 days; with --drills, each drill's
+last result (when, result, the restore's time with the connectivity's share apart). AWS credentials come from the
+usual places and need cloudwatch:GetMetricData in the installations' regions (and, for
+--drills, s3:GetObject and s3:ListBucket on the drills' status objects).
 Exit codes: 0 every promise kept, 1 any broken or unknown, 2 bad input.
 """
 
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="one <stack>.json per installation (stack output --json, export or state file)")
     parser.add_argument("--json", action="store_true", help="the view as JSON, for tools")
     parser.add_argument("--html", type=Path, help="also write the page to this file")
+    parser.add_argument("--drills", action="store_true",
+                        help="each drill's last result too: when, result, restore time (reads its result objects in S3)")
     parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
     args = parser.parse_args(argv)
     if not args.state_dir.is_dir() or not any(args.state_dir.glob("*.json")):
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     watches, included, failures = read_states(args.state_dir)
     unreadable = [Row(name.rsplit(".", 1)[0], [], error=f"{name} cannot be read: {why}") for name, why in failures]
     now = datetime.now(timezone.utc)
-    rows, requests = health(watches, boto3_clients(args.endpoint_url), now, included)
+    rows, requests = health(watches, boto3_clients(args.endpoint_url), now, included, drills=args.drills)
     rows = unreadable + rows  # unknown is failure: the unreadable first
     if args.html:
         args.html.write_text(render_page(rows, now), encoding="utf-8")

@@ -287,3 +287,37 @@ def test_the_evidence_command_writes_a_page_per_installation(fleet, aws_env, mot
     assert "the month is not over" in fresh
     later = subprocess.run([*command[:3], "2999-01", *command[4:]], capture_output=True, text=True, env=aws_env)
     assert later.returncode == 2 and "has not begun" in later.stderr
+
+
+def test_each_drill_shows_its_last_result_and_the_restore_time_as_the_catalogue_counts_it(aws_env, moto_endpoint):
+    import boto3
+
+    run = uuid.uuid4().hex[:6]
+    bucket = f"health-drills-{run}"
+    s3 = boto3.client("s3", region_name="eu-central-1", endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    document = json.loads(example_watch("on-premise"))
+    document.update(installation_id=f"drilled-{run}", namespace=f"Daktela/drilled-{run}")
+    for target in document["targets"]:
+        target["status_sources"] = [["eu-central-1", bucket, f"status/{run}/{target['technology']}.json"]]
+    watch = Watch.from_json(json.dumps(document))
+    s3.put_object(Bucket=bucket, Key=f"status/{run}/drill-location-1.json", Body=json.dumps({
+        "result": "success", "time": "2026-11-28T04:12:00Z", "last_success": "2026-11-28T04:12:00Z",
+        "last_success_seconds": {"transfer": 812.4, "rest": 95.0}}).encode())
+    s3.put_object(Bucket=bucket, Key=f"status/{run}/drill-location-2.json", Body=json.dumps({
+        "result": "failed", "time": "2026-11-28T05:02:00Z", "error": "ciphertext verification failed",
+        "last_success": None}).encode())
+    rows, _ = health([watch], boto3_clients(moto_endpoint), NOW, drills=True)
+    drills = {c.technology: c.last_drill for c in rows[0].cells if c.kind == "drill"}
+    assert drills["drill-location-1"] == ("last drill 2026-11-28T04:12:00Z: success; last success "
+                                          "2026-11-28T04:12:00Z: transfer 812.4 s (connectivity, not counted) + 95.0 s counted")
+    assert drills["drill-location-2"] == ("last drill 2026-11-28T05:02:00Z: failed (ciphertext verification failed); "
+                                          "never succeeded")
+    assert all(not c.last_drill for c in rows[0].cells if c.kind != "drill")
+    s3.put_object(Bucket=bucket, Key=f"status/{run}/drill-location-2.json", Body=b"{not json")
+    unreadable, _ = health([watch], boto3_clients(moto_endpoint), NOW, drills=True)
+    assert next(c for c in unreadable[0].cells if c.technology == "drill-location-2").last_drill.startswith(
+        "last result unreadable: ")  # unknown is failure, never a quiet "no result"
+    from components.health_page import render_page
+
+    assert "transfer 812.4 s (connectivity, not counted) + 95.0 s counted" in render_page(rows, NOW)
