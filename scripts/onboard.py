@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
 import _repo
 from _host_access import host_failure
@@ -94,13 +95,49 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _checked() -> dict[str, tuple[Any, str]]:
+    """The typed questions checked at once, each against its field of the config model."""
+    from components.config.model import CloudSettings, Contract, Host, Installation, Ledger, Notifications, Prices, Regions
+
+    return {"id": (Installation, "id"), "customer": (Installation, "customer"), "hosting": (Installation, "hosting"),
+            "primary_region": (Regions, "primary"), "secondary_region": (Regions, "secondary"),
+            "currency": (Contract, "currency"), "start_date": (Contract, "start_date"),
+            "price_installation": (Prices, "installation_monthly"), "price_storage_per_gb": (Prices, "storage_per_gb"),
+            "price_on_premise": (Prices, "on_premise_monthly"), "price_setup": (Prices, "on_premise_setup"),
+            "ledger_region": (Ledger, "region"), "ops_email": (Notifications, "ops"),
+            "subnet_id": (CloudSettings, "subnet_id"), "host": (Host, "address")}
+
+
+def rejected(name: str, answer: str) -> Optional[str]:
+    """Why a typed answer cannot be the config's value (its field's own rule), or None. The whole
+    stack is validated again before anything is written: rules between fields are checked there."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter, ValidationError
+
+    found = _checked().get(name)
+    if found is None:
+        return None
+    model, field = found
+    info = model.model_fields[field]
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
+        adapter.validate_python([answer] if name == "ops_email" else answer)
+    except ValidationError as error:
+        message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        return f"{message} ({info.description})" if message.startswith("String should match") else message
+    return None
+
+
 def _needed(args: argparse.Namespace) -> list[str]:
     return REQUIRED + REQUIRED_BY_HOSTING.get(args.hosting or "", [])
 
 
 def ask_missing(args: argparse.Namespace) -> list[str]:
     """Ask for missing answers on a terminal; return the flags still missing. The hosting's own
-    questions follow once the hosting is known (asked or given), each question at most once."""
+    questions follow once the hosting is known (asked or given), each question once; an answer its
+    field's rule rejects is asked again at once (issue 25.2: a rejected hosting used to shift every
+    later answer by one)."""
     asked: set[str] = set()
     while sys.stdin.isatty():
         questions = [name for name in _needed(args) if not getattr(args, name) and name not in asked]
@@ -108,10 +145,13 @@ def ask_missing(args: argparse.Namespace) -> list[str]:
             break
         for name in questions:
             asked.add(name)
-            answer = input(f"{name.replace('_', ' ')}: ").strip()
-            if name == "hosting" and answer not in REQUIRED_BY_HOSTING:
-                print(f"hosting is one of: {', '.join(REQUIRED_BY_HOSTING)}", file=sys.stderr)
-                answer = ""
+            while True:  # a rejected answer is asked again at once, with the rule
+                answer = input(f"{name.replace('_', ' ')}: ").strip()
+                problem = rejected(name, answer) if answer else None
+                if problem is None:
+                    break
+                print(f"{name.replace('_', ' ')}: {problem}; type it again (nothing: leave it for later)",
+                      file=sys.stderr)
             if answer:
                 setattr(args, name, [answer] if name == "ops_email" else answer)
     return ["--" + name.replace("_", "-") for name in _needed(args) if not getattr(args, name)]

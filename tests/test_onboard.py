@@ -159,8 +159,9 @@ def test_onprem_insufficient_connectivity_writes_nothing(test_host, tmp_path, aw
     assert not (tmp_path / "Pulumi.acme-onprem.yaml").exists()
 
 
-def answer_at_terminal(arguments: list[str], answers: dict[str, str], cwd: Path) -> tuple[int, str]:
-    """Run onboarding on a pseudo-terminal and answer each prompt as it appears (its name: answer)."""
+def answer_at_terminal(arguments: list[str], answers: dict, cwd: Path) -> tuple[int, str]:
+    """Run onboarding on a pseudo-terminal and answer each prompt as it appears (its name: answer,
+    or a list of answers given in turn when the prompt comes again)."""
     import os
     import pty
     import re
@@ -185,7 +186,10 @@ def answer_at_terminal(arguments: list[str], answers: dict[str, str], cwd: Path)
         pending += chunk
         asked = re.search(rb"([a-z ]+): $", pending)
         if asked:  # a prompt: its answer, or nothing (the question stays unanswered)
-            os.write(fd, answers.get(asked.group(1).decode().strip(), "").encode() + b"\n")
+            answer = answers.get(asked.group(1).decode().strip(), "")
+            if isinstance(answer, list):
+                answer = answer.pop(0) if answer else ""
+            os.write(fd, answer.encode() + b"\n")
             pending = b""
     else:
         os.kill(pid, 9)
@@ -217,3 +221,23 @@ def test_interactive_on_premise_onboarding_asks_for_the_host_and_drives(tmp_path
     for question in ("price on premise:", "price setup:", "host:", "key:", "operational drive:", "archive drive:"):
         assert question in transcript, transcript
     assert code == 2 and not (tmp_path / "Pulumi.acme.yaml").exists()  # unanswered: nothing written
+
+
+def test_a_rejected_typed_answer_is_asked_again_at_once_and_nothing_shifts(tmp_path):
+    """Issue 25.2: `Cloud` for the hosting printed the rule and moved on; the retyped `cloud` became
+    the primary region and every later answer shifted by one."""
+    given = [a for a in CLOUD]
+    for flag in ("--hosting", "--primary-region", "--id"):
+        index = given.index(flag)
+        del given[index:index + 2]
+    code, transcript = answer_at_terminal(
+        ["--stack", "acme", *given],
+        {"id": ["Acme", "acme"], "hosting": ["Cloud", "cloud"], "primary region": ["eu-central-9", "eu-central-1"]},
+        tmp_path)
+    assert code == 0, transcript
+    assert "hosting: Input should be 'cloud' or 'on-premise'; type it again" in transcript
+    assert 'primary region: "eu-central-9" is not an AWS region' in transcript and 'did you mean "eu-central-2"' in transcript
+    assert "id: String should match pattern" in transcript and "installation id: lowercase letters" in transcript
+    installation = yaml.safe_load((tmp_path / "Pulumi.acme.yaml").read_text())["config"]["daktela:installation"]
+    assert (installation["id"], installation["hosting"], installation["regions"]["primary"]) == \
+        ("acme", "cloud", "eu-central-1")
