@@ -164,7 +164,9 @@ def test_the_connectivity_share_follows_the_link(world, locations, test_host):  
         assert report.transfer_seconds == pytest.approx(min(estimate, report.restore_seconds))
         assert estimate < 1.2 * report.restore_seconds, (megabits, estimate, report.lines())
     assert probe_budget(fast.downloaded_bytes) == 4 << 20  # one pack's worth: the probe's floor
-    assert 3.0 < slow.transfer_seconds / fast.transfer_seconds < 5.5, (fast.lines(), slow.lines())
+    # 4x by the links; each measured within 0.6-1.05 of its rate (above), so 2.4x to 7x by the probe
+    # (CI once measured about 17 and 5.8 Mbit/s under load: 2.96x)
+    assert 2.4 < slow.transfer_seconds / fast.transfer_seconds < 7.0, (fast.lines(), slow.lines())
     counted_fast, counted_slow = (r.rest_seconds - r.link.seconds for r in (fast, slow))
     timings = [(r.total_seconds, r.restore_seconds, r.transfer_seconds, r.link.seconds) for r in (fast, slow)]
     assert abs(counted_slow - counted_fast) < max(2.0, 0.5 * counted_fast), (timings, said, slow.lines())

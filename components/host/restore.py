@@ -149,7 +149,7 @@ def side_by_side(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
 def survey(connection: Connection, job: BackupJob) -> list[LocationState]:
     def newest(number: int) -> LocationState:
         region = job.locations[number - 1].region
-        result = connection.run(_restic(job, number, f"snapshots --json --latest 1 --host {job.installation_id}"),
+        result = connection.run(_restic(job, number, f"--no-lock snapshots --json --latest 1 --host {job.installation_id}"),
                                 check=False, timeout=300)
         if not result.ok:
             return LocationState(number, region, None, None, restic_cause(result.stderr, job, number))
@@ -195,7 +195,10 @@ def link_speed(connection: Connection, job: BackupJob, number: int, downloaded_b
 
 
 def _stats(connection: Connection, job: BackupJob, number: int, snapshot_id: str, mode: str) -> int:
-    result = connection.run(_restic(job, number, f"stats --json --mode {mode} {shlex.quote(snapshot_id)}"),
+    # --no-lock: the two sizings run side by side on one repository, and restic 0.14 retries loading
+    # a lock that the other one has just removed until the watchdog's silence ends it (CI saw it).
+    # Sizing only reads; the restore itself still locks.
+    result = connection.run(_restic(job, number, f"--no-lock stats --json --mode {mode} {shlex.quote(snapshot_id)}"),
                             check=False, timeout=3600)
     if not result.ok:
         raise RestoreError(f"{connection.access.name}: location {number}: the snapshot cannot be sized: "
