@@ -102,7 +102,6 @@ def evidence_between(watches: Iterable[Watch], client_for: ClientFactory, start:
                      label: str, complete: bool = True) -> tuple[list[Month], int]:
     """The evidence of every installation for the hours [start, end), labelled `label`."""
     watches = list(watches)
-    month = label
     hours = hours_between(start, end)
     values, requests = fetch([s for w in watches for s in series_of(w)], client_for, end, start=start)
     months = []
@@ -114,7 +113,7 @@ def evidence_between(watches: Iterable[Watch], client_for: ClientFactory, start:
             series = Series(watch.installation_id, target.technology, age_metric, watch.namespace, watch.metrics_region)
             ages = [values.get(series, {}).get(hour) for hour in hours]
             cells.append(evidence_of(cell.hours, hours, ages, target.technology, cell.kind, cell.limit_hours))
-        months.append(Month(watch.installation_id, month, start, end, complete, cells))
+        months.append(Month(watch.installation_id, label, start, end, complete, cells))
     return months, requests
 
 

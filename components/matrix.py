@@ -47,6 +47,19 @@ def stacks_of(files: Iterable[Path | str], include_examples: bool = False) -> li
     return names
 
 
+def read_stack_list(path: Path) -> list[str]:
+    """A JSON list of stack names (scripts/pr_preview.py's stacks.json); MatrixError says what is wrong."""
+    import json
+
+    try:
+        stacks = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise MatrixError(f"{path}: cannot read a JSON list of stack names: {error}") from None
+    if not isinstance(stacks, list) or not all(isinstance(s, str) for s in stacks):
+        raise MatrixError(f"{path}: expected a JSON list of stack names")
+    return stacks
+
+
 def shard(stacks: Sequence[str], jobs: int = DEFAULT_JOBS) -> list[dict[str, str]]:
     """At most `jobs` matrix entries covering every stack exactly once (see the module's docstring)."""
     if not 1 <= jobs <= GITHUB_MATRIX_LIMIT:

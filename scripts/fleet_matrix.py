@@ -19,7 +19,7 @@ from pathlib import Path
 
 import _repo
 
-from components.matrix import DEFAULT_JOBS, MatrixError, shard, stacks_of
+from components.matrix import DEFAULT_JOBS, MatrixError, read_stack_list, shard, stacks_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,19 +30,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="most matrix entries (default %(default)s, at most 256)")
     parser.add_argument("--summary", action="store_true", help="one line per batch on standard error")
     args = parser.parse_args(argv)
-    if args.stacks_json:
-        try:
-            stacks = json.loads(args.stacks_json.read_text())
-        except (OSError, ValueError) as error:
-            print(f"{args.stacks_json}: cannot read a JSON list of stack names: {error}", file=sys.stderr)
-            return 2
-        if not isinstance(stacks, list) or not all(isinstance(s, str) for s in stacks):
-            print(f"{args.stacks_json}: expected a JSON list of stack names", file=sys.stderr)
-            return 2
-        stacks = [s for s in stacks if not s.startswith("example-")]
-    else:
-        stacks = stacks_of(sorted(_repo.REPO_ROOT.glob("Pulumi.*.yaml")))
     try:
+        if args.stacks_json:
+            stacks = [s for s in read_stack_list(args.stacks_json) if not s.startswith("example-")]
+        else:
+            stacks = stacks_of(sorted(_repo.REPO_ROOT.glob("Pulumi.*.yaml")))
         matrix = shard(stacks, args.jobs)
     except MatrixError as error:
         print(f"fleet_matrix: {error}", file=sys.stderr)

@@ -28,7 +28,7 @@ from pathlib import Path
 import _repo
 
 from components.config import ConfigError
-from components.matrix import MatrixError, stacks_of
+from components.matrix import MatrixError, read_stack_list, stacks_of
 from components.offline import StackFileError, installation_of, read_stack_file
 from components.rollout import matrix_of, plan_waves, render
 from components.version import TOOLKIT_VERSION
@@ -74,11 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     root = _repo.REPO_ROOT
     if args.stacks_json:
         try:
-            wanted = json.loads(args.stacks_json.read_text())
-        except (OSError, ValueError):
-            wanted = None
-        if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
-            print(f"{args.stacks_json}: expected a JSON list of stack names", file=sys.stderr)
+            wanted = read_stack_list(args.stacks_json)
+        except MatrixError as error:
+            print(error, file=sys.stderr)
             return 2
         files = [root / f"Pulumi.{stack}.yaml" for stack in wanted if "/" not in stack]
         for gone in [f for f in files if not f.exists()]:
