@@ -7,7 +7,10 @@ drills and deep checks, from the same hourly metrics as the fleet's health (comp
   unknown is failure;
 - the longest gap: the longest run of hours not within, with when it began and ended;
 - failed runs: how many times a run failed (runs of consecutive failed hours), and their hours;
-- drills: how many succeeded in the month (the drill's age fell back) and how many failed.
+- drills: how many succeeded in the month (the drill's age fell back) and how many failed;
+- on-premise: the connectivity checks of the month (scripts/check_connectivity.py records each into
+  every location), each with its verdict and speeds. A location whose records cannot be listed or
+  read is named with the cause: a check recorded only there could be missing from the page.
 A month not yet over is reported up to the last whole hour, and says so. The page is one static
 HTML file per installation, for the account manager to send with the invoice.
 """
@@ -15,13 +18,16 @@ HTML file per installation, for the account manager to send with the invoice.
 from __future__ import annotations
 
 import calendar
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import groupby
+from pathlib import Path
 from typing import Iterable, Optional
 
 from jinja2 import Environment, select_autoescape
 
+from components import names
 from components.freshness import METRICS, Watch
 from components.health import ClientFactory, Series, cell_of, fetch, hours_between, series_of
 
@@ -59,10 +65,18 @@ class Month:
     end: datetime  # exclusive
     complete: bool
     cells: list[Evidence]
+    # on-premise: the month's connectivity checks (records, oldest first); None for a cloud installation
+    connectivity: Optional[list[dict]] = None
+    connectivity_unreadable: list[str] = field(default_factory=list)  # each location that could not be read: why
 
     @property
     def kept(self) -> bool:
         return all(c.within_hours == c.hours for c in self.cells) and bool(self.cells)
+
+    @property
+    def complete_evidence(self) -> bool:
+        """Everything the page should show could be read (unknown is failure)."""
+        return not self.connectivity_unreadable
 
 
 def month_window(month: str, now: datetime) -> tuple[datetime, datetime, bool]:
@@ -92,6 +106,40 @@ def evidence_of(states: list[str], hours: list[datetime], ages: list[Optional[fl
     return found
 
 
+def _record_key_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+def connectivity_checks(watch: Watch, client_for: ClientFactory, start: datetime,
+                        end: datetime) -> tuple[Optional[list[dict]], list[str]]:
+    """The connectivity checks recorded in [start, end) in any of the installation's locations (each
+    check once, oldest first), and why a location could not be read. None for a cloud installation."""
+    if not watch.location_buckets:
+        return None, []
+    prefix = names.connectivity_records_prefix(watch.installation_id)
+    first, last = prefix + _record_key_time(start), prefix + _record_key_time(end)
+    found: dict[str, dict] = {}
+    unreadable = []
+    for number, (region, bucket) in enumerate(watch.location_buckets, 1):
+        where = f"location {number} (s3://{bucket}/{prefix}, {region})"
+        try:
+            s3 = client_for("s3", region)
+            keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+                        Bucket=bucket, Prefix=prefix, StartAfter=first)
+                    for item in page.get("Contents", []) if first <= item["Key"] < last]
+            for key in keys:
+                if key not in found:
+                    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                    if not isinstance(record, dict) or "time" not in record:
+                        raise ValueError(f"{key} is not a check's record")
+                    found[key] = record
+        except ValueError as error:
+            unreadable.append(f"{where}: {error}")
+        except Exception as error:  # noqa: BLE001  (botocore's ClientError and its kin: denied, unreachable)
+            unreadable.append(f"{where}: {' '.join(str(error).split()) or type(error).__name__}")
+    return [found[key] for key in sorted(found)], unreadable
+
+
 def month_evidence(watches: Iterable[Watch], client_for: ClientFactory, month: str,
                    now: Optional[datetime] = None) -> tuple[list[Month], int]:
     start, end, complete = month_window(month, now or datetime.now(timezone.utc))
@@ -113,7 +161,8 @@ def evidence_between(watches: Iterable[Watch], client_for: ClientFactory, start:
             series = Series(watch.installation_id, target.technology, age_metric, watch.namespace, watch.metrics_region)
             ages = [values.get(series, {}).get(hour) for hour in hours]
             cells.append(evidence_of(cell.hours, hours, ages, target.technology, cell.kind, cell.limit_hours))
-        months.append(Month(watch.installation_id, label, start, end, complete, cells))
+        checks, unreadable = connectivity_checks(watch, client_for, start, end)
+        months.append(Month(watch.installation_id, label, start, end, complete, cells, checks, unreadable))
     return months, requests
 
 
@@ -148,9 +197,36 @@ measurement counts as not within the promise.</p>
 <td class="number">{% if c.drills_succeeded is not none %}{{ c.drills_succeeded }}{% else %}-{% endif %}</td>
 </tr>
 {% endfor %}</tbody></table>
-</body></html>
+{% if m.connectivity is not none %}<h2>Connectivity checks</h2>
+<p>Whether the customer's connectivity lets a backup run upload a day's change to both locations
+within the backup window with a 2x margin, measured from the server (scripts/check_connectivity.py).</p>
+{% for why in m.connectivity_unreadable %}<p class="broken unreadable">Could not be read: {{ why }}</p>
+{% endfor %}{% if m.connectivity %}<table id="connectivity">
+<thead><tr><th>checked (UTC)</th><th>verdict</th><th>upload per location</th></tr></thead>
+<tbody>
+{% for c in m.connectivity %}<tr>
+<td>{{ c.time | replace('T', ' ') | replace('Z', '') }}</td><td class="{{ 'kept' if c.sufficient else 'broken' }}">{{ c.verdict | replace('verdict: ', '') }}</td>
+<td>{% for l in c.locations %}{{ l.region }}: {% if l.error %}failed ({{ l.error }}){% else %}{{ l.mbit_per_second }} Mbit/s{% endif %}{% if not loop.last %}; {% endif %}{% endfor %}</td>
+</tr>
+{% endfor %}</tbody></table>
+{% else %}<p id="no-connectivity">No connectivity check was recorded in this period.</p>
+{% endif %}{% endif %}</body></html>
 """
 
 
 def render_month(month: Month) -> str:
     return Environment(autoescape=select_autoescape(default=True)).from_string(PAGE).render(m=month)
+
+
+def write_pages(months: list[Month], out_dir: Path) -> list[str]:
+    """Write each installation's page as <out_dir>/<installation>-<month>.html; a line per page
+    saying whether the promise was kept (and what could not be read)."""
+    said = []
+    for month in months:
+        page = out_dir / f"{month.installation}-{month.month}.html"
+        page.write_text(render_month(month), encoding="utf-8")
+        short = [f"{c.technology} {100 * c.within_share:.1f}%" for c in month.cells if c.within_hours < c.hours]
+        said.append(f"{page}: {'kept' if month.kept else 'NOT KEPT: ' + ', '.join(short)}"
+                    + ("" if month.complete else " (month not over)")
+                    + "".join(f"; connectivity checks unreadable in {why}" for why in month.connectivity_unreadable))
+    return said

@@ -107,6 +107,12 @@ class Watch:
     # (region, bucket, key) of the on-premise storage readings; the checker publishes the newest
     meter_sources: tuple[tuple[str, str, str], ...] = ()
 
+    @property
+    def location_buckets(self) -> tuple[tuple[str, str], ...]:
+        """(region, bucket) of each on-premise backup location (the storage readings are written
+        into every location); none for a cloud installation."""
+        return tuple((region, bucket) for region, bucket, _ in self.meter_sources)
+
     @classmethod
     def from_document(cls, document: Any) -> "Watch":
         """The watch from the freshness_targets output (its JSON text or object), or from a stack's

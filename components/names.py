@@ -135,6 +135,17 @@ def storage_key(installation_id: str) -> str:
     return f"{status_prefix(installation_id)}storage.json"
 
 
+def connectivity_records_prefix(installation_id: str) -> str:
+    """Each connectivity check's result (scripts/check_connectivity.py), one object per check, named
+    by its UTC time so that a month's are one listing; written into every location it can reach."""
+    return f"{status_prefix(installation_id)}connectivity/"
+
+
+def connectivity_record_key(installation_id: str, checked: str) -> str:
+    """`checked` is the check's UTC time as YYYY-MM-DDTHH:MM:SSZ (colons become dashes in the key)."""
+    return f"{connectivity_records_prefix(installation_id)}{checked.replace(':', '-')}.json"
+
+
 def connectivity_prefix(installation_id: str) -> str:
     """The connectivity probe's aborted multipart uploads (nothing stays)."""
     return f"connectivity/{installation_id}/"

@@ -10,20 +10,23 @@ the stack's state file (a self-managed backend's), so no CLI is needed where the
 
 Uploads random data to each location (aborted afterwards: nothing stays), reads how much the
 operational drive changed in the last day, and says whether a run (location 1, then location 2)
-fits `backup_window_minutes` with a 2x margin. Exit codes: 0 sufficient, 1 insufficient or not
-measurable (e.g. the operational drive is not mounted), 2 bad arguments, 3 cannot connect, the
-connection was lost or the probe failed.
+fits `backup_window_minutes` with a 2x margin. The result is recorded from the host, with its key,
+into every location (status/<id>/connectivity/<UTC time>.json): the month's checks are part of the
+monthly evidence (scripts/evidence.py). Exit codes: 0 sufficient, 1 insufficient, not measurable
+(e.g. the operational drive is not mounted) or recorded in no location, 2 bad arguments, 3 cannot
+connect, the connection was lost or the probe failed.
 """
 
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 
 import _repo  # noqa: F401  (repo root on sys.path)
 from _host_access import UsageError, host_failure, host_parser, load_target
 
 from components.host.backup_job import job_from_outputs
-from components.host.connectivity import check_connectivity
+from components.host.connectivity import check_connectivity, record_check
 from components.host.layout import layout_from_config
 from components.host.errors import HostError
 from components.host.ssh import Connection
@@ -55,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with Connection(target.access) as connection:
             report = check_connectivity(connection, job, key_id, secret)
+            print("\n".join(report.lines()))
+            recorded = record_check(connection, job, key_id, secret, report, datetime.now(timezone.utc))
     except HostError as error:
         return host_failure(error, EXIT_CODES)
-    print("\n".join(report.lines()))
-    return 0 if report.sufficient else 1
+    print(recorded.line(), file=sys.stdout if not recorded.missing else sys.stderr)
+    return 0 if report.sufficient and len(recorded.missing) < recorded.locations else 1
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@
 
 For the month (UTC, as the statement's) and each technology or location, its restore drills and
 deep checks: the share of hours within the promise (an hour with nothing measured counts as not),
-the longest gap and when, failed runs, drills that succeeded (components/evidence.py). Writes
+the longest gap and when, failed runs, drills that succeeded; on-premise, the month's connectivity
+checks (recorded by scripts/check_connectivity.py) (components/evidence.py). Writes
 <out-dir>/<installation>-<month>.html; --state-dir as scripts/fleet_health.py takes it. AWS
-credentials need cloudwatch:GetMetricData; CloudWatch keeps hourly data 455 days.
-Exit codes: 0 every promise kept in every hour, 1 not (the pages say where), 2 bad input.
+credentials need cloudwatch:GetMetricData, and s3:ListBucket and s3:GetObject on the on-premise
+locations' status/ prefix; CloudWatch keeps hourly data 455 days.
+Exit codes: 0 every promise kept in every hour, 1 not, or something could not be read (the pages say
+where), 2 bad input.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import _repo
 
 from components.billing import StatementError, month_days
-from components.evidence import month_evidence, render_month
+from components.evidence import month_evidence, write_pages
 from components.freshness import boto3_clients
 from components.health import read_states
 
@@ -55,13 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     if not months[0].cells or not months[0].cells[0].hours:
         print(f"evidence: no whole hour of {args.month} has passed yet", file=sys.stderr)
         return 2
-    for month in months:
-        page = args.out_dir / f"{month.installation}-{args.month}.html"
-        page.write_text(render_month(month), encoding="utf-8")
-        short = [f"{c.technology} {100 * c.within_share:.1f}%" for c in month.cells if c.within_hours < c.hours]
-        print(f"{page}: {'kept' if month.kept else 'NOT KEPT: ' + ', '.join(short)}"
-              + ("" if month.complete else " (month not over)"))
-    return 0 if all(m.kept for m in months) and not unreadable else 1
+    print("\n".join(write_pages(months, args.out_dir)))
+    return 0 if all(m.kept and m.complete_evidence for m in months) and not unreadable else 1
 
 
 if __name__ == "__main__":

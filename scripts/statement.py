@@ -4,6 +4,8 @@
     scripts/statement.py --month 2027-03 --region eu-central-1                 # every installation
     scripts/statement.py --month 2027-03 --region eu-central-1 --installation acme-onprem
     scripts/statement.py --month 2027-03 --stack Pulumi.acme-onprem.yaml --format json
+    scripts/statement.py --month 2027-03 --region eu-central-1 --output out/statement-2027-03.csv \
+        --evidence-dir out --state-dir states
 
 Per installation: the 9.03 line, the 9.04 line (on-premise), the 6.21 one-off in the month the
 contract starts, and storage above the included GB with its quantity and price; prices as the
@@ -11,8 +13,15 @@ ledger held them in that month. The rules (pro rata days, how storage is measure
 in docs/operate.md ("Billing: the monthly statement") and components/billing.py. Without --installation or --stack, every
 installation with a contract record in the ledger that is billed in the month.
 
+With --evidence-dir and --state-dir (one <stack>.json per installation, as scripts/fleet_health.py
+takes it), each billed installation's monthly evidence is written beside the statement as
+<evidence-dir>/<installation>-<month>.html (scripts/evidence.py, components/evidence.py), to be sent
+with the invoice; whether each promise was kept is said on stderr. A billed installation without a
+readable state, or whose evidence cannot be read in full, makes the statement incomplete.
+
 AWS credentials come from the usual places; they need dynamodb:Query/Scan/DescribeTable on the
-ledger and cloudwatch:GetMetricData. --endpoint-url points at another AWS API (tests: moto).
+ledger and cloudwatch:GetMetricData (and, for the evidence, s3:ListBucket and s3:GetObject on the
+on-premise locations' status/ prefix). --endpoint-url points at another AWS API (tests: moto).
 Exit codes: 0 the statement is complete, 1 written but incomplete (e.g. no storage readings; each
 problem is on stderr) or the ledger cannot be read, 2 bad arguments.
 """
@@ -25,6 +34,8 @@ import io
 import json
 import os
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import _repo  # noqa: F401  (repo root on sys.path)
@@ -65,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", help="AWS region of the ledger table")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="csv for the invoice, json for tools")
     parser.add_argument("--output", help="write here instead of stdout")
+    parser.add_argument("--evidence-dir", type=Path,
+                        help="write each billed installation's monthly evidence here (with --state-dir)")
+    parser.add_argument("--state-dir", type=Path, help="one <stack>.json per installation (for --evidence-dir)")
     parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
     args = parser.parse_args(argv)
 
@@ -78,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"statement: --output {args.output}: the folder {os.path.dirname(os.path.abspath(args.output))} "
               "does not exist; create it or write elsewhere", file=sys.stderr)
         return 2
+    for given, needed in (("evidence_dir", "state_dir"), ("state_dir", "evidence_dir")):
+        if getattr(args, given) and not getattr(args, needed):
+            print(f"statement: --{given.replace('_', '-')} needs --{needed.replace('_', '-')} too", file=sys.stderr)
+            return 2
+        folder = getattr(args, given)
+        if folder and not folder.is_dir():
+            print(f"statement: --{given.replace('_', '-')} {folder} is not a folder; create it", file=sys.stderr)
+            return 2
 
     statements, problems = [], []
     session = boto3.session.Session()
@@ -111,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     problems += [p for s in statements for p in s.problems]
+    if args.evidence_dir:
+        billed = [s.contract.installation_id for s in statements if s.lines]
+        problems += evidence_beside(billed, args.month, args.state_dir, args.evidence_dir, args.endpoint_url)
     for s in statements:
         if not s.lines:
             print(f"statement: {s.contract.installation_id} is not billed in {args.month} (contract "
@@ -118,6 +143,30 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"statement: INCOMPLETE: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def evidence_beside(billed: list[str], month: str, state_dir: Path, out_dir: Path,
+                    endpoint_url: str | None) -> list[str]:
+    """Write the billed installations' evidence pages; the problems that leave one missing or partial."""
+    from components.evidence import month_evidence, write_pages
+    from components.freshness import boto3_clients
+    from components.health import read_states
+
+    watches, _, unreadable = read_states(state_dir)
+    problems = [f"{name} in --state-dir cannot be read: {why}" for name, why in unreadable]
+    found = {w.installation_id: w for w in watches}
+    problems += [f"no evidence for {i}: no <stack>.json with its freshness_targets in --state-dir {state_dir}"
+                 for i in billed if i not in found]
+    wanted = [found[i] for i in billed if i in found]
+    if not wanted:
+        return problems
+    months, _ = month_evidence(wanted, boto3_clients(endpoint_url), month, datetime.now(timezone.utc))
+    if not months[0].cells or not months[0].cells[0].hours:
+        return problems + [f"no evidence for {month}: no whole hour of it has passed yet"]
+    for line in write_pages(months, out_dir):
+        print(f"statement: evidence {line}", file=sys.stderr)
+    return problems + [f"the evidence of {m.installation} is partial: connectivity checks unreadable in {why}"
+                       for m in months for why in m.connectivity_unreadable]
 
 
 def render(form: str, month: str, statements: list[Any]) -> str:

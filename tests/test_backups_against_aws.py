@@ -583,6 +583,56 @@ def test_connectivity_probe_with_the_plans_key(world, locations, test_host):
         assert world.admin_client("s3", PRIMARY).list_multipart_uploads(Bucket=bucket).get("Uploads") is None
 
 
+def test_a_connectivity_check_is_recorded_with_the_plans_key_and_read_into_the_months_evidence(
+        world, locations, test_host, monkeypatch):
+    """Issue 27: the monthly evidence lists the month's connectivity checks. The host records each
+    check into both locked locations with the plan's host key; the evidence reads them with the
+    plan's checker policy; a location that cannot be reached is named, never a quiet "none"."""
+    from components.config import parse_installation
+    from components.evidence import connectivity_checks
+    from components.freshness import Watch, boto3_clients
+    from components.host.connectivity import check_connectivity, record_check
+    from components.host.ssh import Connection
+    from components.installation import onprem_freshness_watch
+    from tests.onprem_fixtures import prepared_with_data
+
+    prepared_with_data(test_host)
+    job = locations.job([world.endpoint, world.endpoint])
+    checked = datetime.now(timezone.utc).replace(microsecond=0)
+    key_id, secret = locations.key.access_key_id, locations.key.secret_access_key
+    with Connection(test_host.access()) as connection:
+        report = check_connectivity(connection, job, key_id, secret, part_bytes=5 << 20, parts=1)
+        recorded = record_check(connection, job, key_id, secret, report, checked)
+        # a second check an hour later, when location 1 does not answer: recorded in location 2 only
+        down = locations.job(["https://127.0.0.1:1", world.endpoint])
+        partly = record_check(connection, down, key_id, secret, report, checked + timedelta(hours=1))
+    assert recorded.missing == () and recorded.key.startswith("status/acme-onprem/connectivity/"), recorded
+    assert partly.missing == ("location 1 (eu-central-1)",) and "but not in: location 1" in partly.line()
+    assert world.refused() == []
+    for bucket in locations.buckets:  # locked buckets: every record PUT carried its Content-MD5
+        assert all("content-md5" in r.headers for r in s3_requests(world, bucket) if r.method == "PUT")
+
+    installation = parse_installation(example_installation("on-premise"))
+    watch = Watch.from_json(onprem_freshness_watch(installation, locations.buckets).to_json())
+    world.act_as(monkeypatch, locations.checker_key)
+    start = checked.replace(day=1, hour=0, minute=0, second=0)
+    checks, unreadable = connectivity_checks(watch, boto3_clients(world.endpoint), start, checked + timedelta(days=40))
+    assert unreadable == [] and world.refused() == []
+    assert [c["time"] for c in checks] == [f"{checked:%Y-%m-%dT%H:%M:%SZ}",
+                                          f"{checked + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"]
+    assert checks[0]["sufficient"] is report.sufficient and checks[0]["verdict"].startswith("verdict: ")
+    assert [l["region"] for l in checks[0]["locations"]] == [PRIMARY, SECONDARY]
+    assert all(l["mbit_per_second"] > 0 for l in checks[0]["locations"])
+    # an hour before the first check, the period holds none; the checks after its end are not in it
+    before, _ = connectivity_checks(watch, boto3_clients(world.endpoint), start, checked)
+    assert before == []
+
+    # a prefix the checker may not list: each location named with S3's answer, never "no checks"
+    denied = dataclasses.replace(watch, installation_id="someone-else")
+    nothing, why = connectivity_checks(denied, boto3_clients(world.endpoint), start, checked + timedelta(days=40))
+    assert nothing == [] and len(why) == 2 and all("AccessDenied" in w for w in why), why
+
+
 def publish_job_files(world: StrictWorld, instance: CloudInstance, plan) -> None:
     """What `pulumi up` writes: the job files' object, then the parameter holding the converger."""
     obj = one(plan, "aws:s3/bucketObjectv2:BucketObjectv2", "job-files-object").inputs

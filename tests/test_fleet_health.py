@@ -5,6 +5,7 @@ in headless Chromium (Debian's), as a person sees it, with a screenshot kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -321,3 +322,67 @@ def test_each_drill_shows_its_last_result_and_the_restore_time_as_the_catalogue_
     from components.health_page import render_page
 
     assert "transfer 812.4 s (connectivity, not counted) + 95.0 s counted" in render_page(rows, NOW)
+
+
+def test_the_evidence_lists_the_months_connectivity_checks_and_names_a_location_it_cannot_read(
+        fleet, aws_env, moto_endpoint):
+    """Each check once though it is in both locations, only the period's, oldest first; a record
+    that is not one and a location that does not exist are named with the cause (unknown is failure)."""
+    import boto3
+
+    from components.evidence import connectivity_checks, evidence_between, render_month
+    from components.names import connectivity_record_key
+
+    run = uuid.uuid4().hex[:6]
+    watch = fleet["stale"]
+    buckets = [f"evidence-{run}-1", f"evidence-{run}-2"]
+    watch = Watch.from_json(json.dumps({**json.loads(watch.to_json()), "meter_sources": [
+        ["eu-central-1", buckets[0], "storage.json"], ["eu-west-1", buckets[1], "storage.json"]]}))
+    hour = NOW.replace(minute=0)
+    start, end = hour - timedelta(hours=72), hour + timedelta(hours=1)
+
+    def record(when: datetime, sufficient: bool, bucket_numbers=(0, 1)) -> None:
+        stamp = f"{when:%Y-%m-%dT%H:%M:%SZ}"
+        body = {"time": stamp, "sufficient": sufficient,
+                "verdict": f"verdict: {'sufficient' if sufficient else 'insufficient'}: a run needs about 9.0 min",
+                "locations": [{"region": "eu-central-1", "mbit_per_second": 48.3, "error": None},
+                              {"region": "eu-west-1", "mbit_per_second": None, "error": "upload of part 1 failed"}]}
+        for number in bucket_numbers:
+            s3s[number].put_object(Bucket=buckets[number], Key=connectivity_record_key(watch.installation_id, stamp),
+                                   Body=json.dumps(body).encode())
+
+    s3s = []
+    for bucket, region in zip(buckets, ("eu-central-1", "eu-west-1")):
+        s3s.append(boto3.client("s3", region_name=region, endpoint_url=moto_endpoint))
+        s3s[-1].create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    record(start - timedelta(minutes=1), True)  # before the period
+    record(start + timedelta(hours=2, minutes=7), True)
+    record(start + timedelta(hours=30), False, bucket_numbers=(1,))  # location 1 did not take it
+    record(end, True)  # after it
+    checks, unreadable = connectivity_checks(watch, boto3_clients(moto_endpoint), start, end)
+    assert unreadable == []
+    assert [(c["time"], c["sufficient"]) for c in checks] == [
+        (f"{start + timedelta(hours=2, minutes=7):%Y-%m-%dT%H:%M:%SZ}", True),
+        (f"{start + timedelta(hours=30):%Y-%m-%dT%H:%M:%SZ}", False)]
+
+    months, _ = evidence_between([watch], boto3_clients(moto_endpoint), start, end, "last 73 hours")
+    page = render_month(months[0])
+    assert page.count("<td>eu-central-1: 48.3 Mbit/s; eu-west-1: failed (upload of part 1 failed)</td>") == 2
+    assert ">insufficient: a run needs about 9.0 min<" in page and months[0].complete_evidence
+
+    s3s[1].put_object(Bucket=buckets[1], Key=connectivity_record_key(watch.installation_id,
+                      f"{start + timedelta(hours=40):%Y-%m-%dT%H:%M:%SZ}"), Body=b"{not json")
+    gone = Watch.from_json(json.dumps({**json.loads(watch.to_json()), "meter_sources": [
+        ["eu-central-1", f"nowhere-{run}", "storage.json"], ["eu-west-1", buckets[1], "storage.json"]]}))
+    months, _ = evidence_between([gone], boto3_clients(moto_endpoint), start, end, "last 73 hours")
+    why = months[0].connectivity_unreadable
+    assert len(why) == 2 and not months[0].complete_evidence
+    assert why[0].startswith(f"location 1 (s3://nowhere-{run}/status/") and "NoSuchBucket" in why[0]
+    assert why[1].startswith("location 2 (") and "Expecting property name" in why[1]
+    assert "Could not be read: location 1 (s3://nowhere-" in render_month(months[0])
+
+    cloud, _ = evidence_between([fleet["fresh"]], boto3_clients(moto_endpoint), start, end, "last 73 hours")
+    assert cloud[0].connectivity is None and "Connectivity checks" not in render_month(cloud[0])
+    never, _ = evidence_between([dataclasses.replace(watch, installation_id=f"never-{run}")],
+                                boto3_clients(moto_endpoint), start, end, "last 73 hours")
+    assert "No connectivity check was recorded in this period." in render_month(never[0])

@@ -99,7 +99,13 @@ def test_script_takes_an_endpoint_and_a_state_export_without_the_cli(test_host, 
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: sufficient" in result.stdout
+    assert "recorded in all 2 locations as status/acme-onprem/connectivity/" in result.stdout  # issue 27
     assert probe_leftovers(moto_endpoint, buckets) == 0
+    s3 = boto3.client("s3", region_name="eu-central-1", endpoint_url=moto_endpoint)
+    for bucket in buckets:
+        records = s3.list_objects_v2(Bucket=bucket, Prefix="status/acme-onprem/connectivity/")["Contents"]
+        assert len(records) == 1
+        assert json.loads(s3.get_object(Bucket=bucket, Key=records[0]["Key"])["Body"].read())["sufficient"] is True
 
     document["deployment"]["resources"][0]["outputs"]["backup_credentials"] = {**SIG, "ciphertext": "AAAB"}
     exported.write_text(json.dumps(document))

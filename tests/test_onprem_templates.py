@@ -70,13 +70,15 @@ def test_scripts_pass_shellcheck_and_python_compiles(files, tmp_path):
 
 
 def test_the_probes_run_over_ssh_pass_shellcheck(tmp_path):
-    """The connectivity check's upload probe and the restore's download probe are not job files:
-    the toolkit sends them to the host when it runs them."""
-    from components.host.connectivity import probe_script
+    """The connectivity check's upload probe and its record, and the restore's download probe, are
+    not job files: the toolkit sends them to the host when it runs them."""
+    from components.host.connectivity import probe_script, record_script
     from components.host.restore import probe_script as download_probe
 
     need("shellcheck")
-    for name, script in (("connectivity", probe_script(JOB)), ("download", download_probe(JOB, 2, 4 << 20))):
+    record = record_script(JOB, "status/acme-onprem/connectivity/2026-12-02T21-00-00Z.json", {"time": "x"})
+    for name, script in (("connectivity", probe_script(JOB)), ("download", download_probe(JOB, 2, 4 << 20)),
+                         ("connectivity-record", record)):
         path = tmp_path / f"{name}.sh"
         path.write_text(script)
         lint = subprocess.run(["shellcheck", "-s", "bash", str(path)], capture_output=True, text=True)

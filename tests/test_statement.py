@@ -280,6 +280,48 @@ def test_example_stacks_produce_a_statement_from_what_their_plans_write(aws_env,
     assert document["totals"] == {"EUR": "1110.50"}
 
 
+def test_the_months_evidence_is_written_beside_the_statement(aws_env, moto_endpoint, world, tmp_path):
+    """Issue 27: each billed installation's evidence page beside the statement, for the account
+    manager to send with the invoice; a billed installation without a state is no quiet omission."""
+    from components.freshness import Watch
+    from components.names import connectivity_record_key
+    from tests.conftest import plan_of
+
+    outputs = plan_of(example_installation("on-premise")).outputs
+    states, out = tmp_path / "states", tmp_path / "out"
+    states.mkdir()
+    out.mkdir()
+    (states / "acme-onprem.json").write_text(json.dumps({"freshness_targets": outputs["freshness_targets"]}))
+    watch = Watch.from_json(outputs["freshness_targets"])
+    for region, bucket in watch.location_buckets:
+        s3 = boto3.client("s3", region_name=region, endpoint_url=moto_endpoint)
+        try:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+    record = {"time": "2026-12-01T10:00:00Z", "sufficient": True, "verdict": "verdict: sufficient: a run needs about 4.2 min",
+              "locations": [{"region": r, "mbit_per_second": 95.1, "error": None} for r, _ in watch.location_buckets]}
+    region, bucket = watch.location_buckets[1]
+    boto3.client("s3", region_name=region, endpoint_url=moto_endpoint).put_object(
+        Bucket=bucket, Key=connectivity_record_key("acme-onprem", record["time"]), Body=json.dumps(record).encode())
+
+    result = run_statement(aws_env, moto_endpoint, "--month", "2026-12", "--table", world, "--region", REGION,
+                           "--installation", "acme-onprem", "--installation", "gamma-cloud",
+                           "--output", str(out / "statement-2026-12.csv"),
+                           "--evidence-dir", str(out), "--state-dir", str(states))
+    assert result.returncode == 1  # gamma-cloud: no readings, and no state for its evidence
+    assert f"statement: evidence {out / 'acme-onprem-2026-12.html'}: NOT KEPT: " in result.stderr  # nothing published
+    assert (f"INCOMPLETE: no evidence for gamma-cloud: no <stack>.json with its freshness_targets in "
+            f"--state-dir {states}") in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["acme-onprem-2026-12.html", "statement-2026-12.csv"]
+    page = (out / "acme-onprem-2026-12.html").read_text()
+    assert "Backups of acme-onprem, 2026-12" in page and ">sufficient: a run needs about 4.2 min<" in page
+
+    alone = run_statement(aws_env, moto_endpoint, "--month", "2026-12", "--table", world, "--region", REGION,
+                          "--evidence-dir", str(out))
+    assert alone.returncode == 2 and "--evidence-dir needs --state-dir too" in alone.stderr
+
+
 def test_statement_refuses_a_ledger_made_before_price_history(aws_env, moto_endpoint):
     table = f"ledger-{uuid.uuid4().hex[:8]}"
     create_earlier_table(boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_endpoint), table)

@@ -8,10 +8,12 @@ to location 2; it must fit in `backup_window_minutes` with a margin of MARGIN.
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Optional
+from datetime import datetime, timezone
+from typing import Any, Optional
 
 from components import names
 from components.host.backup_job import BackupJob
@@ -86,6 +88,40 @@ class ConnectivityReport:
         return out
 
 
+    def record(self, checked: datetime) -> dict[str, Any]:
+        """What the monthly evidence shows of this check (no secrets: figures and the verdict)."""
+        return {
+            "time": checked.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sufficient": self.sufficient,
+            "verdict": next(line for line in self.lines() if line.startswith("verdict: ")),
+            "run_seconds": None if self.run_seconds is None else round(self.run_seconds, 1),
+            "window_seconds": self.window_seconds,
+            "margin": MARGIN,
+            "changed_bytes_per_day": self.changed_bytes_per_day,
+            "estimated": self.estimated,
+            "locations": [{"region": l.region, "error": l.error,
+                           "mbit_per_second": None if l.bytes_per_second is None else round(l.bytes_per_second * 8 / 1e6, 2)}
+                          for l in self.locations],
+        }
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where a check's result was recorded: `missing` names each location that did not take it."""
+
+    key: str
+    locations: int
+    missing: tuple[str, ...]
+
+    def line(self) -> str:
+        if not self.missing:
+            return f"recorded in all {self.locations} locations as {self.key} (the monthly evidence lists it)"
+        if len(self.missing) == self.locations:
+            return (f"NOT RECORDED in any location ({'; '.join(self.missing)}): the monthly evidence will not "
+                    "show this check; run it again when the locations answer")
+        return f"recorded as {self.key}, but not in: {'; '.join(self.missing)}"
+
+
 def probe_script(job: BackupJob, part_bytes: int = PROBE_PART_BYTES, parts: int = PROBE_PARTS,
                  part_timeout: int = 600) -> str:
     locations = [
@@ -129,3 +165,30 @@ def check_connectivity(connection: Connection, job: BackupJob, access_key_id: st
     except (ValueError, KeyError, TypeError) as error:  # not mounted, or not the probe's answer
         detail = str(error) if isinstance(error, NotMeasurable) else f"the probe's answer cannot be read ({error!r})"
         raise ReportUnreadable(f"{connection.access.name}: {detail}") from error
+
+
+def record_script(job: BackupJob, key: str, record: dict[str, Any]) -> str:
+    """The host's script that PUTs `record` as `key` into every location (the key on its stdin)."""
+    body = base64.b64encode(json.dumps(record, indent=1, sort_keys=True).encode()).decode()
+    return render("onprem/daktela-connectivity-record.sh.j2", installation_id=job.installation_id,
+                  record_base64=body, share_max_seconds=job.share_max_seconds,
+                  locations=[{"region": l.region, "url": l.object_url(key)} for l in job.locations])
+
+
+def record_check(connection: Connection, job: BackupJob, access_key_id: str, secret_access_key: str,
+                 report: ConnectivityReport, checked: datetime) -> Recorded:
+    """Write the check's result into every location from the host, with the host's key (the key
+    travels on stdin), as the host's own results are written (templates/onprem/_share.sh.j2)."""
+    record = report.record(checked)
+    key = names.connectivity_record_key(job.installation_id, record["time"])
+    result = connection.run(f"bash -c {shlex.quote(record_script(job, key, record))}",
+                            stdin=f"{access_key_id}\n{secret_access_key}\n".encode(), timeout=300, check=False)
+    missing = []
+    for number, location in enumerate(job.locations, 1):
+        said = [line for line in result.stderr.splitlines() if line.startswith(f"location {number}: ")]
+        if said or result.exit_code == 2:
+            missing.append(f"location {number} ({location.region})")
+    if result.exit_code not in (0, 1, 2) or (result.exit_code == 1 and not missing):
+        missing = [f"location {n} ({l.region})" for n, l in enumerate(job.locations, 1)]
+        missing[-1] += f": the record script exited {result.exit_code}: {result.stderr.strip()[-300:]}"
+    return Recorded(key, len(job.locations), tuple(missing))
