@@ -174,7 +174,8 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2em; color: #111; max-widt
 table { border-collapse: collapse; width: 100%; margin-top: 1em; }
 th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid #ddd; }
 th { background: #f4f4f4; }
-td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.when { white-space: nowrap; }
 .kept { color: #05683f; font-weight: 600; }
 .broken { color: #a33; font-weight: 600; }
 </style></head>
@@ -205,7 +206,7 @@ within the backup window with a 2x margin, measured from the server (scripts/che
 <thead><tr><th>checked (UTC)</th><th>verdict</th><th>upload per location</th></tr></thead>
 <tbody>
 {% for c in m.connectivity %}<tr>
-<td>{{ c.time | replace('T', ' ') | replace('Z', '') }}</td><td class="{{ 'kept' if c.sufficient else 'broken' }}">{{ c.verdict | replace('verdict: ', '') }}</td>
+<td class="when">{{ c.time | replace('T', ' ') | replace('Z', '') }}</td><td class="{{ 'kept' if c.sufficient else 'broken' }}">{{ c.verdict | replace('verdict: ', '') }}</td>
 <td>{% for l in c.locations %}{{ l.region }}: {% if l.error %}failed ({{ l.error }}){% else %}{{ l.mbit_per_second }} Mbit/s{% endif %}{% if not loop.last %}; {% endif %}{% endfor %}</td>
 </tr>
 {% endfor %}</tbody></table>

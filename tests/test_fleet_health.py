@@ -218,33 +218,39 @@ def chromium() -> str:
     return found
 
 
-def test_the_page_in_a_real_browser_shows_the_worst_first_and_why_a_cell_is_stale(fleet, aws_env, moto_endpoint,
-                                                                                    tmp_path):
-    from components.health_page import render_page
-
+def in_browser(html: str, directory: Path, screenshot_name: str, size: str = "1400,1200") -> str:
+    """The page as Debian's headless Chromium renders it (its DOM after layout); a screenshot of it
+    is kept in $TEST_ARTIFACTS when CI sets it (docs/img holds the one the docs show)."""
     browser = chromium()
-    rows, _ = health(fleet.values(), boto3_clients(moto_endpoint), NOW, {w.installation_id: 100 for w in fleet.values()})
-    page = tmp_path / "health.html"
-    page.write_text(render_page(rows, NOW))
+    page = directory / f"{Path(screenshot_name).stem}.html"
+    page.write_text(html)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1200"]
+             f"--user-data-dir={directory / 'profile'}", f"--window-size={size}"]
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    rendered = dom.stdout
-    order = re.findall(r'<tr class="installation" data-installation="([^"]+)" data-worst="([^"]+)"', rendered)
-    assert [worst for _, worst in order] == ["failed", "unknown", "unknown", "stale", "fresh"]
-    stale_cell = re.search(r'data-technology="location-2" data-state="stale">(.*?)</div>\s*</div>', rendered, re.S)
-    assert stale_cell and ">stale<" in stale_cell.group(1) and re.search(r"\d+ h old, limit 28 h", stale_cell.group(1))
-    assert re.search(r'title="[^"]+ to [^"]+: stale: \d+ h old, limit 28 h"', stale_cell.group(1))  # on hover
-    assert "1 of 5 keep every promise" in rendered
-    screenshot = tmp_path / "fleet-health.png"
+    screenshot = directory / screenshot_name
     shot = subprocess.run([browser, *flags, f"--screenshot={screenshot}", page.as_uri()], capture_output=True,
                           text=True, timeout=120)
     assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
     artifacts = os.environ.get("TEST_ARTIFACTS")  # CI keeps what it finds there
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
-        shutil.copy(screenshot, Path(artifacts) / "fleet-health.png")
+        shutil.copy(screenshot, Path(artifacts) / screenshot_name)
+    return dom.stdout
+
+
+def test_the_page_in_a_real_browser_shows_the_worst_first_and_why_a_cell_is_stale(fleet, aws_env, moto_endpoint,
+                                                                                    tmp_path):
+    from components.health_page import render_page
+
+    rows, _ = health(fleet.values(), boto3_clients(moto_endpoint), NOW, {w.installation_id: 100 for w in fleet.values()})
+    rendered = in_browser(render_page(rows, NOW), tmp_path, "fleet-health.png")
+    order = re.findall(r'<tr class="installation" data-installation="([^"]+)" data-worst="([^"]+)"', rendered)
+    assert [worst for _, worst in order] == ["failed", "unknown", "unknown", "stale", "fresh"]
+    stale_cell = re.search(r'data-technology="location-2" data-state="stale">(.*?)</div>\s*</div>', rendered, re.S)
+    assert stale_cell and ">stale<" in stale_cell.group(1) and re.search(r"\d+ h old, limit 28 h", stale_cell.group(1))
+    assert re.search(r'title="[^"]+ to [^"]+: stale: \d+ h old, limit 28 h"', stale_cell.group(1))  # on hover
+    assert "1 of 5 keep every promise" in rendered
 
 
 def test_the_months_evidence_counts_hours_within_gaps_failed_runs_and_drills(fleet, aws_env, moto_endpoint, tmp_path):
@@ -325,7 +331,7 @@ def test_each_drill_shows_its_last_result_and_the_restore_time_as_the_catalogue_
 
 
 def test_the_evidence_lists_the_months_connectivity_checks_and_names_a_location_it_cannot_read(
-        fleet, aws_env, moto_endpoint):
+        fleet, aws_env, moto_endpoint, tmp_path):
     """Each check once though it is in both locations, only the period's, oldest first; a record
     that is not one and a location that does not exist are named with the cause (unknown is failure)."""
     import boto3
@@ -344,9 +350,11 @@ def test_the_evidence_lists_the_months_connectivity_checks_and_names_a_location_
     def record(when: datetime, sufficient: bool, bucket_numbers=(0, 1)) -> None:
         stamp = f"{when:%Y-%m-%dT%H:%M:%SZ}"
         body = {"time": stamp, "sufficient": sufficient,
-                "verdict": f"verdict: {'sufficient' if sufficient else 'insufficient'}: a run needs about 9.0 min",
+                "verdict": ("verdict: sufficient: a run needs about 9.0 min for both locations; the window is 120 min"
+                            if sufficient else "verdict: insufficient: a location cannot be reached"),
                 "locations": [{"region": "eu-central-1", "mbit_per_second": 48.3, "error": None},
-                              {"region": "eu-west-1", "mbit_per_second": None, "error": "upload of part 1 failed"}]}
+                              {"region": "eu-west-1", "mbit_per_second": 31.7 if sufficient else None,
+                               "error": None if sufficient else "upload of part 1 failed or timed out"}]}
         for number in bucket_numbers:
             s3s[number].put_object(Bucket=buckets[number], Key=connectivity_record_key(watch.installation_id, stamp),
                                    Body=json.dumps(body).encode())
@@ -367,8 +375,16 @@ def test_the_evidence_lists_the_months_connectivity_checks_and_names_a_location_
 
     months, _ = evidence_between([watch], boto3_clients(moto_endpoint), start, end, "last 73 hours")
     page = render_month(months[0])
-    assert page.count("<td>eu-central-1: 48.3 Mbit/s; eu-west-1: failed (upload of part 1 failed)</td>") == 2
-    assert ">insufficient: a run needs about 9.0 min<" in page and months[0].complete_evidence
+    assert "<td>eu-central-1: 48.3 Mbit/s; eu-west-1: 31.7 Mbit/s</td>" in page
+    assert "<td>eu-central-1: 48.3 Mbit/s; eu-west-1: failed (upload of part 1 failed or timed out)</td>" in page
+    assert ">insufficient: a location cannot be reached<" in page and months[0].complete_evidence
+    # as the customer sees it: the verdict, the stale location's gap, both checks with their verdicts
+    rendered = in_browser(render_month(months[0]), tmp_path, "evidence.png", size="1100,900")
+    assert re.search(r'<p class="broken" id="verdict">Not every promise was kept', rendered)
+    row = re.search(r'<tr data-technology="location-2">(.*?)</tr>', rendered, re.S)
+    assert row and "45.2 % (33 of 73)" in row.group(1) and "40 h, " in row.group(1)
+    verdicts = re.findall(r'<td class="(kept|broken)">(sufficient|insufficient)', rendered)
+    assert verdicts == [("kept", "sufficient"), ("broken", "insufficient")]
 
     s3s[1].put_object(Bucket=buckets[1], Key=connectivity_record_key(watch.installation_id,
                       f"{start + timedelta(hours=40):%Y-%m-%dT%H:%M:%SZ}"), Body=b"{not json")
