@@ -10,13 +10,15 @@ The billing rules live here, and only here (docs/operate.md#billing says them fo
 - **Prices** are those of the ledger as they stood: for each day, the fee's record with the latest
   `effective_from` on or before that day. A price change mid-month splits the month into lines.
 - **Storage.** A day's reading is the largest reading of comments and email attachments that day
-  (the meters report every 6 hours; a catalogue GB is 10^9 bytes of the files' apparent size). The
-  month's stored GB is the average of the daily readings over the billed days that have one: a
-  one-day peak (an archival run counted on both drives) does not set the month's price, and a day
-  without a reading neither counts as zero nor as the peak. The billed quantity is every started GB
+  (the meters report every 6 hours; a catalogue GB is 10^9 bytes of the files' apparent size). Every
+  billed day has a figure: its own reading; without one, the last reading of the CARRY_DAYS days
+  before it (carried forward: storage is never carried back from a later, larger reading); without
+  that either, the day is not measured and counts as the included GB (nothing billed above it for
+  that day). The month's stored GB is the average of the figures over all billed days, so one day
+  (a peak, or the only day read) weighs 1/days of the month. The billed quantity is every started GB
   above the included GB (ceiling), priced per GB-month and pro rata by day like the monthly fees.
-  A month without any reading on its billed days is not billed for storage: the statement says so
-  and is incomplete.
+  A billed day without a reading of its own makes the statement incomplete (it says which days);
+  a month without any reading on or before its billed days is not billed for storage at all.
 - **Money** is Decimal throughout; each line's amount is rounded half up to cents.
 
 No AWS here: scripts/statement.py reads the ledger and CloudWatch and hands the values in.
@@ -35,6 +37,7 @@ from components.catalogue import CATALOGUE, CONTRACT_RECORD, FeeKind
 from components.names import ATTACHMENTS_METRIC
 
 CENT = Decimal("0.01")
+CARRY_DAYS = 7  # a day without a reading takes the last one of at most this many days before it
 GB_PRECISION = Decimal("0.001")
 FEES = {fee.code: fee for fee in CATALOGUE}
 
@@ -213,24 +216,61 @@ def statement(contract: Contract, records: list[PriceRecord], readings: dict[dat
 
 def _storage(contract: Contract, readings: dict[date, Decimal], first: date,
              last: date) -> tuple[Optional[Decimal], str, Optional[str]]:
-    """(billed GB above the included, a note for people, a problem) for the billed days."""
-    billed_days = (last - first).days + 1
-    measured = [readings[day] for day in _days(first, last) if day in readings]
-    if not measured:
+    """(billed GB above the included, a note for people, a problem) for the billed days [first, last]
+    (`readings` may hold the CARRY_DAYS days before `first` too: see the rules at the top)."""
+    billed = list(_days(first, last))
+    figures, carried, unmeasured = [], [], []
+    last_known: Optional[tuple[date, Decimal]] = None
+    for day in _days(first - timedelta(days=CARRY_DAYS), last):
+        if day in readings:
+            last_known = (day, readings[day])
+        if day < first:
+            continue
+        if day in readings:
+            figures.append(readings[day])
+        elif last_known is not None and (day - last_known[0]).days <= CARRY_DAYS:
+            figures.append(last_known[1])
+            carried.append(day)
+        else:
+            figures.append(Decimal(contract.included_gb))
+            unmeasured.append(day)
+    own = len(billed) - len(carried) - len(unmeasured)
+    where = f"in {contract.metrics_namespace} ({contract.metrics_region})"
+    if len(unmeasured) == len(billed):
         return None, "no storage readings on the billed days: not billed", (
-            f"{contract.installation_id}: no storage readings between {first} and {last} in "
-            f"{contract.metrics_namespace} ({contract.metrics_region}); storage is not billed until the "
-            "meter's figures are found (docs/operate.md#billing)")
-    average = (sum(measured, Decimal(0)) / len(measured)).quantize(GB_PRECISION, rounding=ROUND_HALF_UP)
+            f"{contract.installation_id}: no storage readings between {first} and {last} {where}; storage "
+            "is not billed until the meter's figures are found (docs/operate.md#billing-the-monthly-statement)")
+    average = (sum(figures, Decimal(0)) / len(billed)).quantize(GB_PRECISION, rounding=ROUND_HALF_UP)
     above = max(Decimal(0), average - contract.included_gb).to_integral_value(rounding=ROUND_CEILING)
-    note = f"average of daily readings {average} GB on {len(measured)} of {billed_days} billed days"
-    return above, note, None
+    note = f"average over {len(billed)} billed days {average} GB; readings on {own} of them"
+    if carried:
+        note += f"; {len(carried)} carried from the reading before"
+    if unmeasured:
+        note += f"; {len(unmeasured)} not measured (counted as the included {contract.included_gb} GB)"
+    problem = None
+    if carried or unmeasured:
+        problem = (f"{contract.installation_id}: {len(carried) + len(unmeasured)} of {len(billed)} billed days have no "
+                   f"storage reading {where}: {_day_ranges(carried + unmeasured)}; billed as the note says, "
+                   "check the meter (docs/operate.md#billing-the-monthly-statement)")
+    return above, note, problem
+
+
+def _day_ranges(days: list[date]) -> str:
+    """2027-03-18, 2027-03-21..2027-03-23: consecutive days as one range."""
+    ranges: list[list[date]] = []
+    for day in sorted(days):
+        if ranges and (day - ranges[-1][1]).days == 1:
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in ranges)
 
 
 def fetch_readings(cloudwatch: Any, contract: Contract, first: date, last: date) -> list[tuple[datetime, float]]:
-    """The storage readings of [first, last] from CloudWatch: hourly maxima (kept 455 days), so
-    which UTC day a reading belongs to is decided here, not by CloudWatch's period alignment."""
-    start = datetime.combine(first, datetime.min.time(), timezone.utc)
+    """The storage readings of [first, last] and the CARRY_DAYS days before it from CloudWatch:
+    hourly maxima (kept 455 days), so which UTC day a reading belongs to is decided here, not by
+    CloudWatch's period alignment."""
+    start = datetime.combine(first - timedelta(days=CARRY_DAYS), datetime.min.time(), timezone.utc)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), timezone.utc)
     request: dict[str, Any] = {
         "MetricDataQueries": [{"Id": "storage", "ReturnData": True, "MetricStat": {

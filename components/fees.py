@@ -134,7 +134,8 @@ class FeeLedger(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        def table_item(resource_name: str, item: dict, ignore: Optional[list[str]]) -> aws.dynamodb.TableItem:
+        def table_item(resource_name: str, item: dict, ignore: Optional[list[str]],
+                       protect: bool = False) -> aws.dynamodb.TableItem:
             return aws.dynamodb.TableItem(
                 resource_name,
                 table_name=ledger.table,
@@ -142,10 +143,15 @@ class FeeLedger(pulumi.ComponentResource):
                 range_key=LEDGER_RANGE_KEY,
                 item=json.dumps(item, sort_keys=True),
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, retain_on_delete=True,
-                                            ignore_changes=ignore),
+                                            ignore_changes=ignore, protect=protect),
             )
 
-        self.contract = table_item(f"{name}-contract", contract_item(installation), None)
+        # An open contract (no end date) is protected: `pulumi destroy` refuses the stack, so that an
+        # installation is never torn down while its ledger still bills it every month. The way to
+        # tear down: set contract.end_date, `pulumi up` (records it and lifts the protection), then
+        # `pulumi destroy` (docs/operate.md, "Tearing an installation down").
+        self.contract = table_item(f"{name}-contract", contract_item(installation), None,
+                                   protect=installation.contract.end_date is None)
         self.records = {}
         for record in fee_records(installation):
             one_off = record.fee.kind is FeeKind.ONE_OFF
@@ -153,3 +159,19 @@ class FeeLedger(pulumi.ComponentResource):
                 f"{name}-{record.key.replace('@', '-from-')}", record.item(),
                 ONE_OFF_IGNORED_INPUTS if one_off else None)
         self.register_outputs({"fee_records": sorted(self.records)})
+
+    def billed(self) -> pulumi.Output[list[dict]]:
+        """Each fee record as the ledger holds it (the stack output `fees`): read from the items'
+        state, not from the config, so a one-off whose price was edited after it was written shows
+        the price it was billed at, as the statement does."""
+        keys = list(self.records)
+        return pulumi.Output.all(*[self.records[key].item for key in keys]).apply(
+            lambda items: [billed_fee(json.loads(item)) for item in items])
+
+
+def billed_fee(item: dict) -> dict:
+    """A ledger item (DynamoDB's attribute-value form) as the stack output `fees` shows it."""
+    price = Decimal(item["price"]["N"])  # at least cents, as the config spells prices
+    price = price.quantize(Decimal("0.01")) if -price.as_tuple().exponent < 2 else price  # type: ignore[operator]
+    return {"code": item["fee_code"]["S"], "kind": item["kind"]["S"], "price": str(price),
+            "currency": item["currency"]["S"], "effective_from": item["effective_from"]["S"]}

@@ -373,7 +373,8 @@ def check_backup_buckets(plan: dict) -> list[Violation]:
 
 def check_fees(plan: dict) -> list[Violation]:
     """Fee records are retained on destroy; the one-off setup fee appears exactly once on-premise
-    and never for cloud."""
+    and never for cloud; an open contract (no end date) is protected, so the stack cannot be
+    destroyed until contract.end_date is set and applied."""
     out = []
     one_offs = []
     for item in _of(plan, TABLE_ITEM):
@@ -389,6 +390,14 @@ def check_fees(plan: dict) -> list[Violation]:
     for item in one_offs:
         if not {"item", "tableName", "hashKey", "rangeKey"} <= set(item["options"].get("ignore_changes") or []):
             out.append(Violation("fees-one-off-once", "the one-off record could be rewritten or replaced", _key(item)))
+    for item in _of(plan, TABLE_ITEM):
+        document = _document(item["inputs"].get("item"))
+        if not isinstance(document, dict) or (document.get("record") or {}).get("S") != CONTRACT_RECORD:
+            continue
+        if "end_date" not in document and not item["options"].get("protect"):
+            out.append(Violation("fees-open-contract-protected",
+                                 "the contract has no end date but its record is not protected: `pulumi destroy` "
+                                 "would tear the installation down while the ledger bills it every month", _key(item)))
     return out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pulumi
 
 from components.config import CloudConfig, OnPremConfig, StackConfig, load_stack_config
-from components.fees import fee_records
 from components.installation import CloudInstallation, OnPremInstallation
 from components.version import TOOLKIT_VERSION
 
@@ -31,11 +30,8 @@ def build() -> StackConfig:
     pulumi.export("storage", {"included_gb": installation.contract.included_storage_gb})
     # What this installation runs (components/version.py): rollouts read it.
     pulumi.export("toolkit_version", TOOLKIT_VERSION)
-    pulumi.export("fees", [
-        {"code": r.fee.code, "kind": r.fee.kind.value, "price": str(r.price), "currency": r.currency,
-         "effective_from": r.effective_from.isoformat()}
-        for r in fee_records(installation)
-    ])
+    # As the ledger holds them (a one-off keeps the price it was written with: components/fees.py).
+    pulumi.export("fees", built.fee_ledger.billed())
     pulumi.export("backup", {
         "times": [f"{t:%H:%M}" for t in installation.backup_times],
         "timezone": installation.backup.timezone,

@@ -11,5 +11,5 @@ because the record would then say nothing. A version is the day of the release a
 day, YYYY.MM.DD.N. Only the standard library: the workflow's planning reads it before installing.
 """
 
-TOOLKIT_VERSION = "2026.12.02.1"
+TOOLKIT_VERSION = "2026.12.02.2"
 VERSION_TAG = "daktela-toolkit-version"

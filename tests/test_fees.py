@@ -102,6 +102,46 @@ def test_changed_setup_price_never_rewrites_the_one_off_record():
     assert not diff.added and not diff.removed  # no second 6.21 record, no replacement
 
 
+def test_the_fees_output_shows_what_the_ledger_bills_after_a_price_edit(monkeypatch):
+    """Issue 25.6: after the 6.21 price was edited, the output `fees` showed the new price while the
+    ledger kept the billed one. The output is read from the items' state: here the engine keeps the
+    one-off's first item (ignore_changes), as `pulumi up` does, while the config says 2000."""
+    import json
+
+    from components import offline
+
+    written = next(r for r in plan_of(example_installation("on-premise")).resources
+                   if r.name == "acme-onprem-fees-6.21").inputs["item"]
+    monkeypatch.setitem(offline.FAKE_OUTPUTS, "aws:dynamodb/tableItem:TableItem",
+                        lambda name, inputs, region: {"item": written} if name.endswith("-fees-6.21") else {})
+    changed = example_installation("on-premise")
+    changed["contract"]["prices"]["on_premise_setup"] = 2000
+    changed["contract"]["prices"]["installation_monthly"] = 500
+    fees = {f["code"]: f["price"] for f in plan_of(changed).outputs["fees"]}
+    assert fees["6.21"] == "1500.00" and json.loads(written)["price"] == {"N": "1500"}  # as billed
+    assert fees["9.03"] == "500.00"  # a monthly fee follows the contract
+
+
+def test_an_open_contract_cannot_be_destroyed_and_an_ended_one_can(tmp_path):
+    """Issue 25.6: a stack destroyed without contract.end_date went on being billed 9.03 every month.
+    While the contract is open its ledger record is protected, so `pulumi destroy` refuses the stack
+    (the engine refuses to delete a protected resource); setting the end date lifts it, and nothing
+    else changes but the contract record."""
+    from components.guardrails import check_plan
+
+    def contract(config):
+        plan = plan_of(config)
+        return next(r for r in plan.resources if r.name.endswith("-fees-contract")), plan
+
+    record, plan = contract(example_installation("cloud"))
+    assert record.options["protect"] is True and check_plan(plan.to_json()) == []
+    ended = example_installation("cloud")
+    ended["contract"]["end_date"] = "2027-06-30"
+    record, plan = contract(ended)
+    assert record.options["protect"] is False and '"end_date": {"S": "2027-06-30"}' in record.inputs["item"]
+    assert check_plan(plan.to_json()) == []
+
+
 def test_one_off_fee_appears_exactly_once():
     plan = plan_of(example_installation("on-premise"))
     one_offs = [r for r in plan.of_type(TABLE_ITEM)
@@ -158,5 +198,5 @@ def test_end_date_changes_only_the_contract_record():
     ended["contract"]["end_date"] = "2027-06-30"
     diff = diff_plans(plan_of(base).to_json(), plan_of(ended).to_json())
     assert [(d.name, [c.path for c in d.changes]) for d in diff.changed] == [
-        ("acme-cloud-fees-contract", ["inputs.item.end_date.S"])]
+        ("acme-cloud-fees-contract", ["inputs.item.end_date.S", "options.protect"])]
     assert not diff.added and not diff.removed

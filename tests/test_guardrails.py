@@ -106,6 +106,9 @@ VIOLATIONS = [
     ("on-premise", "fees-one-off-once", lambda p: drop(p, guardrails.TABLE_ITEM, "6.21")),
     ("on-premise", "fees-one-off-once", lambda p: edit(p, guardrails.TABLE_ITEM,
         lambda r: r["options"].update(ignore_changes=[]), "6.21")),
+    # issue 25.6: a stack destroyed without contract.end_date went on being billed every month
+    ("cloud", "fees-open-contract-protected", lambda p: edit(p, guardrails.TABLE_ITEM,
+        lambda r: r["options"].update(protect=False), "fees-contract")),
     ("on-premise", "storage-metered", lambda p: drop(p, guardrails.ALARM, "storage-readings-missing")),
     ("cloud", "restore-drilled", lambda p: drop(p, guardrails.ALARM, "drill-database-dump-stale")),
     ("cloud", "restore-drilled", lambda p: drop(p, guardrails.ALARM, "drill-file-level-failed")),
@@ -146,7 +149,8 @@ def test_every_rule_has_a_violating_fixture():
     rules = {v[1] for v in VIOLATIONS}
     assert rules == {"cloud-three-technologies", "cloud-distinct-times", "freshness-alarms", "onprem-two-regions",
                      "onprem-twice-daily", "onprem-exclusions", "bucket-private", "bucket-encrypted",
-                     "bucket-versioned", "fees-retained", "fees-one-off-once", "storage-metered",
+                     "bucket-versioned", "fees-retained", "fees-one-off-once", "fees-open-contract-protected",
+                     "storage-metered",
                      "restore-drilled", "onprem-backup", "repositories-verified", "silence-alarms", "kms-keys",
                      "retention-job", "retention-principal", "retention-lifecycle"}
 
