@@ -14,7 +14,8 @@ from components.config import ConfigError
 from components.freshness import Finding, Watch, check
 from components.guardrails import check_plan
 from components.names import BLOCK_COPY
-from components.offline import StackFileError, read_stack_file, run_program, stack_name_of
+from components.offline import StackFileError, read_stack_file, stack_name_of
+from components.stackplan import plan_stack
 from components.stack_outputs import outputs_of
 from components.version import TOOLKIT_VERSION
 
@@ -36,13 +37,14 @@ class FleetRow:
 def summarise(stack_file: Path) -> FleetRow:
     stack = stack_name_of(stack_file)
     try:
-        plan = run_program(read_stack_file(stack_file)).to_json()
+        planned = plan_stack(read_stack_file(stack_file))
     except ConfigError as error:
         paths = ", ".join(p.path for p in error.problems)
         return FleetRow(stack, "-", "-", "-", "-", "-",
                         f"config error at {paths} (scripts/plan.py {stack_file.name} says what to do)", False)
     except StackFileError as error:
         return FleetRow(stack, "-", "-", "-", "-", "-", f"unreadable: {error}", False)
+    plan = planned.plan
     outputs = plan["outputs"]
     installation = outputs.get("installation", {})
     backup = outputs.get("backup", {})
@@ -62,8 +64,10 @@ def summarise(stack_file: Path) -> FleetRow:
     fees = ", ".join(prices)
     violations = check_plan(plan)
     verdict = "passed" if not violations else f"{len(violations)} violation(s)"
+    if planned.waiting:  # the one rule (components/stackplan.py): planned, not deployable yet
+        verdict += f"; waits for its secrets (scripts/plan.py {stack_file.name} says which)"
     return FleetRow(stack, installation.get("id", "-"), installation.get("hosting", "-"), backups, regions,
-                    fees, verdict, not violations)
+                    fees, verdict, not violations and not planned.waiting)
 
 
 def describe_drill(finding: Finding) -> str:

@@ -203,13 +203,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     target.write_text(stack_text(args.stack, answers))
     print(f"wrote {target}")
-    print(f"then: pulumi stack init {args.stack}")
-    print("and set the secrets (this script stores none):")
+    plan = _repo.REPO_ROOT / "scripts" / "plan.py"
+    print("next, as a person with the Pulumi CLI (this script stores no secret; docs/operate.md, "
+          "\"From onboarding to the first preview\"):")
+    print(f"  pulumi stack init {args.stack}")
     for secret in SECRET_KEYS:
         if args.hosting in secret.hostings:
             print(f"  {secret.how_to_set.replace('pulumi config set', f'pulumi config set --stack {args.stack}', 1)}")
-    print(f"next: {_repo.REPO_ROOT / 'scripts' / 'plan.py'} {target} --check "
-          f"&& pulumi preview --diff --stack {args.stack}")
+    print(f"  {plan} {target} --check")
+    print(f"  pulumi preview --diff --stack {args.stack}")
+    print(f"until then the stack waits for its secrets: {plan} {target} plans it with placeholders (exit 0), "
+          "--check exits 4, and a pull request's comment says so")
     return 0
 
 

@@ -11,11 +11,13 @@ or cloud.
     scripts/plan.py Pulumi.*.yaml --json --out-dir plans/   # one process for many stacks: plans/<file>.json
                                                             # (or <file>.error with what went wrong)
 
-Exit codes (with several stacks, the highest of them, after every stack was reported):
+Exit codes (with several stacks, the most severe of them, after every stack was reported: 3, 2, 1, 4,
+0 in that order):
 0 planned (a stack that only waits for its secrets is planned with placeholders for them, and told
-which `pulumi config set --secret` commands to run), 1 invalid stack config (every problem is
-listed; with --check a missing secret counts, as it stops `pulumi up`), 2 unreadable input (a stack file, or a base
-plan that is not a plan of this stack), 3 a guardrail is violated (with --check).
+which `pulumi config set --secret` commands to run: components/stackplan.py), 1 invalid stack config
+(every problem is listed), 2 unreadable input (a stack file, or a base plan that is not a plan of
+this stack), 3 a guardrail is violated (with --check), 4 with --check: the guardrails pass but the
+stack waits for its secrets (`pulumi up` would stop there).
 Secrets print as [secret]. The output is deterministic: an unchanged stack gives identical output.
 """
 
@@ -23,21 +25,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import io
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import _repo  # noqa: F401  (repo root on sys.path; re-runs under the project's .venv)
 
-from components.config import SECRET_KEYS, ConfigError
+from components.config import ConfigError
 from components.guardrails import check_plan, render_violations
-from components.offline import SECRET, StackFileError, StackInput, read_stack_file, run_program, stack_name_of
+from components.offline import StackFileError, read_stack_file, stack_name_of
+from components.stackplan import plan_stack
 from components.planview import diff_plans, render_diff, render_text
 
-PLANNED, INVALID, UNREADABLE, VIOLATED = 0, 1, 2, 3
+PLANNED, INVALID, UNREADABLE, VIOLATED, WAITING = 0, 1, 2, 3, 4
+SAID = {PLANNED: "planned", INVALID: "invalid config", UNREADABLE: "unreadable", VIOLATED: "guardrail violated",
+        WAITING: "waits for its secrets"}
+SEVERITY = (PLANNED, WAITING, INVALID, UNREADABLE, VIOLATED)  # the exit code of several stacks: the last found
+
+
+def worst(codes: list[int]) -> int:
+    return max(codes, key=SEVERITY.index)
 
 
 class BadBase(Exception):
@@ -59,45 +67,20 @@ def read_base(path: str, stack: str, other_stack: bool) -> dict:
     return base
 
 
-def waiting_for_secrets(stack: str, error: ConfigError) -> Optional[str]:
-    """When the only problems are secrets not set yet: the commands that set them, in order."""
-    keys = {secret.full_key: secret for secret in SECRET_KEYS}
-    if not error.problems or any(p.path not in keys or "is required" not in p.message for p in error.problems):
-        return None
-    commands = [f"  pulumi stack select {stack}"] + [f"  {keys[p.path].how_to_set}" for p in error.problems]
-    return f"stack {stack} waits for its secrets; set them with the Pulumi CLI:\n" + "\n".join(commands)
-
-
-def with_placeholder_secrets(stack_input: StackInput, error: ConfigError) -> StackInput:
-    """The stack with "[secret]" for the secrets it does not have yet: offline, a secret's value
-    never shows (it prints as [secret] either way), so the plan is the one the stack will have."""
-    keys = [p.path for p in error.problems]
-    return dataclasses.replace(stack_input, config={**stack_input.config, **{k: SECRET for k in keys}},
-                               secret_keys=tuple(sorted({*stack_input.secret_keys, *keys})))
-
-
 def plan_one(stack_file: str, args: argparse.Namespace) -> int:
     try:
         stack = stack_name_of(Path(stack_file))
         base = read_base(args.diff, stack, args.other_stack) if args.diff else None
-        stack_input = read_stack_file(stack_file)
-        try:
-            plan = run_program(stack_input).to_json()
-        except ConfigError as error:
-            hint = waiting_for_secrets(stack, error)
-            if hint is None or args.check:  # --check: `pulumi up` would stop here, so this does too
-                raise
-            print(f"{stack_file}: planned with placeholders: {hint}", file=sys.stderr)
-            plan = run_program(with_placeholder_secrets(stack_input, error)).to_json()
+        planned = plan_stack(read_stack_file(stack_file))
     except (StackFileError, BadBase) as error:
         print(error, file=sys.stderr)
         return UNREADABLE
     except ConfigError as error:
         print(f"{stack_file}: {error}", file=sys.stderr)
-        hint = waiting_for_secrets(stack, error)
-        if hint:
-            print(hint, file=sys.stderr)
         return INVALID
+    plan = planned.plan
+    if planned.waiting:
+        print(f"{stack_file}: planned with placeholders: {planned.hint}", file=sys.stderr)
     if args.diff_new:
         base = {"stack": plan["stack"], "project": plan["project"], "resources": [], "outputs": {}}
     if base is not None:
@@ -111,6 +94,9 @@ def plan_one(stack_file: str, args: argparse.Namespace) -> int:
         sys.stdout.write(render_violations(violations))
         if violations:
             return VIOLATED
+        if planned.waiting:  # `pulumi up` would stop at the first missing secret: not deployable yet
+            print(f"{stack_file}: WAITING: {planned.hint}", file=sys.stderr)
+            return WAITING
     return PLANNED
 
 
@@ -128,7 +114,7 @@ def plan_into(args: argparse.Namespace) -> int:
         else:
             (args.out_dir / f"{name}.error").write_text(err.getvalue() or out.getvalue())
         codes.append(code)
-    return max(codes)
+    return worst(codes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,10 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         codes.append(plan_one(stack_file, args))
         sys.stderr.flush()
     if several:
-        summary = ", ".join(f"{f}: {['planned', 'invalid config', 'unreadable', 'guardrail violated'][c]}"
-                            for f, c in zip(args.stack_files, codes))
+        summary = ", ".join(f"{f}: {SAID[c]}" for f, c in zip(args.stack_files, codes))
         print(f"\n{len(codes)} stacks: {summary}", file=sys.stderr)
-    return max(codes)
+    return worst(codes)
 
 
 if __name__ == "__main__":

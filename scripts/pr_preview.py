@@ -25,6 +25,7 @@ from components.guardrails import check_plan
 from components.offline import stack_name_of
 from components.planview import diff_plans
 from components.prcomment import render_comment
+from components.stackplan import waiting_of
 
 
 def plan_json(checkout: Path, stack_file: Path) -> tuple[dict | None, str | None]:
@@ -90,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             diff = diff_plans(base or empty(stack), head)
             violations = check_plan(head) if head_file.exists() else []
-            if diff.empty and not violations:
+            waiting = waiting_of(head)
+            if diff.empty and not violations and waiting == waiting_of(base or {}):
                 continue
-            failing += bool(violations)
-            comment = render_comment(stack, diff, violations, note=note)
+            failing += bool(violations)  # a stack waiting for its secrets is said, not failed (stackplan.py)
+            comment = render_comment(stack, diff, violations, note=note, waiting=waiting)
         (args.out / f"{stack}.md").write_text(comment)
         changed.append(stack)
         print(f"{stack}: comment written")

@@ -44,7 +44,36 @@ def test_every_stack_is_reported_and_the_exit_code_comes_after_all(tmp_path):
     assert "  pulumi stack select acme\n  pulumi config set --secret daktela:databasePassword" in result.stderr
     assert f"{broken}: invalid config, {waiting}: planned, " in result.stderr.splitlines()[-1]
     strict = plan(waiting, "--check")  # pulumi up would stop at the missing secrets: so does --check
-    assert strict.returncode == 1 and "stack acme waits for its secrets" in strict.stderr
+    assert strict.returncode == 4 and "WAITING: stack acme waits for its secrets" in strict.stderr
+    assert "guardrails: all passed" in strict.stdout  # checked on the placeholder plan
+    several = plan(waiting, broken, "--check")  # an invalid stack outranks a waiting one
+    assert several.returncode == 1 and "waits for its secrets" in several.stderr.splitlines()[-1]
+
+
+def test_a_stack_waiting_for_its_secrets_is_said_the_same_way_by_every_tool(tmp_path):
+    """Issue 25.3: plan.py said 0, --check 1 (as if invalid), fleet.py "config error", the pull
+    request's comment "guardrails: all passed". Now one rule (components/stackplan.py)."""
+    import json
+
+    from components.fleet import summarise
+    from components.offline import read_stack_file
+    from components.planview import diff_plans
+    from components.prcomment import render_comment
+    from components.stackplan import plan_stack, waiting_of
+
+    waiting = stack_without_secrets(tmp_path)
+    planned = plan_stack(read_stack_file(waiting))
+    keys = ["daktela:databasePassword", "daktela:backupRepositoryPassword"]
+    assert list(planned.waiting) == keys and planned.hint.startswith("stack acme waits for its secrets")
+    row = summarise(waiting)
+    assert not row.ok and row.guardrails == "passed; waits for its secrets (scripts/plan.py Pulumi.acme.yaml says which)"
+    assert row.installation == "acme-cloud" and "9.03=450.00 EUR" in row.fees  # planned, not an error row
+    saved = json.loads(plan(waiting, "--json").stdout)
+    assert waiting_of(saved) == keys
+    comment = render_comment("acme", diff_plans({"stack": "acme", "resources": [], "outputs": {}}, saved), [],
+                             waiting=waiting_of(saved))
+    assert "guardrails: all passed · **waits for its secrets**" in comment
+    assert "pulumi stack select acme\npulumi config set --secret daktela:databasePassword\n" in comment
 
 
 def test_a_stack_file_that_is_not_utf8_is_reported_not_a_traceback(tmp_path):

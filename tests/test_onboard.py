@@ -44,12 +44,15 @@ def test_cloud_onboarding_writes_a_stack_that_plans_cleanly(tmp_path):
     assert f"wrote {stack}" in result.stdout
     assert "pulumi config set --stack acme --secret daktela:databasePassword" in result.stdout
     assert "hostSshPrivateKey" not in result.stdout
-    # the next command works as printed, from any directory, --dir included
-    next_line = next(line for line in result.stdout.splitlines() if line.startswith("next: "))
-    command = next_line[len("next: "):].split(" && ")[0].split()
+    # the steps as printed, in order; the check works from any directory, --dir included
+    steps = result.stdout.split("next, as a person with the Pulumi CLI", 1)[1].splitlines()[1:]
+    assert steps[0] == "  pulumi stack init acme" and steps[-2] == "  pulumi preview --diff --stack acme"
+    command = steps[-3].split()
     assert command[1] == str(stack) and command[2] == "--check"
     waiting = subprocess.run(command, capture_output=True, text=True, cwd="/", timeout=120)
-    assert waiting.returncode == 1 and "stack acme waits for its secrets" in waiting.stderr
+    # the one rule for a stack waiting for its secrets (components/stackplan.py): planned, checked, not deployable
+    assert waiting.returncode == 4 and "stack acme waits for its secrets" in waiting.stderr
+    assert "guardrails: all passed" in waiting.stdout
     set_secrets(stack, "cloud")
     assert subprocess.run(command, capture_output=True, text=True, cwd="/", timeout=120).returncode == 0
     plan = run_program(read_stack_file(stack)).to_json()
