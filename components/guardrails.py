@@ -293,7 +293,8 @@ def check_retention(plan: dict) -> list[Violation]:
 
 
 def check_onprem_backups(plan: dict) -> list[Violation]:
-    """On-premise: twice a day into two regions, recordings and the archive drive excluded."""
+    """On-premise: twice a day into two regions, recordings and the archive drive excluded; a host
+    onboarded before it was reachable is checked before anything is deployed."""
     if not _of(plan, ONPREM):
         return []
     out = []
@@ -301,6 +302,11 @@ def check_onprem_backups(plan: dict) -> list[Violation]:
     if not hosts:
         return [Violation("onprem-backup", "no prepared host: nothing installs the backup job")]
     for host in hosts:
+        if host["inputs"].get("host_unchecked"):
+            out.append(Violation("onprem-host-checked", (
+                f"the host {host['inputs'].get('address')} is not checked yet (onboarded with --without-host): "
+                "run scripts/check_host.py on the stack file to check it, pin its key, record its drives' sizes "
+                "and measure its connectivity; pulumi up refuses the host until then"), _key(host)))
         job = _document(host["inputs"].get("backup_job"))
         if _unknown(job):  # a real preview before the buckets exist: judged once known
             continue

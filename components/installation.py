@@ -239,6 +239,7 @@ class OnPremInstallation(_Installation):
             backup_job=job.apply(lambda j: j.to_dict()),
             backup_secrets=backup_secrets,
             files_digest=job.apply(lambda j: files_digest(job_files(j))),
+            host_unchecked=installation.on_premise.host_unchecked,
             opts=pulumi.ResourceOptions(parent=self),
         )
 

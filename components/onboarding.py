@@ -90,11 +90,14 @@ def installation_from(args: argparse.Namespace, sizes: Optional[dict[str, int]] 
             cloud["instance_type"] = args.instance_type
         installation["cloud"] = cloud
     elif args.hosting == "on-premise":
+        unchecked = getattr(args, "without_host", False)
         sizes = sizes or {}
         drives = {}
         for role, identity, mount in (("operational", args.operational_drive, args.operational_mount),
                                       ("archive", args.archive_drive, args.archive_mount)):
-            drive: dict[str, Any] = {"identity": identity, "size_bytes": sizes.get(role, 1)}
+            drive: dict[str, Any] = {"identity": identity}
+            if not unchecked:  # a stand-in until the preflight reads the size
+                drive["size_bytes"] = sizes.get(role, 1)
             if mount:
                 drive["mount_point"] = mount
             drives[role] = drive
@@ -102,6 +105,8 @@ def installation_from(args: argparse.Namespace, sizes: Optional[dict[str, int]] 
         if fingerprint or args.host_key_fingerprint:
             host["host_key_fingerprint"] = fingerprint or args.host_key_fingerprint
         onprem: dict[str, Any] = {"host": host, "drives": drives}
+        if unchecked:
+            onprem["host_unchecked"] = True
         if args.archive_after_days is not None:
             onprem["archive_after_days"] = args.archive_after_days
         installation["on_premise"] = onprem
@@ -119,10 +124,18 @@ def validate(installation: dict[str, Any]) -> Installation:
         raise BadAnswers("the answers are not a valid installation:\n" + "\n".join(lines)) from None
 
 
-def preflight(args: argparse.Namespace, installation: OnPremConfig, say: Say = print) -> tuple[dict[str, int], str]:
+Answered = Callable[[dict[str, int], str], dict[str, Any]]  # (sizes, fingerprint) -> the installation
+
+
+def preflight(args: argparse.Namespace, installation: OnPremConfig, say: Say = print,
+              answered_with: Optional[Answered] = None) -> tuple[dict[str, int], str]:
     """Check the host (its key, drives, whether they can be prepared as answered and, with
     --probe-outputs, its connectivity); return the drives' exact sizes and the host key
-    fingerprint. Raises a host error (components/host/errors.py) when onboarding must stop."""
+    fingerprint. `answered_with` gives the installation with the sizes and key the host reported
+    (default: onboarding's answers). Raises a host error (components/host/errors.py) when
+    onboarding must stop."""
+    if answered_with is None:
+        answered_with = lambda sizes, fingerprint: installation_from(args, sizes, fingerprint)  # noqa: E731
     key_text = Path(args.key).read_text()
     host = installation.on_premise.host
     access = HostAccess(host.address, host.port, host.user, key_text, args.host_key_fingerprint,
@@ -137,7 +150,7 @@ def preflight(args: argparse.Namespace, installation: OnPremConfig, say: Say = p
             if disk is None:
                 raise Refused(f"{access.name}: drive {drive.role}: {problem}")
             sizes[drive.role] = disk.size
-        answered = validate(installation_from(args, sizes, connection.host_key_fingerprint))
+        answered = validate(answered_with(sizes, connection.host_key_fingerprint))
         assert isinstance(answered, OnPremConfig)  # the same answers, with the sizes the host reported
         sized = layout_from_config(answered.on_premise)
         try:

@@ -97,8 +97,14 @@ class PreparedHostProvider(ResourceProvider):
                           delete_before_replace=False)
 
     def _prepare(self, props: dict[str, Any]) -> dict[str, Any]:
+        from components.host.errors import Refused
         from components.host.prepare import prepare
         from components.host.ssh import Connection
+
+        if props.get("host_unchecked"):  # nothing is touched on a host nobody has checked
+            raise Refused(f"{props['address']}: the host is not checked yet (on_premise.host_unchecked): run "
+                          "scripts/check_host.py on the stack file, commit what it writes, then pulumi up "
+                          "(docs/operate.md, \"Onboarding before the host is reachable\"); nothing was changed")
 
         layout = _layout(props)
         with Connection(_access(props)) as connection:
@@ -161,9 +167,10 @@ class PreparedHost(Resource, module="onprem", name="PreparedHost"):
         backup_job: Optional[pulumi.Input[dict]] = None,
         backup_secrets: Optional[pulumi.Input[dict]] = None,
         files_digest: Optional[pulumi.Input[str]] = None,
+        host_unchecked: bool = False,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
-        props = {
+        props: dict[str, Any] = {
             "address": address,
             "port": port,
             "user": user,
@@ -177,6 +184,8 @@ class PreparedHost(Resource, module="onprem", name="PreparedHost"):
             "files_digest": files_digest,
             "host": None,
         }
+        if host_unchecked:  # only then: a checked stack's inputs stay as they were
+            props["host_unchecked"] = True
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=["ssh_private_key", "backup_secrets"])
         )

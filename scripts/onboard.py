@@ -13,7 +13,9 @@
 
 The answers are validated with the config model. For on-premise, the host is checked first over
 SSH (host key, OS, drives and their exact sizes, whether they can be prepared) and then its
-connectivity (upload speed against the daily change); a failure writes nothing. An existing stack
+connectivity (upload speed against the daily change); a failure writes nothing. Before the server
+is reachable, --without-host writes a stack whose host is marked unchecked (it plans; it cannot be
+deployed) and scripts/check_host.py checks the host later, writing what it found into the file. An existing stack
 file is never overwritten. Secrets are not stored: the script prints the `pulumi config set
 --secret` commands to run. Missing answers are asked for on a terminal; without one (automation)
 they are errors. Exit codes: 0 written, 1 refused (file exists, host or connectivity not
@@ -92,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
         help="the data the operational drive is expected to change a day (default 2 GB); measured later")
     add("--s3-endpoint", help="S3-compatible endpoint for the probe (tests, local servers)")
     add("--skip-connectivity-check", action="store_true", help="onboard without measuring (says so)")
+    add("--without-host", action="store_true",
+        help="on-premise, before the server is reachable: write a plannable stack whose host is marked "
+             "unchecked (no SSH, no --key); scripts/check_host.py checks it later")
     return p
 
 
@@ -130,7 +135,8 @@ def rejected(name: str, answer: str) -> Optional[str]:
 
 
 def _needed(args: argparse.Namespace) -> list[str]:
-    return REQUIRED + REQUIRED_BY_HOSTING.get(args.hosting or "", [])
+    needed = REQUIRED + REQUIRED_BY_HOSTING.get(args.hosting or "", [])
+    return [name for name in needed if not (args.without_host and name == "key")]
 
 
 def ask_missing(args: argparse.Namespace) -> list[str]:
@@ -177,17 +183,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{target} exists: onboarding never overwrites a stack file. Edit it, or choose another --stack",
               file=sys.stderr)
         return 1
-    if args.hosting == "on-premise" and not (args.probe_outputs or args.skip_connectivity_check):
+    if args.without_host and args.hosting != "on-premise":
+        print("--without-host is for on-premise installations (a cloud installation has no host to reach)",
+              file=sys.stderr)
+        return 2
+    if args.hosting == "on-premise" and not (args.probe_outputs or args.skip_connectivity_check or args.without_host):
         print("on-premise onboarding measures the connectivity: give --probe-outputs "
               "(or --skip-connectivity-check, and run scripts/check_connectivity.py after pulumi up)", file=sys.stderr)
         return 2
     try:
         # With --accept-new-host-key the fingerprint is learnt at the preflight; until then a
         # well-formed stand-in lets the rest of the answers be validated.
-        learning = args.hosting == "on-premise" and args.accept_new_host_key and not args.host_key_fingerprint
+        learning = (args.hosting == "on-premise" and args.accept_new_host_key and not args.host_key_fingerprint
+                    and not args.without_host)
         answers = installation_from(args, fingerprint=LEARN_AT_PREFLIGHT if learning else None)
         installation = validate(answers)
-        if isinstance(installation, OnPremConfig):
+        if isinstance(installation, OnPremConfig) and args.without_host:
+            print(f"host {args.host} NOT checked (--without-host): the stack plans, but its guardrail "
+                  "onprem-host-checked fails and pulumi up refuses the host until scripts/check_host.py has "
+                  "checked it")
+        elif isinstance(installation, OnPremConfig):
             sizes, fingerprint = preflight(args, installation)
             answers = installation_from(args, sizes, fingerprint)
             validate(answers)
@@ -214,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  pulumi preview --diff --stack {args.stack}")
     print(f"until then the stack waits for its secrets: {plan} {target} plans it with placeholders (exit 0), "
           "--check exits 4, and a pull request's comment says so")
+    if args.without_host:
+        print(f"once the host answers: {_repo.REPO_ROOT / 'scripts' / 'check_host.py'} {target} --key KEY "
+              "(--host-key-fingerprint SHA256:... | --accept-new-host-key) --probe-outputs PROBE.json")
     return 0
 
 

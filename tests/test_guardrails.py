@@ -93,6 +93,9 @@ VIOLATIONS = [
         lambda r: r["inputs"]["backup_job"].update(times=["01:00"]))),
     ("on-premise", "onprem-exclusions", lambda p: edit(p, guardrails.PREPARED_HOST,
         lambda r: r["inputs"]["backup_job"].update(archive_mount="/srv/daktela/archive"))),
+    # issue 25.1: a host onboarded before it was reachable plans, but is not deployable
+    ("on-premise", "onprem-host-checked", lambda p: edit(p, guardrails.PREPARED_HOST,
+        lambda r: r["inputs"].update(host_unchecked=True))),
     ("on-premise", "onprem-backup", lambda p: edit(p, guardrails.PREPARED_HOST,
         lambda r: r["inputs"].update(backup_job="not a job"))),  # malformed: reported, not skipped
     ("cloud", "bucket-private", lambda p: edit(p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
@@ -150,7 +153,7 @@ def test_every_rule_has_a_violating_fixture():
     assert rules == {"cloud-three-technologies", "cloud-distinct-times", "freshness-alarms", "onprem-two-regions",
                      "onprem-twice-daily", "onprem-exclusions", "bucket-private", "bucket-encrypted",
                      "bucket-versioned", "fees-retained", "fees-one-off-once", "fees-open-contract-protected",
-                     "storage-metered",
+                     "storage-metered", "onprem-host-checked",
                      "restore-drilled", "onprem-backup", "repositories-verified", "silence-alarms", "kms-keys",
                      "retention-job", "retention-principal", "retention-lifecycle"}
 

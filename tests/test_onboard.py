@@ -29,12 +29,15 @@ def onboard(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def set_secrets(path: Path, hosting: str) -> None:
-    """What `pulumi config set --secret` does to the file: an encrypted value per key."""
-    document = yaml.safe_load(path.read_text())
+    """What `pulumi config set --secret` does to the file: an encrypted value per key (the CLI keeps
+    the file's comments)."""
+    text = path.read_text()
+    document = yaml.safe_load(text)
     for secret in SECRET_KEYS:
         if hosting in secret.hostings:
             document["config"][secret.full_key] = {"secure": "v1:ciphertext"}
-    path.write_text(yaml.safe_dump(document))
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    path.write_text(header + yaml.safe_dump(document))
 
 
 def test_cloud_onboarding_writes_a_stack_that_plans_cleanly(tmp_path):
@@ -160,6 +163,90 @@ def test_onprem_insufficient_connectivity_writes_nothing(test_host, tmp_path, aw
     assert result.returncode == 1 and "connectivity is not sufficient" in result.stderr
     assert "verdict: insufficient" in result.stdout
     assert not (tmp_path / "Pulumi.acme-onprem.yaml").exists()
+
+
+CHECK_HOST = [sys.executable, str(REPO / "scripts" / "check_host.py")]
+
+
+def without_host(answers: list[str]) -> list[str]:
+    """Onboarding's answers for a host not reachable yet: no key, no host key, --without-host."""
+    kept, skip = [], False
+    for answer in answers:
+        if skip:
+            skip = False
+            continue
+        if answer == "--key":
+            skip = True
+            continue
+        if answer != "--accept-new-host-key":
+            kept.append(answer)
+    return [*kept, "--without-host"]
+
+
+def test_onprem_onboarding_without_a_reachable_host_writes_a_plannable_unchecked_stack(test_host, tmp_path):
+    """Issue 25.1: an on-premise customer could not be onboarded before its server was reachable."""
+    answers = onprem_answers(test_host, key_file(test_host, tmp_path))
+    unreachable = [a if a != str(test_host.port) else "1" for a in without_host(answers)]  # nothing answers there
+    result = onboard("--stack", "acme-onprem", *unreachable, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "host 127.0.0.1 NOT checked (--without-host)" in result.stdout and "check_host.py" in result.stdout
+    stack = tmp_path / "Pulumi.acme-onprem.yaml"
+    written = yaml.safe_load(stack.read_text())["config"]["daktela:installation"]["on_premise"]
+    assert written["host_unchecked"] is True and "host_key_fingerprint" not in written["host"]
+    assert "size_bytes" not in written["drives"]["operational"]
+    planned = subprocess.run([sys.executable, str(REPO / "scripts" / "plan.py"), str(stack), "--check"],
+                             capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 3 and "[onprem-host-checked]" in planned.stdout  # plannable, plainly not deployable
+    assert "the host 127.0.0.1 is not checked yet (onboarded with --without-host)" in planned.stdout
+    set_secrets(stack, "on-premise")
+    assert {v.rule for v in check_plan(run_program(read_stack_file(stack)).to_json())} == {"onprem-host-checked"}
+
+    # pulumi up refuses the host: the provider touches nothing on a host nobody has checked
+    from components.host.errors import Refused
+    from components.prepared_host import PreparedHostProvider
+
+    host_inputs = next(r for r in run_program(read_stack_file(stack)).resources if r.name == "acme-onprem-host").inputs
+    assert host_inputs["host_unchecked"] is True
+    with pytest.raises(Refused, match="the host is not checked yet"):
+        PreparedHostProvider().create({"address": "127.0.0.1", "port": 1, "host_unchecked": True})
+
+
+def test_the_later_check_pins_the_key_records_the_sizes_measures_and_keeps_the_secrets(
+        test_host, tmp_path, aws_env, moto_endpoint):
+    key = key_file(test_host, tmp_path)
+    result = onboard("--stack", "acme-onprem", *without_host(onprem_answers(test_host, key)), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stack = tmp_path / "Pulumi.acme-onprem.yaml"
+    set_secrets(stack, "on-premise")  # a person with the CLI may set them before the host answers
+    refused = subprocess.run([*CHECK_HOST, str(stack), "--key", str(key), "--skip-connectivity-check"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "give --host-key-fingerprint" in refused.stderr
+    before = stack.read_bytes()
+    down = test_host.run(f"mkfs.ext4 -q {test_host.drives['archive'].device}")  # data on the archive drive
+    assert down.returncode == 0
+    failed = subprocess.run([*CHECK_HOST, str(stack), "--key", str(key), "--accept-new-host-key",
+                             "--skip-connectivity-check"], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1 and "the file is unchanged" in failed.stderr and "holds a ext4 signature" in failed.stderr
+    assert stack.read_bytes() == before
+    test_host.run(f"wipefs -a -q {test_host.drives['archive'].device}")
+
+    checked = subprocess.run([*CHECK_HOST, str(stack), "--key", str(key), "--accept-new-host-key",
+                              "--probe-outputs", str(probe(tmp_path, moto_endpoint)), "--s3-endpoint", moto_endpoint],
+                             capture_output=True, text=True, timeout=600, env=aws_env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "verdict: sufficient" in checked.stdout and f"host key {test_host.host_fingerprint}" in checked.stdout
+    document = yaml.safe_load(stack.read_text())
+    onprem = document["config"]["daktela:installation"]["on_premise"]
+    assert "host_unchecked" not in onprem and onprem["host"]["host_key_fingerprint"] == test_host.host_fingerprint
+    assert onprem["drives"]["archive"]["size_bytes"] == test_host.drives["archive"].size_bytes
+    assert document["config"]["daktela:databasePassword"] == {"secure": "v1:ciphertext"}  # the secrets are kept
+    assert stack.read_text().startswith("# Installation acme-onprem (ACME), written by scripts/onboard.py.")
+    assert check_plan(run_program(read_stack_file(stack)).to_json()) == []
+    assert "daktela-toolkit" not in test_host.fstab()  # nothing on the host changed
+
+    again = subprocess.run([*CHECK_HOST, str(stack), "--key", str(key), "--skip-connectivity-check"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "is already checked" in again.stderr
 
 
 def answer_at_terminal(arguments: list[str], answers: dict, cwd: Path) -> tuple[int, str]:

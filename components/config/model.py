@@ -259,7 +259,10 @@ class Host(_Model):
 
 class Drive(_Model):
     identity: DriveIdentity = Field(description=f"stable identity of the drive: {DRIVE_IDENTITY_FORMS}")
-    size_bytes: int = Field(gt=0, description="exact size in bytes (lsblk -b); a mismatch refuses")
+    size_bytes: Optional[int] = Field(
+        default=None, gt=0,
+        description="exact size in bytes (lsblk -b); a mismatch refuses. Required once the host is "
+                    "checked (onboarding and scripts/check_host.py write it)")
     filesystem: Literal["ext4", "xfs"] = Field(default="ext4", description="filesystem to create")
     mount_point: Optional[AbsolutePath] = Field(
         default=None, description="where it is mounted (default /srv/daktela, /srv/daktela-archive)"
@@ -285,6 +288,12 @@ class Drives(_Model):
 class OnPremSettings(_Model):
     host: Host = Field(description="how to reach the customer's server over SSH")
     drives: Drives = Field(description="the operational and the archive drive")
+    host_unchecked: bool = Field(
+        default=False,
+        description="written by onboarding without a reachable host (--without-host): the host key, "
+                    "the drives' sizes and the connectivity are not checked yet. The stack plans, the "
+                    "guardrail onprem-host-checked fails and `pulumi up` refuses it; scripts/check_host.py "
+                    "checks the host, writes what it found and removes this")
     archive_after_days: int = Field(
         default=90, ge=1, le=3650,
         description="attachments and recordings older than this move to the archive drive",

@@ -187,13 +187,21 @@ def _on_premise_problems(onprem: OnPremSettings) -> list[Problem]:
         problems.append(Problem(f"{ROOT}.on_premise.{path}", message))
 
     host = onprem.host
-    if host.host_key_fingerprint is None and host.known_hosts_file is None:
-        add("host.host_key_fingerprint", (
-            "is required (or host.known_hosts_file): the host key must be verified before any "
-            "command runs; get it with ssh-keyscan HOST | ssh-keygen -lf -"
-        ))
-
     drives = onprem.drives
+    if not onprem.host_unchecked:  # an unchecked host's key and sizes come with scripts/check_host.py
+        if host.host_key_fingerprint is None and host.known_hosts_file is None:
+            add("host.host_key_fingerprint", (
+                "is required (or host.known_hosts_file): the host key must be verified before any "
+                "command runs; get it with ssh-keyscan HOST | ssh-keygen -lf -, or let "
+                "scripts/check_host.py --accept-new-host-key pin it"
+            ))
+        for role in ("operational", "archive"):
+            if getattr(drives, role).size_bytes is None:
+                add(f"drives.{role}.size_bytes", (
+                    "is required: the drive's exact size in bytes (lsblk -b), so that no other drive is "
+                    "ever prepared; scripts/check_host.py reads it from the host and writes it"
+                ))
+
     for role in ("operational", "archive"):
         drive: Drive = getattr(drives, role)
         if drive.allow_wipe is not None and drive.allow_wipe != drive.identity:

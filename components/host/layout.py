@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from components.config import OnPremSettings
 
@@ -52,7 +52,7 @@ class Directory:
 class DesiredDrive:
     role: str  # "operational" | "archive"
     identity: str
-    size_bytes: int
+    size_bytes: Optional[int]  # None only for a host not checked yet (config host_unchecked)
     filesystem: str
     mount_point: str
     allow_wipe: bool

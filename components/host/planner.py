@@ -152,6 +152,10 @@ def _plan_drive(facts: HostFacts, drive: DesiredDrive, reasons: list[str]) -> _D
         reasons.append(f"{where}: {problem}")
         return state
     state.disk, state.node = disk, partition_node(disk.path)
+    if drive.size_bytes is None:
+        reasons.append(f"{where}: its size is not known, the host is not checked yet; run scripts/check_host.py "
+                       "first (docs/operate.md, \"Onboarding before the host is reachable\")")
+        return state
     if disk.size != drive.size_bytes:
         reasons.append(
             f"{where}: {disk.path} is {disk.size} bytes, config says {drive.size_bytes}; check that "
