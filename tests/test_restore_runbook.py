@@ -90,6 +90,10 @@ def test_runbook_brings_a_lost_server_back(test_host, aws_env, moto_endpoint, tm
 
     assert mariadb_host.checksums(test_host, variables["DATABASE"]) == source
     assert mariadb_host.routines(test_host, variables["DATABASE"]) == objects
+    # issue 25.7: the runbook's CREATE DATABASE gave the server's default, utf8mb4_general_ci
+    assert mariadb_host.sql(test_host, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM "
+                            f"information_schema.SCHEMATA WHERE SCHEMA_NAME = '{variables['DATABASE']}'") \
+        == "utf8mb4\tutf8mb4_unicode_ci\n"
     checksum_lines = {line.split("\t")[0].split(".", 1)[1]: int(line.split("\t")[1])
                       for line in verified.stdout.splitlines() if line.startswith(variables["DATABASE"] + ".")}
     assert checksum_lines == source  # what the runbook's own check printed
