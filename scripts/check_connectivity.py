@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    except (OutputsError, KeyError, TypeError) as error:
+    except (OutputsError, KeyError, TypeError, ValueError) as error:
         print(f"--outputs {args.outputs}: {error}", file=sys.stderr)
         return 2
     try:

@@ -733,8 +733,14 @@ def drill(config: dict[str, Any], source: dict[str, Any], env: dict[str, str]) -
     carried(outcome, previous, error)
     if outcome["result"] == "success":
         outcome["last_success_seconds"] = {"transfer": outcome["transfer_seconds"], "rest": outcome["rest_seconds"]}
-    elif previous.get("last_success_seconds"):
-        outcome["last_success_seconds"] = previous["last_success_seconds"]
+        # what a restore of this snapshot is compared with (docs/restore.md, the runbook's step 6)
+        if isinstance(outcome.get("database"), dict):
+            outcome["last_success_checksums"] = {"snapshot": outcome.get("snapshot"),
+                                                 "checksums": outcome["database"].get("checksums", {})}
+    else:
+        for kept in ("last_success_seconds", "last_success_checksums"):
+            if previous.get(kept):
+                outcome[kept] = previous[kept]
     return outcome, record(config, "drill", source["name"], outcome, source["result_urls"])
 
 

@@ -190,3 +190,49 @@ def test_a_directory_created_for_the_database_server_is_its_users(test_host):
     assert_prepared(test_host, layout)
     stat = test_host.run(f"stat -c '%U %G %a' {test_host.mount_point('operational')}/database").stdout.split()
     assert stat == ["mysql", "mysql", "700"]
+
+
+def test_the_documented_commands_give_the_database_server_its_data_directory_on_the_drive(test_host):
+    """Issue 25.7: docs/operate.md did not say how the database server gets its data directory on the
+    operational drive. Its block runs here as written (the host's /etc and /var/lib are private
+    copies), then Debian's server starts with Debian's own configuration and serves from the drive."""
+    import re
+    import shlex
+
+    from tests import mariadb_host
+    from tests.conftest import REPO
+
+    mariadb_host.need_mariadb(test_host)
+    with Connection(test_host.access()) as connection:
+        prepare(connection, layout_for(test_host))
+    operational = test_host.mount_point("operational")
+    documented = re.search(r"<!-- datadir-step -->\n```sh\n(.*?)```", (REPO / "docs" / "operate.md").read_text(), re.S)
+    assert documented, "docs/operate.md lost its datadir-step"
+    script = documented.group(1).replace("OPERATIONAL=/srv/daktela", f"OPERATIONAL={shlex.quote(operational)}", 1)
+    assert f"OPERATIONAL={operational}" in script
+    ancestors = [p for p in Path(operational).parents if p != Path("/")][1:]  # /srv is traversable; pytest's dirs are not
+    modes = {p: p.stat().st_mode & 0o7777 for p in ancestors}
+    for path, mode in modes.items():
+        path.chmod(mode | 0o001)
+    try:
+        ran = test_host.run(f"bash -euc {shlex.quote(script)}")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        started = test_host.run(
+            f"mkdir -p {mariadb_host.TMPDIR} && chown mysql:mysql /run/mysqld {mariadb_host.TMPDIR} && "
+            f"nohup mariadbd --user=mysql --skip-networking --socket={mariadb_host.SOCKET} "
+            f"--tmpdir={mariadb_host.TMPDIR} --pid-file=/run/mysqld/mysqld.pid --log-error=/run/mysqld/error.log "
+            ">/dev/null 2>&1 &")  # Debian's /etc/mysql/my.cnf and its conf.d files: the datadir is the block's
+        assert started.returncode == 0, started.stderr
+        import time
+
+        deadline = time.monotonic() + 60
+        while test_host.run(f"{mariadb_host.CLIENT} -e 'SELECT 1'").returncode != 0:
+            assert time.monotonic() < deadline, test_host.run("cat /run/mysqld/error.log").stdout[-2000:]
+            time.sleep(0.2)
+        assert mariadb_host.sql(test_host, "SELECT @@datadir").strip() == f"{operational}/database/mysql/"
+        mariadb_host.sql(test_host, "CREATE DATABASE daktela")
+        assert test_host.run(f"stat -c %U {operational}/database/mysql/daktela").stdout.strip() == "mysql"
+        mariadb_host.stop(test_host)
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)

@@ -178,3 +178,49 @@ def test_every_script_says_what_it_does_in_whole_sentences_and_explains_each_opt
 def test_the_option_check_finds_an_option_without_help():
     text = "usage: x\n\nWhat x does.\n\noptions:\n  -h, --help  show this\n  --json\n  --out OUT   where\n"
     assert undocumented_options(text) == ["--json"]
+
+
+def test_the_operators_docs_show_the_probe_file_and_every_drive_identity_form():
+    """Issue 25.7: the shape of --probe-outputs was only in a test, and `loop:` only in the reference."""
+    import json
+    import re
+
+    from components.config import parse_installation
+    from components.config.values import DRIVE_IDENTITY_FORMS
+    from components.host.backup_job import job_from_outputs
+    from components.host.layout import layout_from_config
+    from tests.conftest import example_installation
+
+    operate = (REPO / "docs" / "operate.md").read_text()
+    shape = re.search(r"<!-- probe-outputs-shape -->\n```json\n(.*?)```", operate, re.S)
+    assert shape, "docs/operate.md lost the probe file's shape"
+    installation = parse_installation(example_installation("on-premise"))
+    job, key_id, secret = job_from_outputs(installation, layout_from_config(installation.on_premise),
+                                           json.loads(shape.group(1)))
+    assert [l.bucket for l in job.locations] == ["probe-offsite-location-1-a1b2c3d", "probe-offsite-location-2-e4f5a6b"]
+    assert (key_id, secret) == ("AKIAEXAMPLEKEYID0000", "example-secret")
+    swapped = json.loads(shape.group(1))
+    swapped["backup_locations"].reverse()  # a probe in other regions (or order) measures another path
+    with pytest.raises(ValueError, match="in the same regions, in the same order"):
+        job_from_outputs(installation, layout_from_config(installation.on_premise), swapped)
+    forms = re.findall(r"(/dev/disk/by-id/|\w+:)<", DRIVE_IDENTITY_FORMS)
+    assert forms == ["/dev/disk/by-id/", "wwn:", "serial:", "loop:"]
+    section = operate.split("**Drive identities**", 1)[1].split("\n\n", 1)[0]
+    assert all(f"`{form}<" in section for form in forms), section
+
+
+def test_what_to_do_after_a_failed_drill_covers_every_kind_a_drill_can_record():
+    """Issue 25.7: the docs did not say what to do after a failed drill. Every kind the drill (or
+    the watchdog under it) can record has a row in docs/restore.md, "When a drill fails"."""
+    import re
+
+    verify = (REPO / "templates" / "daktela-verify.py").read_text()
+    watchdog = (REPO / "templates" / "daktela-watchdog.py").read_text()
+    kinds = set(re.findall(r'\(\s*"(\w+)", re\.compile', watchdog))  # the watchdog's kinds of a cause
+    kinds |= set(re.findall(r'Failed\(.*?, "(\w+)"\)', verify))  # the drill's own
+    kinds |= set(re.findall(r'"(silent|deadline)"', watchdog)) | {"failed"}  # a process that stopped talking or ran out of time; the default
+    assert {"skew", "denied", "space", "unreachable", "damage", "silent", "deadline", "failed"} <= kinds, kinds
+    section = (REPO / "docs" / "restore.md").read_text().split("### When a drill fails", 1)[1].split("\n## ", 1)[0]
+    documented = {kind for row in section.splitlines() if row.startswith("| `")
+                  for kind in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert kinds <= documented, kinds - documented

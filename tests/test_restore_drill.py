@@ -145,6 +145,10 @@ def test_a_corrupted_snapshot_fails_its_location_and_keeps_the_last_success(worl
     assert ".go:" not in failed["error"] and ".s:" not in failed["error"] and "\n" not in failed["error"]
     assert failed["error_kind"] == "damage" and failed["last_damage"]["cause"] == failed["error"]
     assert failed["last_success"] == first["time"]  # when it last worked, for the alarm's age
+    # issue 25.7: which result holds the table checksums after a failed drill: the failed one still
+    # carries its last success's, with that snapshot (docs/restore.md, the runbook's step 6)
+    assert first["last_success_checksums"] == {"snapshot": first["snapshot"], "checksums": first["database"]["checksums"]}
+    assert failed["last_success_checksums"] == first["last_success_checksums"] and "database" not in failed
     assert test_host.run(f"ls -A {scratch}").stdout == ""
 
     # The checker, with the plan's checker policy, reports it and publishes what the alarms watch.

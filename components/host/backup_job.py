@@ -271,8 +271,15 @@ def job_from_config(installation: OnPremConfig, layout: DesiredLayout, bucket_na
 
 def job_from_outputs(installation: OnPremConfig, layout: DesiredLayout, outputs: dict, endpoint: str = "") -> tuple[BackupJob, str, str]:
     """The jobs and the key from a stack's outputs (`pulumi stack output --json --show-secrets`):
-    what the connectivity check needs. Raises KeyError when the outputs lack them."""
+    what the connectivity check needs. Raises KeyError when the outputs lack them, ValueError when
+    their locations are in other regions than the installation's."""
     buckets = [location["bucket"] for location in outputs["backup_locations"]]
+    regions = [location.get("region") for location in outputs["backup_locations"]]
+    wanted = [installation.regions.primary, installation.regions.secondary]
+    if any(regions) and regions != wanted:  # a probe elsewhere measures another path, and signs for the wrong region
+        raise ValueError(f"the outputs' locations are in {', '.join(map(str, regions))}, installation "
+                         f"{installation.id}'s in {', '.join(wanted)}: give the outputs of a stack whose two "
+                         "locations are in the same regions, in the same order")
     credentials = outputs["backup_credentials"]
     return (job_from_config(installation, layout, buckets, endpoint),
             credentials["access_key_id"], credentials["secret_access_key"])
