@@ -17,17 +17,23 @@ connectivity (upload speed against the daily change); a failure writes nothing. 
 is reachable, --without-host writes a stack whose host is marked unchecked (it plans; it cannot be
 deployed) and scripts/check_host.py checks the host later, writing what it found into the file. An existing stack
 file is never overwritten. Secrets are not stored: the script prints the `pulumi config set
---secret` commands to run. Missing answers are asked for on a terminal; without one (automation)
-they are errors. Exit codes: 0 written, 1 refused (file exists, host or connectivity not
+--secret` commands to run. Missing answers are asked for on a terminal (on-premise: also whether the
+host can be reached now, its key and the probe; every other flag when you want): each typed answer
+is kept in <dir>/.onboard-<stack>.json until the file is written, so a run that stops loses
+nothing and the next one on a terminal resumes them. Without a terminal (automation) missing
+answers are errors. Exit codes: 0 written, 1 refused (file exists, host or connectivity not
 sufficient, the host cannot be reached or read), 2 bad or missing answers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import _repo
 from _host_access import host_failure
@@ -139,33 +145,187 @@ def _needed(args: argparse.Namespace) -> list[str]:
     return [name for name in needed if not (args.without_host and name == "key")]
 
 
-def ask_missing(args: argparse.Namespace) -> list[str]:
+# Asked on a terminal after the required answers, when the person wants them: every other flag,
+# with its default kept by answering nothing. (name, how the answer is read, hostings)
+OPTIONAL: list[tuple[str, Callable[[str], Any], tuple[str, ...]]] = [
+    ("included_gb", int, ("cloud", "on-premise")),
+    ("billing_email", str.split, ("cloud", "on-premise")),
+    ("backup_time", str.split, ("cloud", "on-premise")),
+    ("timezone", str, ("cloud", "on-premise")),
+    ("reserve_hours", int, ("cloud", "on-premise")),
+    ("ledger_table", str, ("cloud", "on-premise")),
+    ("instance_type", str, ("cloud",)),
+    ("admin_cidr", str.split, ("cloud",)),
+    ("port", int, ("on-premise",)),
+    ("user", str, ("on-premise",)),
+    ("archive_after_days", int, ("on-premise",)),
+    ("operational_mount", str, ("on-premise",)),
+    ("archive_mount", str, ("on-premise",)),
+    ("expected_daily_change_gb", float, ("on-premise",)),
+]
+
+
+class Draft:
+    """The answers typed on a terminal, kept in <dir>/.onboard-<stack>.json (readable by its owner
+    only) until the stack file is written: a run that stops (a missing or refused answer, a host
+    that cannot be reached, Ctrl-C) loses nothing, and the next run on a terminal resumes them.
+    No secret is ever asked, so none is kept."""
+
+    def __init__(self, directory: Path, stack: str):
+        self.path = directory / f".onboard-{stack}.json"
+        self.answers: dict[str, Any] = {}
+
+    def resume(self, args: argparse.Namespace, defaults: argparse.Namespace) -> list[str]:
+        """Fill the answers the flags left at their defaults from the draft; the names filled."""
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        filled = []
+        for name, value in saved.items() if isinstance(saved, dict) else ():
+            if hasattr(args, name) and getattr(args, name) == getattr(defaults, name, None):
+                setattr(args, name, Path(value) if name == "probe_outputs" and value else value)
+                filled.append(name)
+            self.answers[name] = value
+        return filled
+
+    def keep(self, name: str, value: Any) -> None:
+        self.answers[name] = str(value) if isinstance(value, Path) else value
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f"{self.path.name}.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp: 0600 from the start
+            json.dump(self.answers, out, indent=1, sort_keys=True)
+        os.replace(temporary, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _ask(name: str, read: Callable[[str], Any], check: Callable[[str, str], Optional[str]] = lambda n, a: None) -> Any:
+    """One question, asked again at once while its answer is rejected; None for no answer."""
+    label = name.replace("_", " ")
+    while True:
+        answer = input(f"{label}: ").strip()
+        if not answer:
+            return None
+        problem = check(name, answer)
+        if problem is None:
+            try:
+                return read(answer)
+            except ValueError as error:
+                problem = f"{error}"
+        print(f"{label}: {problem}; type it again (nothing: leave it for later)", file=sys.stderr)
+
+
+def _yes(name: str, hint: str) -> Optional[bool]:
+    print(hint)
+    while True:
+        answer = input(f"{name}: ").strip().lower()
+        if answer in ("yes", "y", "no", "n", ""):
+            return None if not answer else answer.startswith("y")
+        print(f"{name}: answer yes or no", file=sys.stderr)
+
+
+def _reachable() -> Optional[bool]:
+    return _yes("host reachable now", "Can the server be reached over SSH now? (no: the stack is written with its "
+                                      "host unchecked, and scripts/check_host.py checks it later)")
+
+
+def ask_missing(args: argparse.Namespace, draft_for: Callable[[], Optional[Draft]] = lambda: None) -> list[str]:
     """Ask for missing answers on a terminal; return the flags still missing. The hosting's own
     questions follow once the hosting is known (asked or given), each question once; an answer its
     field's rule rejects is asked again at once (issue 25.2: a rejected hosting used to shift every
-    later answer by one)."""
+    later answer by one). Every typed answer goes into the draft (`draft_for`, once the stack's name
+    is known), which a later run resumes; on-premise, the host key, the probe and whether the host
+    can be reached now are asked too, and every other flag when the person wants it."""
+    if not sys.stdin.isatty():
+        return _still_missing(args)
     asked: set[str] = set()
-    while sys.stdin.isatty():
+    draft: Optional[Draft] = None
+
+    def kept(name: str, value: Any) -> None:
+        nonlocal draft
+        setattr(args, name, value)
+        draft = draft or draft_for()
+        if draft is not None:
+            draft.keep(name, value)
+
+    reachable: Optional[bool] = None
+    while True:
+        draft = draft or draft_for()
         questions = [name for name in _needed(args) if not getattr(args, name) and name not in asked]
         if not questions:
             break
         for name in questions:
             asked.add(name)
-            while True:  # a rejected answer is asked again at once, with the rule
-                answer = input(f"{name.replace('_', ' ')}: ").strip()
-                problem = rejected(name, answer) if answer else None
-                if problem is None:
-                    break
-                print(f"{name.replace('_', ' ')}: {problem}; type it again (nothing: leave it for later)",
-                      file=sys.stderr)
+            if name == "key" and not args.without_host:  # no key is needed for a host not reachable yet
+                reachable = _reachable()
+                if reachable is False:
+                    kept("without_host", True)
+                    continue
+            answer = _ask(name, str, rejected)
             if answer:
-                setattr(args, name, [answer] if name == "ops_email" else answer)
+                kept(name, [answer] if name == "ops_email" else answer)
+                if name == "stack" and (draft := draft_for()) is not None:
+                    break  # the draft may hold the rest: ask only what it does not
+    if args.hosting == "on-premise" and not (args.without_host or args.probe_outputs or args.skip_connectivity_check):
+        reachable = _reachable() if reachable is None else reachable
+        if reachable is False:
+            kept("without_host", True)
+        elif reachable:
+            if not (args.host_key_fingerprint or args.accept_new_host_key):
+                print("The server's SSH host key, SHA256:..., as its admin gives it (nothing: learn it now and pin it)")
+                fingerprint = _ask("host key fingerprint", str)
+                kept("host_key_fingerprint", fingerprint) if fingerprint else kept("accept_new_host_key", True)
+            print("The outputs of a stack with backup_locations and backup_credentials, to measure the upload "
+                  "against (docs/operate.md, the probe file; nothing: measure after pulumi up)")
+            probe = _ask("probe outputs", Path)
+            kept("probe_outputs", probe) if probe else kept("skip_connectivity_check", True)
+    more = _yes("other settings", "Other settings (backup times, time zone, included GB, SSH port and user, "
+                                  "mount points...)? (nothing: no, the defaults)")
+    if more:
+        helps = {action.dest: action.help for action in parser()._actions}
+        for name, read, hostings in OPTIONAL:
+            if args.hosting in hostings:
+                print(f"{helps.get(name) or name} (now: {getattr(args, name) or 'the default'}; nothing keeps it)")
+                value = _ask(name, read)
+                if value is not None:
+                    kept(name, value)
+    return _still_missing(args)
+
+
+def _still_missing(args: argparse.Namespace) -> list[str]:
     return ["--" + name.replace("_", "-") for name in _needed(args) if not getattr(args, name)]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    missing = ask_missing(args)
+    defaults = parser().parse_args([])
+    drafts: list[Draft] = []
+
+    def draft_for() -> Optional[Draft]:
+        """The stack's draft, once its name is known and usable; resumed when it exists."""
+        if drafts or not args.stack or not STACK_NAME.match(args.stack) or not args.dir.is_dir():
+            return drafts[0] if drafts else None
+        drafts.append(Draft(args.dir, args.stack))
+        if drafts[0].path.exists():
+            filled = drafts[0].resume(args, defaults)
+            print(f"resuming the answers kept in {drafts[0].path} ({len(filled)} of them; flags given now come first)")
+        return drafts[0]
+
+    try:
+        code = onboard(args, draft_for)
+    except KeyboardInterrupt:
+        code = 130
+    if drafts and code == 0:
+        drafts[0].remove()
+    elif drafts and drafts[0].answers:
+        print(f"your answers are kept in {drafts[0].path}: run scripts/onboard.py --stack {args.stack} again on a "
+              "terminal to go on from them (flags given then come first)", file=sys.stderr)
+    return code
+
+
+def onboard(args: argparse.Namespace, draft_for: Callable[[], Optional["Draft"]]) -> int:
+    missing = ask_missing(args, draft_for)
     if missing:
         print(f"missing answers: {', '.join(missing)}", file=sys.stderr)
         return 2

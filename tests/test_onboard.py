@@ -331,3 +331,61 @@ def test_a_rejected_typed_answer_is_asked_again_at_once_and_nothing_shifts(tmp_p
     installation = yaml.safe_load((tmp_path / "Pulumi.acme.yaml").read_text())["config"]["daktela:installation"]
     assert (installation["id"], installation["hosting"], installation["regions"]["primary"]) == \
         ("acme", "cloud", "eu-central-1")
+
+
+ONPREM_TYPED = {"hosting": "on-premise", "price on premise": "200", "price setup": "1500", "host": "cc.acme.example",
+                "operational drive": "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4",
+                "archive drive": "/dev/disk/by-id/wwn-0x5000c500a1b2c3d5"}
+
+
+def without(arguments: list[str], *flags: str) -> list[str]:
+    given = list(arguments)
+    for flag in flags:
+        index = given.index(flag)
+        del given[index:index + 2]
+    return given
+
+
+def test_the_typed_form_asks_whether_the_host_answers_and_every_other_setting(tmp_path):
+    """Issue 25.1 and 25.2: the typed form never asked for the probe or the host key and, after 18
+    answers, exited 2 with every answer lost; the flags' other settings could not be typed at all."""
+    code, transcript = answer_at_terminal(
+        ["--stack", "acme", *without(CLOUD, "--hosting", "--subnet-id")],
+        {**ONPREM_TYPED, "host reachable now": "no", "other settings": "yes", "archive after days": "60",
+         "timezone": "Europe/Prague", "backup time": "01:30 13:30", "port": "2222"}, tmp_path)
+    assert code == 0, transcript
+    assert "key:" not in transcript  # a host not reachable yet needs no key
+    for question in ("included gb:", "billing email:", "reserve hours:", "user:", "operational mount:",
+                     "expected daily change gb:"):
+        assert question in transcript, question  # every other flag is offered, its default kept by nothing
+    installation = yaml.safe_load((tmp_path / "Pulumi.acme.yaml").read_text())["config"]["daktela:installation"]
+    onprem = installation["on_premise"]
+    assert onprem["host_unchecked"] is True and onprem["archive_after_days"] == 60 and onprem["host"]["port"] == 2222
+    assert installation["backup"] == {"times": ["01:30", "13:30"], "timezone": "Europe/Prague"}
+    assert not (tmp_path / ".onboard-acme.json").exists()  # written: the draft is gone
+
+
+def test_a_run_that_stops_keeps_the_typed_answers_and_the_next_resumes_them(tmp_path):
+    """Issue 25.2: answers typed before a stop were lost. The draft keeps them (owner-only), and the
+    next run on a terminal asks only what is still missing; a flag given then comes first."""
+    given = without(CLOUD, "--hosting", "--subnet-id", "--customer")
+    code, transcript = answer_at_terminal(["--stack", "acme", *given],
+                                          {**ONPREM_TYPED, "customer": "ACME s.r.o.", "host reachable now": "no",
+                                           "archive drive": ""}, tmp_path)  # one answer left for later
+    assert code == 2 and "missing answers: --archive-drive" in transcript
+    draft = tmp_path / ".onboard-acme.json"
+    assert f"your answers are kept in {draft}" in transcript
+    assert draft.stat().st_mode & 0o777 == 0o600
+    kept = json.loads(draft.read_text())
+    assert kept["customer"] == "ACME s.r.o." and kept["host"] == "cc.acme.example" and kept["without_host"] is True
+
+    code, again = answer_at_terminal(["--stack", "acme", *given, "--price-setup", "1600"],
+                                     {"archive drive": ONPREM_TYPED["archive drive"]}, tmp_path)
+    assert code == 0, again
+    assert f"resuming the answers kept in {draft}" in again
+    for question in ("customer:", "hosting:", "host:", "operational drive:", "host reachable now:"):
+        assert question not in again, question  # resumed, not asked again
+    installation = yaml.safe_load((tmp_path / "Pulumi.acme.yaml").read_text())["config"]["daktela:installation"]
+    assert installation["customer"] == "ACME s.r.o." and installation["on_premise"]["host_unchecked"] is True
+    assert installation["contract"]["prices"]["on_premise_setup"] == "1600"  # the flag, not the draft's 1500
+    assert not draft.exists()
