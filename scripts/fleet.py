@@ -10,7 +10,8 @@
 Columns: installation, hosting, backup technologies (or locations) and times, regions, fees,
 guardrail status; with --state-dir (one <stack>.json per stack: `pulumi stack export` or the
 backend's state file) the last restore drills: when each last succeeded, its transfer and restore
-times, a failed last drill. Exit code 0 when every stack plans and passes its guardrails, 1 otherwise.
+times, a failed last drill. Exit code 0 when every stack plans and passes its guardrails, 1 otherwise,
+2 when --state-dir is not a folder.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, help="directory of <stack>.json state exports: show the last drills")
     parser.add_argument("--endpoint-url", help="another AWS API endpoint (tests use a moto server)")
     args = parser.parse_args(argv)
+    if args.state_dir and not args.state_dir.is_dir():
+        print(f"fleet: --state-dir {args.state_dir} is not a folder; give the one with the <stack>.json state "
+              "exports", file=sys.stderr)
+        return 2
     files = args.stack_files or default_stack_files(_repo.REPO_ROOT, not args.no_examples)
     client_for = None
     if args.state_dir:

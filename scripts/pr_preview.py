@@ -7,8 +7,9 @@ and write one comment (markdown) per stack whose plan changes, with guardrail re
 
 Writes <out>/<stack>.md per changed stack and <out>/stacks.json (the changed stacks' names).
 Each checkout is planned with its own code, all its stacks in one process (`plan.py --out-dir`;
-a checkout whose plan.py predates it is planned one process per stack). Needs no cloud credentials. Exit code 0, or 3 when a
-changed stack violates a guardrail or cannot be planned.
+a checkout whose plan.py predates it is planned one process per stack). Needs no cloud credentials. Exit code 0, 2 when
+--base or --head is not a checkout of this repository, or 3 when a changed stack violates a guardrail or cannot be
+planned.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", required=True, type=Path, help="checkout of the pull request")
     parser.add_argument("--out", required=True, type=Path, help="directory for the comments")
     args = parser.parse_args(argv)
+    for flag, checkout in (("--base", args.base), ("--head", args.head)):
+        if not (checkout / "scripts" / "plan.py").is_file():
+            print(f"pr_preview: {flag} {checkout} is not a checkout of this repository (no scripts/plan.py there); "
+                  "make one with git worktree add", file=sys.stderr)
+            return 2
     args.out.mkdir(parents=True, exist_ok=True)
     names = sorted({p.name for c in (args.base, args.head) for p in c.glob("Pulumi.*.yaml")})
     base_plans, head_plans = plans_of(args.base, names), plans_of(args.head, names)

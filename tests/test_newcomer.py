@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -224,3 +225,56 @@ def test_what_to_do_after_a_failed_drill_covers_every_kind_a_drill_can_record():
     documented = {kind for row in section.splitlines() if row.startswith("| `")
                   for kind in re.findall(r"`(\w+)`", row.split("|")[1])}
     assert kinds <= documented, kinds - documented
+
+
+def bad_inputs(d: Path) -> dict[str, list[list[str]]]:
+    """Per script, inputs a person gets wrong: files that are missing, not YAML, not JSON, the other
+    hosting's stack, a folder that is not there, a value out of range. No AWS is reached: a call
+    that would go out goes to a closed port on loopback."""
+    missing, garbage, cloud, text = str(d / "Pulumi.nowhere.yaml"), str(d / "Pulumi.garbage.yaml"), \
+        str(d / "Pulumi.cloud.yaml"), str(d / "not.json")
+    key, nowhere, here = str(d / "key"), str(d / "no-such-folder"), str(d)
+    closed = ["--endpoint-url", "http://127.0.0.1:1"]
+    return {
+        "backup_status.py": [["--targets", missing], ["--targets", text]],
+        "check_connectivity.py": [[missing, "--key", key, "--outputs", text], [cloud, "--key", key, "--outputs", text],
+                                  [garbage, "--key", key, "--outputs", text]],
+        "check_host.py": [[missing, "--key", key], [cloud, "--key", key], [garbage, "--key", key]],
+        "config_reference.py": [["--bogus"]],
+        "evidence.py": [["--month", "2026-13", "--state-dir", here, "--out-dir", here],
+                        ["--month", "2026-11", "--state-dir", nowhere, "--out-dir", here],
+                        ["--month", "2026-11", "--state-dir", here, "--out-dir", nowhere]],
+        "fleet.py": [[missing], [garbage], ["--state-dir", nowhere, cloud]],
+        "fleet_health.py": [["--state-dir", nowhere], ["--state-dir", here, "--html", f"{nowhere}/x.html", *closed]],
+        "fleet_matrix.py": [["--stacks-json", text], ["--stacks-json", missing], ["--jobs", "0"]],
+        "fleet_run.py": [["--out", f"{nowhere}/out.json"]],
+        "ledger.py": [["list"], ["list", "--installation", "acme", "--region", "eu-central-9", *closed]],
+        "onboard.py": [["--stack", "a b", "--dir", here], ["--dir", nowhere, "--stack", "acme"]],
+        "plan.py": [[missing], [garbage], [cloud, "--diff", text], [cloud, "--out-dir", here]],
+        "pr_preview.py": [["--base", nowhere, "--head", nowhere, "--out", here]],
+        "prepare_host.py": [[missing, "--key", key], [cloud, "--key", key], [garbage, "--key", key]],
+        "prune.py": [["--outputs", text], ["--outputs", missing]],
+        "restore.py": [[cloud, "--key", key, "--target", here], [missing, "--key", key, "--target", here]],
+        "rollout.py": [["--stacks-json", text], ["--from-wave", "0", cloud], [missing]],
+        "statement.py": [["--month", "2026-13", "--region", "eu-central-1"], ["--month", "2026-11", "--stack", garbage],
+                         ["--month", "2026-11", "--stack", missing]],
+    }
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_script_answers_bad_input_with_a_message_not_a_traceback(script, tmp_path):
+    """Issue 25.5: no script prints a traceback for any input a person gets wrong."""
+    (tmp_path / "Pulumi.garbage.yaml").write_text("config: {{{ this is not YAML\n")
+    (tmp_path / "Pulumi.cloud.yaml").write_text(EXAMPLES["cloud"].read_text())
+    (tmp_path / "not.json").write_text("{not json")
+    (tmp_path / "key").write_text("not a key\n")
+    cases = bad_inputs(tmp_path)
+    assert script.name in cases, f"{script.name}: add its bad inputs to bad_inputs()"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "eu-central-1", "AWS_MAX_ATTEMPTS": "1"}
+    for arguments in cases[script.name]:
+        run = subprocess.run([sys.executable, str(script), *arguments], capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
+        said = run.stdout + run.stderr
+        assert "Traceback" not in said, (script.name, arguments, said[-3000:])
+        assert run.returncode != 0 and said.strip(), (script.name, arguments, run.returncode, said[-1000:])
