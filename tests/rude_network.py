@@ -170,6 +170,7 @@ class ShapedLocation:
         self.cut_lock = threading.Lock()
         self.cut_after: Optional[int] = None
         self.cuts = 0
+        self.hold_after: Optional[int] = None
         self.holding = threading.Event()  # set: every answer stops where it is (the location hangs)
         try:
             with _subnets_lock():
@@ -231,8 +232,17 @@ class ShapedLocation:
         with self.cut_lock:
             self.cut_after = after_bytes
 
+    def hold_after_download(self, after_bytes: int) -> None:
+        """Once an answer passes `after_bytes`, the location stops answering, every connection where
+        it is (open, silent): a location that hangs in the middle of a large download."""
+        with self.cut_lock:
+            self.hold_after = after_bytes
+
     def _cut_here(self, copied: int) -> bool:
         with self.cut_lock:
+            if self.hold_after is not None and copied >= self.hold_after:
+                self.hold_after = None
+                self.holding.set()
             if self.cut_after is None or copied < self.cut_after:
                 return False
             self.cut_after = None

@@ -255,6 +255,42 @@ def test_a_crawling_link_is_given_the_window_and_no_more(site):
     site.nothing_lost()
 
 
+def test_a_location_that_hangs_in_the_middle_of_a_drill_fails_it_with_its_cause(site):
+    """The batched drill (issue 24) meets a location that stops answering in the middle of a batch's
+    download: the drill of location 1 is given up within the silence, as `silent` with its cause, no
+    restic outlives it, its scratch space is empty, and the alarm's metric reaches 1 at once."""
+    from tests.rude_network import ShapedLocation
+
+    new_data = f"{site.host.mount_point('operational')}/attachments/2026/12"
+    assert site.host.run(f"mkdir -p {new_data} && head -c 12000000 /dev/urandom > {new_data}/scans.zip").returncode == 0
+    assert site.run().returncode == 0  # in both locations
+    scratch = str(site.host.root / "drill-scratch")
+    link = ShapedLocation(int(site.world.endpoint.rsplit(":", 1)[1]), rate=None)
+    try:
+        site.host.run(f"echo '{link.hosts_line().strip()}' >> /etc/hosts")
+        site.install(location_1=link.endpoint, silence_seconds=HANG_SILENCE, drill_scratch=scratch)
+        link.hold_after_download(2 << 20)  # a data pack's download: the listing and the index are smaller
+        drill = site.run("/usr/local/sbin/daktela-restore-drill --location 1")
+        held = link.holding.is_set()
+    finally:
+        link.close()
+    assert held, "the location never hung: the drill downloaded less than the threshold"
+    assert drill.returncode == 1, drill.stdout + drill.stderr
+    assert "location-1: DRILL FAILED: " in drill.stderr and f"no progress for {HANG_SILENCE} s" in drill.stderr
+    result = site.local("drill", 1)
+    assert result["result"] == "failed" and result["error_kind"] == "silent", result
+    assert one_line(result["error"])
+    # given up within the silence and the upload of its result, not at the drill's 12-hour deadline
+    assert drill.took < HANG_SILENCE + 2 * site.job.share_max_seconds + 60, drill.took
+    site.no_restic_left()
+    assert site.host.run(f"ls -A {scratch}").stdout == ""
+    findings, published = site.checker()
+    assert findings["drill-location-1"].status == "failed" and f"no progress for {HANG_SILENCE} s" in \
+        findings["drill-location-1"].failed
+    assert published[("RestoreDrillFailed", "drill-location-1")] == 1.0
+    site.nothing_lost()
+
+
 # -- the host cannot reach the cloud at all: silence alarms ------------------------------------------
 
 def _silent_until_due(site, run, cause_fragment: str, kind: str) -> None:
