@@ -291,6 +291,26 @@ def test_a_location_that_hangs_in_the_middle_of_a_drill_fails_it_with_its_cause(
     site.nothing_lost()
 
 
+def test_a_drill_with_a_denied_key_fails_as_denied_and_the_checker_still_hears_of_it(site):
+    """The batched drill with a key the location refuses (a rotated or revoked host key): `denied`
+    with S3's answer, nothing restored, and since no location takes its result, the checker alarms
+    when the drill's age passes its limit, never a quiet "fresh"."""
+    scratch = str(site.host.root / "drill-scratch")
+    site.install(secret="not-the-plans-secret", drill_scratch=scratch)
+    drill = site.run("/usr/local/sbin/daktela-restore-drill --location 1")
+    assert drill.returncode == 1, drill.stdout + drill.stderr
+    result = site.local("drill", 1)
+    assert result["result"] == "failed" and result["error_kind"] == "denied", result
+    assert one_line(result["error"]) and ("Access Denied" in result["error"] or "403" in result["error"]), result
+    assert "could not be recorded" in drill.stderr or "could not be stored" in drill.stderr  # the key is refused there too
+    assert site.host.run(f"ls -A {scratch}").stdout == ""
+    site.no_restic_left()
+    never = datetime.now(timezone.utc) + timedelta(days=9)  # past restore_drill.alarm_after_days with no success
+    findings, published = site.checker(never)
+    assert not findings["drill-location-1"].ok and published[("RestoreDrillAgeHours", "drill-location-1")] > 24 * 8
+    site.nothing_lost()
+
+
 # -- the host cannot reach the cloud at all: silence alarms ------------------------------------------
 
 def _silent_until_due(site, run, cause_fragment: str, kind: str) -> None:
