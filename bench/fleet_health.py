@@ -24,8 +24,8 @@ from pathlib import Path
 
 from common import ROOT, median, save
 
-from components.freshness import ATTACHMENTS_METRIC, METRICS, Watch, boto3_clients
-from components.health import fetch, health, series_of
+from components.freshness import ATTACHMENTS_METRIC, METRICS, Watch
+from components.health import fetch, health, raw_timestamp_clients, series_of
 from components.offline import read_stack_file, run_program
 from tests.moto_server import moto_server
 
@@ -78,7 +78,7 @@ def main() -> None:
     now = datetime.now(timezone.utc).replace(minute=30, second=0, microsecond=0)
     end = now.replace(minute=0) + timedelta(hours=1)
     with tempfile.TemporaryDirectory(prefix="bench-health-") as tmp, moto_server(Path(tmp) / "moto.log") as endpoint:
-        client_for = boto3_clients(endpoint)
+        client_for = raw_timestamp_clients(endpoint)  # as scripts/fleet_health.py makes them, for both
         started = time.perf_counter()
         points = sum(publish(client_for("cloudwatch", w.metrics_region), w, now, args.days_published) for w in fleet)
         publish_seconds = time.perf_counter() - started

@@ -66,7 +66,19 @@ class Cell:
     age_hours: Optional[float] = None
     last_drill: str = ""  # a drill's last result, when asked for (health(drills=True))
     hours: list[str] = field(default_factory=list)  # the strip: one state per hour, oldest first
-    causes: list[str] = field(default_factory=list)  # and why, hour by hour
+    first_hour: Optional[datetime] = None  # the strip's first hour
+    ages: list[Optional[float]] = field(default_factory=list)  # the age published in each hour
+    failed_metric: str = ""
+
+    def cause_at(self, index: int) -> str:
+        """Why the strip's hour `index` has its state, as the page shows it on hover (made when
+        asked: the view of 300 installations has 2.5 million hours, the page shows runs of them)."""
+        assert self.first_hour is not None
+        hour = self.first_hour + timedelta(hours=index)
+        age = self.ages[index]
+        failed = 1.0 if self.hours[index] == "failed" else None
+        _, cause = hour_state(age, failed, self.limit_hours, self.failed_metric)
+        return f"{hour:%Y-%m-%d %H:00} UTC: {self.hours[index]}: {cause}"
 
 
 @dataclass
@@ -125,6 +137,7 @@ def fetch(series: list[Series], client_for: ClientFactory, end: datetime, days: 
     the values and the number of requests made."""
     start = start or end - timedelta(days=days)
     values: dict[Series, dict[datetime, float]] = {s: {} for s in series}
+    hours_seen: dict[int, datetime] = {}
     requests = 0
     by_region: dict[str, list[Series]] = {}
     for s in series:
@@ -145,12 +158,55 @@ def fetch(series: list[Series], client_for: ClientFactory, end: datetime, days: 
                 for result in answer["MetricDataResults"]:
                     target = values[chunk[int(result["Id"][1:])]]
                     for stamp, value in zip(result["Timestamps"], result["Values"]):
-                        hour = stamp.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+                        hour = hour_of(stamp, hours_seen)
                         target[hour] = max(value, target.get(hour, -math.inf))
                 token = answer.get("NextToken")
                 if not token:
                     break
     return values, requests
+
+
+def hour_of(stamp: Any, seen: dict[int, datetime]) -> datetime:
+    """The UTC hour a datapoint's timestamp falls in: a datetime (botocore's parsing), or epoch
+    seconds as CloudWatch's JSON protocol sends them (raw_timestamp_clients), or ISO text; one
+    datetime object per hour."""
+    if isinstance(stamp, datetime):
+        epoch = stamp.timestamp()
+    elif isinstance(stamp, (int, float)):
+        epoch = float(stamp)
+    else:
+        epoch = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    index = int(epoch // 3600)
+    found = seen.get(index)
+    if found is None:
+        found = seen[index] = datetime.fromtimestamp(index * 3600, timezone.utc)
+    return found
+
+
+def raw_timestamp_clients(endpoint_url: Optional[str] = None) -> ClientFactory:
+    """Clients as components.freshness.boto3_clients makes them, except that CloudWatch's answers
+    keep their timestamps as sent: botocore turns each datapoint's into a datetime with dateutil's
+    UTC, which took a third of the fleet view's time at 100,000s of datapoints (bench/fleet_health.py);
+    hour_of reads them instead. The other services' clients are boto3_clients' own."""
+    import boto3
+    import botocore.session
+
+    from components.freshness import boto3_clients
+
+    others = boto3_clients(endpoint_url)
+    raw = botocore.session.get_session()
+    raw.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=lambda value: value)
+    session = boto3.session.Session(botocore_session=raw)
+    cache: dict[str, Any] = {}
+
+    def client_for(service: str, region: str) -> Any:
+        if service != "cloudwatch":
+            return others(service, region)
+        if region not in cache:
+            cache[region] = session.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
+        return cache[region]
+
+    return client_for
 
 
 def hour_state(age: Optional[float], failed: Optional[float], limit: float, metric: str) -> tuple[str, str]:
@@ -176,11 +232,12 @@ def cell_of(watch: Watch, target: Any, values: dict[Series, dict[datetime, float
                              watch.metrics_region), {})
     fails = values.get(Series(watch.installation_id, target.technology, failed_metric, watch.namespace,
                               watch.metrics_region), {})
-    cell = Cell(target.technology, kind, limit)
-    for hour in hours:
-        state, cause = hour_state(ages.get(hour), fails.get(hour), limit, failed_metric)
-        cell.hours.append(state)
-        cell.causes.append(f"{hour:%Y-%m-%d %H:00} UTC: {state}: {cause}")
+    cell = Cell(target.technology, kind, limit, first_hour=hours[0] if hours else None, failed_metric=failed_metric)
+    cell.ages = [ages.get(hour) for hour in hours]
+    for hour, age in zip(hours, cell.ages):  # hour_state's states, without its words: cause_at has them
+        failed = fails.get(hour)
+        cell.hours.append("failed" if failed is not None and failed >= 1 else "unknown" if age is None
+                          else "stale" if age > limit else "fresh")
     recent = hours[-SILENT_AFTER_HOURS:]
     published = [h for h in recent if h in ages or h in fails]
     if not published:

@@ -84,7 +84,7 @@ def runs(cell: Cell) -> list[Run]:
     index = 0
     for state, group in groupby(cell.hours):
         hours = len(list(group))
-        first, last = cell.causes[index], cell.causes[index + hours - 1]
+        first, last = cell.cause_at(index), cell.cause_at(index + hours - 1)
         when = first.split(": ", 1)[0] if hours == 1 else f"{first.split(': ', 1)[0]} to {last.split(': ', 1)[0]}"
         found.append(Run(state, hours, f"{when}: {state}: {last.split(': ', 2)[-1]}"))
         index += hours

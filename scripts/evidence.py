@@ -25,8 +25,7 @@ import _repo
 
 from components.billing import StatementError, month_days
 from components.evidence import month_evidence, write_pages
-from components.freshness import boto3_clients
-from components.health import read_states
+from components.health import raw_timestamp_clients, read_states
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if not watches:
         print(f"evidence: --state-dir {args.state_dir}: no readable <stack>.json", file=sys.stderr)
         return 2
-    months, _ = month_evidence(watches, boto3_clients(args.endpoint_url), args.month, now)
+    months, _ = month_evidence(watches, raw_timestamp_clients(args.endpoint_url), args.month, now)
     if not months[0].cells or not months[0].cells[0].hours:
         print(f"evidence: no whole hour of {args.month} has passed yet", file=sys.stderr)
         return 2

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import _repo
 
-from components.freshness import boto3_clients
-from components.health import Row, as_json, health, read_states, render_table
+from components.health import raw_timestamp_clients, Row, as_json, health, read_states, render_table
 from components.health_page import render_page
 
 
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     watches, included, failures = read_states(args.state_dir)
     unreadable = [Row(name.rsplit(".", 1)[0], [], error=f"{name} cannot be read: {why}") for name, why in failures]
     now = datetime.now(timezone.utc)
-    rows, requests = health(watches, boto3_clients(args.endpoint_url), now, included, drills=args.drills)
+    rows, requests = health(watches, raw_timestamp_clients(args.endpoint_url), now, included, drills=args.drills)
     rows = unreadable + rows  # unknown is failure: the unreadable first
     if args.html:
         args.html.write_text(render_page(rows, now), encoding="utf-8")

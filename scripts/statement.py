@@ -149,8 +149,7 @@ def evidence_beside(billed: list[str], month: str, state_dir: Path, out_dir: Pat
                     endpoint_url: str | None) -> list[str]:
     """Write the billed installations' evidence pages; the problems that leave one missing or partial."""
     from components.evidence import month_evidence, write_pages
-    from components.freshness import boto3_clients
-    from components.health import read_states
+    from components.health import raw_timestamp_clients, read_states
 
     watches, _, unreadable = read_states(state_dir)
     problems = [f"{name} in --state-dir cannot be read: {why}" for name, why in unreadable]
@@ -160,7 +159,7 @@ def evidence_beside(billed: list[str], month: str, state_dir: Path, out_dir: Pat
     wanted = [found[i] for i in billed if i in found]
     if not wanted:
         return problems
-    months, _ = month_evidence(wanted, boto3_clients(endpoint_url), month, datetime.now(timezone.utc))
+    months, _ = month_evidence(wanted, raw_timestamp_clients(endpoint_url), month, datetime.now(timezone.utc))
     if not months[0].cells or not months[0].cells[0].hours:
         return problems + [f"no evidence for {month}: no whole hour of it has passed yet"]
     for line in write_pages(months, out_dir):

@@ -402,3 +402,24 @@ def test_the_evidence_lists_the_months_connectivity_checks_and_names_a_location_
     never, _ = evidence_between([dataclasses.replace(watch, installation_id=f"never-{run}")],
                                 boto3_clients(moto_endpoint), start, end, "last 73 hours")
     assert "No connectivity check was recorded in this period." in render_month(never[0])
+
+
+def test_each_hours_state_and_its_cause_on_hover_agree(fleet, aws_env, moto_endpoint):
+    """The strip's states are worked out without their words (2.5 million hours for 300
+    installations); the words, made when the page asks, say the same state with its reason."""
+    from components.health import hour_state, raw_timestamp_clients
+
+    rows, _ = health(fleet.values(), raw_timestamp_clients(moto_endpoint), NOW, {})
+    same, _ = health(fleet.values(), boto3_clients(moto_endpoint), NOW, {})  # botocore's datetimes
+    assert [[c.hours for c in r.cells] for r in rows] == [[c.hours for c in r.cells] for r in same]
+    checked = 0
+    for row in rows:
+        for cell in row.cells:
+            for index in range(0, len(cell.hours), 37):
+                failed = 1.0 if cell.hours[index] == "failed" else None
+                state, cause = hour_state(cell.ages[index], failed, cell.limit_hours, cell.failed_metric)
+                assert state == cell.hours[index]
+                assert cell.cause_at(index) == \
+                    f"{cell.first_hour + timedelta(hours=index):%Y-%m-%d %H:00} UTC: {state}: {cause}"
+                checked += 1
+    assert checked > 500 and {"fresh", "stale", "failed", "unknown"} <= {h for r in rows for c in r.cells for h in c.hours}
