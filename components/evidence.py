@@ -28,7 +28,7 @@ from typing import Iterable, Optional
 from jinja2 import Environment, select_autoescape
 
 from components import names
-from components.freshness import METRICS, Watch
+from components.freshness import METRICS, Watch, said
 from components.health import ClientFactory, Series, cell_of, fetch, hours_between, series_of
 
 
@@ -136,7 +136,7 @@ def connectivity_checks(watch: Watch, client_for: ClientFactory, start: datetime
         except ValueError as error:
             unreadable.append(f"{where}: {error}")
         except Exception as error:  # noqa: BLE001  (botocore's ClientError and its kin: denied, unreachable)
-            unreadable.append(f"{where}: {' '.join(str(error).split()) or type(error).__name__}")
+            unreadable.append(f"{where}: {said(error)}")
     return [found[key] for key in sorted(found)], unreadable
 
 

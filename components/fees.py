@@ -24,6 +24,7 @@ from components import names
 from components.catalogue import (  # noqa: F401  (re-exported: the catalogue's public names)
     CATALOGUE, CONTRACT_RECORD, LEDGER_HASH_KEY, LEDGER_RANGE_KEY, Fee, FeeKind, dynamodb_number)
 from components.config import Installation
+from components.config.values import money
 
 def record_key(code: str, effective_from: date, contract_start: date) -> str:
     """A fee record's key: the code for the price from the contract start (so a corrected start
@@ -171,7 +172,5 @@ class FeeLedger(pulumi.ComponentResource):
 
 def billed_fee(item: dict) -> dict:
     """A ledger item (DynamoDB's attribute-value form) as the stack output `fees` shows it."""
-    price = Decimal(item["price"]["N"])  # at least cents, as the config spells prices
-    price = price.quantize(Decimal("0.01")) if -price.as_tuple().exponent < 2 else price  # type: ignore[operator]
-    return {"code": item["fee_code"]["S"], "kind": item["kind"]["S"], "price": str(price),
+    return {"code": item["fee_code"]["S"], "kind": item["kind"]["S"], "price": str(money(Decimal(item["price"]["N"]))),
             "currency": item["currency"]["S"], "effective_from": item["effective_from"]["S"]}

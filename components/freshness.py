@@ -244,13 +244,13 @@ def _record(region: str, bucket: str, key: str, client_for: ClientFactory) -> li
     except ValueError as error:
         raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {error}") from None
     except Exception as error:  # noqa: BLE001  (botocore's ClientError and its kin)
-        raise Unreadable(f"s3://{bucket}/{key} ({region}) cannot be read: {_said(error)}") from None
+        raise Unreadable(f"s3://{bucket}/{key} ({region}) cannot be read: {said(error)}") from None
     if not isinstance(record, dict):
         raise Unreadable(f"s3://{bucket}/{key} ({region}) is not a result: {str(record)[:80]}")
     return [record]
 
 
-def _said(error: Exception) -> str:
+def said(error: Exception) -> str:
     """One line of what AWS (or the connection) said."""
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -422,7 +422,7 @@ def check(watch: Watch, client_for: ClientFactory, now: Optional[datetime] = Non
             findings.append(Finding(target.technology, None, None, limit, error=str(error)))
             continue
         except Exception as error:  # noqa: BLE001
-            findings.append(Finding(target.technology, None, None, limit, error=f"{type(error).__name__}: {_said(error)}"))
+            findings.append(Finding(target.technology, None, None, limit, error=f"{type(error).__name__}: {said(error)}"))
             continue
         failed = damaged or _run_failed(target, run, now)
         age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
@@ -500,17 +500,28 @@ def format_table(watch: Watch, findings: list[Finding]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def boto3_clients(endpoint_url: Optional[str] = None) -> ClientFactory:
+def boto3_clients(endpoint_url: Optional[str] = None, raw_timestamps: tuple[str, ...] = ()) -> ClientFactory:
     """Clients of a session of their own: its credentials are those of the environment now, not
-    whatever boto3's process-wide default session resolved first."""
+    whatever boto3's process-wide default session resolved first. The services in `raw_timestamps`
+    answer with timestamps as sent, not turned into datetimes by botocore (components/health.py)."""
     import boto3
+    import botocore.session
 
     session = boto3.session.Session()
+    raw_session = None
     cache: dict[tuple[str, str], Any] = {}
 
     def client_for(service: str, region: str) -> Any:
+        nonlocal raw_session
         if (service, region) not in cache:
-            cache[(service, region)] = session.client(service, region_name=region, endpoint_url=endpoint_url)
+            chosen = session
+            if service in raw_timestamps:
+                if raw_session is None:
+                    raw = botocore.session.get_session()
+                    raw.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=lambda v: v)
+                    raw_session = boto3.session.Session(botocore_session=raw)
+                chosen = raw_session
+            cache[(service, region)] = chosen.client(service, region_name=region, endpoint_url=endpoint_url)
         return cache[(service, region)]
 
     return client_for

@@ -390,20 +390,17 @@ def check_fees(plan: dict) -> list[Violation]:
         document = _document(item["inputs"].get("item"))
         if isinstance(document, dict) and (document.get("kind") or {}).get("S") == "one-off":
             one_offs.append(item)
+        if (isinstance(document, dict) and (document.get("record") or {}).get("S") == CONTRACT_RECORD
+                and "end_date" not in document and not item["options"].get("protect")):
+            out.append(Violation("fees-open-contract-protected",
+                                 "the contract has no end date but its record is not protected: `pulumi destroy` "
+                                 "would tear the installation down while the ledger bills it every month", _key(item)))
     expected = 1 if _of(plan, ONPREM) else 0
     if (_of(plan, ONPREM) or _of(plan, CLOUD)) and len(one_offs) != expected:
         out.append(Violation("fees-one-off-once", f"{len(one_offs)} one-off fee records, expected {expected}"))
     for item in one_offs:
         if not {"item", "tableName", "hashKey", "rangeKey"} <= set(item["options"].get("ignore_changes") or []):
             out.append(Violation("fees-one-off-once", "the one-off record could be rewritten or replaced", _key(item)))
-    for item in _of(plan, TABLE_ITEM):
-        document = _document(item["inputs"].get("item"))
-        if not isinstance(document, dict) or (document.get("record") or {}).get("S") != CONTRACT_RECORD:
-            continue
-        if "end_date" not in document and not item["options"].get("protect"):
-            out.append(Violation("fees-open-contract-protected",
-                                 "the contract has no end date but its record is not protected: `pulumi destroy` "
-                                 "would tear the installation down while the ledger bills it every month", _key(item)))
     return out
 
 

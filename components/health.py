@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from components.freshness import ATTACHMENTS_METRIC, METRICS, Unreadable, Watch, last_run
+from components.freshness import ATTACHMENTS_METRIC, METRICS, Unreadable, Watch, boto3_clients, last_run
 
 MAX_QUERIES = 500  # GetMetricData: series in one request
 MAX_DATAPOINTS = 100_800  # GetMetricData: datapoints in one answer; more come with NextToken
@@ -187,26 +187,8 @@ def raw_timestamp_clients(endpoint_url: Optional[str] = None) -> ClientFactory:
     """Clients as components.freshness.boto3_clients makes them, except that CloudWatch's answers
     keep their timestamps as sent: botocore turns each datapoint's into a datetime with dateutil's
     UTC, which took a third of the fleet view's time at 100,000s of datapoints (bench/fleet_health.py);
-    hour_of reads them instead. The other services' clients are boto3_clients' own."""
-    import boto3
-    import botocore.session
-
-    from components.freshness import boto3_clients
-
-    others = boto3_clients(endpoint_url)
-    raw = botocore.session.get_session()
-    raw.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=lambda value: value)
-    session = boto3.session.Session(botocore_session=raw)
-    cache: dict[str, Any] = {}
-
-    def client_for(service: str, region: str) -> Any:
-        if service != "cloudwatch":
-            return others(service, region)
-        if region not in cache:
-            cache[region] = session.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
-        return cache[region]
-
-    return client_for
+    hour_of reads them instead."""
+    return boto3_clients(endpoint_url, raw_timestamps=("cloudwatch",))
 
 
 def hour_state(age: Optional[float], failed: Optional[float], limit: float, metric: str) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from components.config import SECRET_KEYS, ConfigError
 from components.offline import SECRET, StackInput, run_program
@@ -62,18 +62,17 @@ class StackPlan:
         return waiting_hint(self.stack, list(self.waiting)) if self.waiting else ""
 
 
-def plan_stack(stack_input: StackInput, program: Optional[Callable[[], Any]] = None) -> StackPlan:
+def plan_stack(stack_input: StackInput) -> StackPlan:
     """The stack's plan by the rule above; ConfigError when something else is wrong."""
-    run: Callable[[StackInput], Any] = run_program if program is None else (lambda s: run_program(s, program))
     try:
-        return StackPlan(stack_input.stack, run(stack_input).to_json())
+        return StackPlan(stack_input.stack, run_program(stack_input).to_json())
     except ConfigError as error:
         keys = missing_secrets(error)
         if keys is None:
             raise
     placeholders = dataclasses.replace(stack_input, config={**stack_input.config, **{k: SECRET for k in keys}},
                                        secret_keys=tuple(sorted({*stack_input.secret_keys, *keys})))
-    plan = run(placeholders).to_json()
+    plan = run_program(placeholders).to_json()
     plan[WAITING_KEY] = keys
     return StackPlan(stack_input.stack, plan, tuple(keys))
 

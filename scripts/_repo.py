@@ -25,3 +25,21 @@ def parser(doc: str):  # -> argparse.ArgumentParser
     first, _, rest = doc.strip().partition("\n\n")
     return argparse.ArgumentParser(description=first, epilog=rest or None,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: an interrupted write leaves the old file. An existing
+    file keeps its mode; a new one is its owner's only (mkstemp's 0600)."""
+    import tempfile
+
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +75,6 @@ def with_findings(installation: dict[str, Any], sizes: dict[str, int], fingerpri
     return checked
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace the file in one step, with its mode kept: an interrupted write leaves the old file."""
-    mode = path.stat().st_mode & 0o777
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _repo.parser(__doc__)
     parser.add_argument("stack_file", type=Path, help="the stack file onboard.py --without-host wrote")
@@ -131,10 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, KeyError) as error:
         print(f"check_host: the file is unchanged: {error}", file=sys.stderr)
         return 1
-    checked = with_findings(installation, sizes, fingerprint)
-    validate(checked)
+    checked = with_findings(installation, sizes, fingerprint)  # validated by the preflight, as answered_with
     document["config"][KEY] = json.loads(json.dumps(checked, default=str))
-    write_atomically(args.stack_file, header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    _repo.write_atomically(args.stack_file, header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     print(f"checked; wrote into {args.stack_file}: host key {fingerprint}, drive sizes "
           + ", ".join(f"{role} {size} bytes" for role, size in sorted(sizes.items()))
           + "; the host is no longer marked unchecked")

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -191,10 +189,7 @@ class Draft:
 
     def keep(self, name: str, value: Any) -> None:
         self.answers[name] = str(value) if isinstance(value, Path) else value
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f"{self.path.name}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp: 0600 from the start
-            json.dump(self.answers, out, indent=1, sort_keys=True)
-        os.replace(temporary, self.path)
+        _repo.write_atomically(self.path, json.dumps(self.answers, indent=1, sort_keys=True))
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

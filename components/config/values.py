@@ -68,6 +68,11 @@ def _aws_region(value: Any) -> str:
 MAX_PRICE = Decimal(10) ** 12  # far above any contract; keeps prices exact in DynamoDB's 38 digits
 
 
+def money(price: Decimal) -> Decimal:
+    """At least cents, as prices are written (450 -> 450.00; 0.015 stays)."""
+    return price.quantize(Decimal("0.01")) if -price.as_tuple().exponent < 2 else price  # type: ignore[operator]
+
+
 def _price(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a price; write a number such as 450.00")
@@ -82,7 +87,7 @@ def _price(value: Any) -> Decimal:
     if -price.as_tuple().exponent > 4:  # type: ignore[operator]
         raise ValueError(f'"{value}" has more than 4 decimal places; round it as the contract does')
     # Money reads with at least two decimals (450.00), whether YAML gave 450, 450.0 or "450.00".
-    return price.quantize(Decimal("0.01")) if -price.as_tuple().exponent < 2 else price  # type: ignore[operator]
+    return money(price)
 
 
 def _email(value: Any) -> str:
